@@ -1,0 +1,20 @@
+/// One named view of the model's parameter buffer as a layer sees it: values, gradient and the
+/// live trainable flag (freezing is a flag on the view, read at backward time).
+public struct Param: @unchecked Sendable {
+    public unowned(unsafe) let store: ParameterStore
+    public let id: Int
+    public let w: UnsafeMutablePointer<Float>
+    public let g: UnsafeMutablePointer<Float>
+
+    public init(_ store: ParameterStore, _ name: String) {
+        guard let id = store.id(name) else { preconditionFailure("no parameter \(name)") }
+        self.store = store
+        self.id = id
+        w = store.w(id)
+        g = store.g(id)
+    }
+
+    public var trainable: Bool { store.isTrainable(id) }
+    public var count: Int { store.entries[id].count }
+    public var name: String { store.entries[id].name }
+}

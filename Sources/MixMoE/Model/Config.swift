@@ -1,0 +1,275 @@
+import Foundation
+
+/// Rotary-embedding settings: `rope_type` "default" or "llama3" (Llama 3.x's frequency rescaling).
+public struct RopeScaling: Codable, Sendable, Equatable {
+    public var ropeType: String
+    public var factor: Double?
+    public var lowFreqFactor: Double?
+    public var highFreqFactor: Double?
+    public var originalMaxPositionEmbeddings: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case ropeType = "rope_type", type, factor
+        case lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+        case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+    }
+
+    public init(ropeType: String, factor: Double? = nil, lowFreqFactor: Double? = nil,
+                highFreqFactor: Double? = nil, originalMaxPositionEmbeddings: Int? = nil) {
+        self.ropeType = ropeType
+        self.factor = factor
+        self.lowFreqFactor = lowFreqFactor
+        self.highFreqFactor = highFreqFactor
+        self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        // Older checkpoints spell the key "type".
+        ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType)
+            ?? c.decodeIfPresent(String.self, forKey: .type) ?? "default"
+        factor = try c.decodeIfPresent(Double.self, forKey: .factor)
+        lowFreqFactor = try c.decodeIfPresent(Double.self, forKey: .lowFreqFactor)
+        highFreqFactor = try c.decodeIfPresent(Double.self, forKey: .highFreqFactor)
+        originalMaxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ropeType, forKey: .ropeType)
+        try c.encodeIfPresent(factor, forKey: .factor)
+        try c.encodeIfPresent(lowFreqFactor, forKey: .lowFreqFactor)
+        try c.encodeIfPresent(highFreqFactor, forKey: .highFreqFactor)
+        try c.encodeIfPresent(originalMaxPositionEmbeddings, forKey: .originalMaxPositionEmbeddings)
+    }
+}
+
+/// A Llama-family decoder configuration with the keys of Hugging Face's `config.json`
+/// (`LlamaConfig` and `Qwen2Config`). Unknown keys are ignored; required keys that are missing or
+/// have the wrong type, and inconsistent values, are errors naming the field.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var modelType: String
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numKeyValueHeads: Int
+    public var headDim: Int
+    public var rmsNormEps: Double
+    public var ropeTheta: Double
+    public var ropeScaling: RopeScaling?
+    public var maxPositionEmbeddings: Int
+    public var tieWordEmbeddings: Bool
+    /// Llama's `attention_bias`: biases on q, k, v and o.
+    public var attentionBias: Bool
+    public var hiddenAct: String
+    public var bosTokenId: Int?
+    public var eosTokenIds: [Int]
+
+    /// Biases on q/k/v: Qwen2 always, Llama when `attention_bias`.
+    public var qkvBias: Bool { modelType == "qwen2" || attentionBias }
+    /// Bias on o_proj: Llama with `attention_bias` only.
+    public var oBias: Bool { modelType == "llama" && attentionBias }
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size", numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads", numKeyValueHeads = "num_key_value_heads"
+        case headDim = "head_dim", rmsNormEps = "rms_norm_eps", ropeTheta = "rope_theta"
+        case ropeScaling = "rope_scaling", ropeParameters = "rope_parameters"
+        case maxPositionEmbeddings = "max_position_embeddings"
+        case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias"
+        case mlpBias = "mlp_bias", hiddenAct = "hidden_act"
+        case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+        case architectures, torchDtype = "torch_dtype"
+    }
+
+    /// transformers 5 nests theta and scaling in `rope_parameters`.
+    struct RopeParameters: Decodable {
+        var ropeTheta: Double?
+        var scaling: RopeScaling
+        enum K: String, CodingKey { case ropeTheta = "rope_theta" }
+        init(from decoder: Decoder) throws {
+            ropeTheta = try decoder.container(keyedBy: K.self).decodeIfPresent(Double.self, forKey: .ropeTheta)
+            scaling = try RopeScaling(from: decoder)
+        }
+    }
+
+    /// Memberwise init for tiny test models and named configs.
+    public init(modelType: String = "llama", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
+                numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int? = nil,
+                headDim: Int? = nil, rmsNormEps: Double = 1e-5, ropeTheta: Double = 10000,
+                ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
+                tieWordEmbeddings: Bool = false, attentionBias: Bool = false,
+                bosTokenId: Int? = nil, eosTokenIds: [Int] = []) {
+        self.modelType = modelType
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numHiddenLayers = numHiddenLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
+        self.headDim = headDim ?? hiddenSize / numAttentionHeads
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.ropeScaling = ropeScaling
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+        self.hiddenAct = "silu"
+        self.bosTokenId = bosTokenId
+        self.eosTokenIds = eosTokenIds
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        modelType = try c.decode(String.self, forKey: .modelType)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
+        numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
+        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
+        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
+            ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+        rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
+        let params = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? params?.ropeTheta ?? 10000
+        ropeScaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling) ?? params?.scaling
+        if ropeScaling?.ropeType == "default" { ropeScaling = nil }
+        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
+        hiddenAct = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
+        bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
+        if let one = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId) {
+            eosTokenIds = [one]
+        } else {
+            eosTokenIds = try c.decodeIfPresent([Int].self, forKey: .eosTokenId) ?? []
+        }
+        if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
+            throw ModelError.unsupported(file: "config.json", field: "mlp_bias", value: "true", supported: "false")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode([modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"], forKey: .architectures)
+        try c.encode(modelType, forKey: .modelType)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+        try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
+        try c.encode(headDim, forKey: .headDim)
+        try c.encode(rmsNormEps, forKey: .rmsNormEps)
+        try c.encode(ropeTheta, forKey: .ropeTheta)
+        try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
+        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        if modelType == "llama" {
+            try c.encode(attentionBias, forKey: .attentionBias)
+            try c.encode(false, forKey: .mlpBias)
+        }
+        try c.encode(hiddenAct, forKey: .hiddenAct)
+        try c.encodeIfPresent(bosTokenId, forKey: .bosTokenId)
+        if eosTokenIds.count == 1 { try c.encode(eosTokenIds[0], forKey: .eosTokenId) }
+        else if !eosTokenIds.isEmpty { try c.encode(eosTokenIds, forKey: .eosTokenId) }
+        try c.encode("float32", forKey: .torchDtype)
+    }
+
+    /// Checks internal consistency; `file` names the source in the error.
+    public func validate(file: String = "config.json") throws {
+        func need(_ ok: Bool, _ field: String, _ expected: String) throws {
+            if !ok { throw ModelError.config(file: file, field: field, expected: expected) }
+        }
+        try need(["llama", "qwen2"].contains(modelType), "model_type", "\"llama\" or \"qwen2\" (got \"\(modelType)\")")
+        try need(vocabSize > 0, "vocab_size", "a positive integer")
+        try need(hiddenSize > 0, "hidden_size", "a positive integer")
+        try need(intermediateSize > 0, "intermediate_size", "a positive integer")
+        try need(numHiddenLayers > 0, "num_hidden_layers", "a positive integer")
+        try need(numAttentionHeads > 0, "num_attention_heads", "a positive integer")
+        try need(numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads == 0,
+                 "num_key_value_heads", "a positive divisor of num_attention_heads (\(numAttentionHeads))")
+        try need(headDim > 0 && headDim % 2 == 0, "head_dim",
+                 "a positive even integer (default hidden_size / num_attention_heads)")
+        try need(rmsNormEps > 0, "rms_norm_eps", "a positive number")
+        try need(ropeTheta > 0, "rope_theta", "a positive number")
+        try need(maxPositionEmbeddings > 0, "max_position_embeddings", "a positive integer")
+        try need(hiddenAct == "silu", "hidden_act", "\"silu\" (SwiGLU FFN)")
+        if let s = ropeScaling {
+            try need(s.ropeType == "llama3", "rope_scaling.rope_type", "\"default\" or \"llama3\" (got \"\(s.ropeType)\")")
+            try need((s.factor ?? 0) > 0, "rope_scaling.factor", "a positive number")
+            try need(s.lowFreqFactor != nil, "rope_scaling.low_freq_factor", "a number")
+            try need((s.highFreqFactor ?? 0) > (s.lowFreqFactor ?? 0), "rope_scaling.high_freq_factor",
+                     "a number larger than low_freq_factor")
+            try need((s.originalMaxPositionEmbeddings ?? 0) > 0, "rope_scaling.original_max_position_embeddings",
+                     "a positive integer")
+        }
+    }
+
+    /// Reads and validates `config.json`, mapping decoding failures to errors naming the field.
+    public static func load(_ url: URL) throws -> ModelConfig {
+        guard let data = try? Data(contentsOf: url) else {
+            throw ModelError.missingFile(url.path, hint: "a model directory needs config.json.")
+        }
+        let cfg: ModelConfig
+        do {
+            cfg = try JSONDecoder().decode(ModelConfig.self, from: data)
+        } catch let e as DecodingError {
+            throw ModelError.config(file: url.path, field: e.fieldPath, expected: e.expectation)
+        } catch let e as ModelError {
+            if case .unsupported(_, let f, let v, let s) = e {
+                throw ModelError.unsupported(file: url.path, field: f, value: v, supported: s)
+            }
+            throw e
+        }
+        try cfg.validate(file: url.path)
+        return cfg
+    }
+
+    // MARK: named configurations
+
+    /// A few-hundred-thousand-parameter model for tests and quick demos.
+    public static let tiny = ModelConfig(vocabSize: 4096, hiddenSize: 128, intermediateSize: 352,
+                                         numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 2,
+                                         tieWordEmbeddings: true)
+    /// The benchmark configuration of the core and performance issues.
+    public static let small = ModelConfig(vocabSize: 8192, hiddenSize: 512, intermediateSize: 1408,
+                                          numHiddenLayers: 8, numAttentionHeads: 8, numKeyValueHeads: 4,
+                                          tieWordEmbeddings: true)
+    public static func named(_ name: String) -> ModelConfig? {
+        switch name {
+        case "tiny": return tiny
+        case "small": return small
+        default: return nil
+        }
+    }
+}
+
+extension DecodingError {
+    /// Dotted path of the field a decoding error is about.
+    var fieldPath: String {
+        let ctx: Context
+        switch self {
+        case .keyNotFound(let k, let c):
+            return (c.codingPath + [k]).map(\.stringValue).joined(separator: ".")
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): ctx = c
+        @unknown default: return "?"
+        }
+        let p = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+        return p.isEmpty ? "(top level)" : p
+    }
+
+    var expectation: String {
+        switch self {
+        case .keyNotFound: return "a value (the key is missing)"
+        case .typeMismatch(let t, let c): return "a value of type \(t) (\(c.debugDescription))"
+        case .valueNotFound(let t, _): return "a value of type \(t), found null"
+        case .dataCorrupted(let c): return "valid JSON (\(c.debugDescription))"
+        @unknown default: return "a valid value"
+        }
+    }
+}

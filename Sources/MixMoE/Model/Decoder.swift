@@ -1,0 +1,226 @@
+import Foundation
+
+/// One transformer block: `x += attn(rmsnorm(x))`, `x += ffn(rmsnorm(x))`.
+public final class Block: @unchecked Sendable {
+    public let ln1: RMSNorm, attn: Attention, ln2: RMSNorm
+    public var ffn: FeedForward
+    var mid = FloatBuffer(count: 0)  // [N, d] residual stream after attention
+
+    init(ln1: RMSNorm, attn: Attention, ln2: RMSNorm, ffn: FeedForward) {
+        self.ln1 = ln1; self.attn = attn; self.ln2 = ln2; self.ffn = ffn
+    }
+
+    var attnTrainable: Bool { ln1.weight.trainable || attn.anyTrainable }
+    var ffnTrainable: Bool { ln2.weight.trainable || ffn.anyTrainable }
+}
+
+/// A Llama-family decoder (DESIGN section 2) over one contiguous `ParameterStore`.
+///
+/// Activations are preallocated for the largest `(batch, seq)` seen; `forward` fills `logits`,
+/// `backward` accumulates into the store's gradients for trainable views only and stops below the
+/// lowest trainable part.
+public final class DecoderModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let store: ParameterStore
+    public let embed: Param         // [V, d]
+    public let lmHead: Param        // [V, d]; the embedding itself when tied
+    public let blocks: [Block]
+    public let norm: RMSNorm
+    let rotary: Rotary
+
+    public private(set) var ids = IntBuffer(count: 0)        // [N]
+    public private(set) var targets = IntBuffer(count: 0)    // [N], negative = ignored
+    public private(set) var positions = IntBuffer(count: 0)  // [N]
+    private var res: [FloatBuffer] = []                      // L+1 x [N, d]
+    public private(set) var logits = FloatBuffer(count: 0)   // [N, V]; its gradient after backward
+    private var losses = FloatBuffer(count: 0)               // [N]
+    private var dres = FloatBuffer(count: 0)                 // [N, d] running residual gradient
+    private var dln = FloatBuffer(count: 0)                  // [N, d] gradient of a norm's output
+    public private(set) var capacity = 0                     // tokens the buffers hold
+
+    /// Parameter names and shapes of the dense model, in Hugging Face's order.
+    public static func denseLayout(_ c: ModelConfig) -> [(String, [Int])] {
+        let d = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kd = c.numKeyValueHeads * c.headDim
+        var l: [(String, [Int])] = [("model.embed_tokens.weight", [c.vocabSize, d])]
+        for i in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(i)."
+            l.append((p + "input_layernorm.weight", [d]))
+            l.append((p + "self_attn.q_proj.weight", [qd, d]))
+            if c.qkvBias { l.append((p + "self_attn.q_proj.bias", [qd])) }
+            l.append((p + "self_attn.k_proj.weight", [kd, d]))
+            if c.qkvBias { l.append((p + "self_attn.k_proj.bias", [kd])) }
+            l.append((p + "self_attn.v_proj.weight", [kd, d]))
+            if c.qkvBias { l.append((p + "self_attn.v_proj.bias", [kd])) }
+            l.append((p + "self_attn.o_proj.weight", [d, qd]))
+            if c.oBias { l.append((p + "self_attn.o_proj.bias", [d])) }
+            l.append((p + "post_attention_layernorm.weight", [d]))
+            l.append(contentsOf: denseFFNLayout(c, layer: i))
+        }
+        l.append(("model.norm.weight", [d]))
+        if !c.tieWordEmbeddings { l.append(("lm_head.weight", [c.vocabSize, d])) }
+        return l
+    }
+
+    public static func denseFFNLayout(_ c: ModelConfig, layer i: Int) -> [(String, [Int])] {
+        let p = "model.layers.\(i).mlp.", d = c.hiddenSize, f = c.intermediateSize
+        return [(p + "gate_proj.weight", [f, d]), (p + "up_proj.weight", [f, d]), (p + "down_proj.weight", [d, f])]
+    }
+
+    /// Builds a model over `store` (finalized, holding every name of `layout`). `makeFFN` may
+    /// return a replacement for a layer's dense FFN (Mix-MoE); nil keeps SwiGLU.
+    public init(config c: ModelConfig, store: ParameterStore,
+                makeFFN: (Int, ParameterStore) -> FeedForward? = { _, _ in nil }) {
+        config = c
+        self.store = store
+        embed = Param(store, "model.embed_tokens.weight")
+        lmHead = c.tieWordEmbeddings ? embed : Param(store, "lm_head.weight")
+        let rotary = Rotary(config: c)
+        self.rotary = rotary
+        blocks = (0..<c.numHiddenLayers).map { i in
+            let p = "model.layers.\(i)."
+            return Block(
+                ln1: RMSNorm(store, p + "input_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
+                attn: Attention(store, prefix: p + "self_attn", config: c, rotary: rotary),
+                ln2: RMSNorm(store, p + "post_attention_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
+                ffn: makeFFN(i, store) ?? SwiGLU(store, prefix: p + "mlp", dim: c.hiddenSize, hidden: c.intermediateSize))
+        }
+        norm = RMSNorm(store, "model.norm.weight", dim: c.hiddenSize, eps: c.rmsNormEps)
+    }
+
+    /// A dense model with freshly initialised weights: N(0, 0.02) for matrices and embeddings
+    /// (transformers' `initializer_range`), ones for norms, zeros for biases.
+    public convenience init(config c: ModelConfig, seed: UInt64) {
+        let store = ParameterStore()
+        for (name, shape) in DecoderModel.denseLayout(c) { store.add(name, shape) }
+        store.finalize()
+        var rng = SplitMix64(seed: seed)
+        for e in store.entries {
+            let w = store.w(store.id(e.name)!)
+            if e.name.hasSuffix("norm.weight") {
+                w.update(repeating: 1, count: e.count)
+            } else if e.name.hasSuffix(".bias") {
+                w.update(repeating: 0, count: e.count)
+            } else {
+                for i in 0..<e.count { w[i] = 0.02 * rng.nextGaussian() }
+            }
+        }
+        self.init(config: c, store: store)
+    }
+
+    /// Allocates activations for `batch x seq` tokens (no-op when they fit).
+    public func reserve(batch b: Int, seq T: Int) {
+        let n = b * T, d = config.hiddenSize
+        rotary.reserve(positions: max(T, 1))
+        for blk in blocks { blk.attn.reserve(batch: b, seq: T) }
+        guard n > capacity else { return }
+        capacity = n
+        ids = IntBuffer(count: n); targets = IntBuffer(count: n); positions = IntBuffer(count: n)
+        res = (0...config.numHiddenLayers).map { _ in FloatBuffer(count: n * d) }
+        logits = FloatBuffer(count: n * config.vocabSize); losses = FloatBuffer(count: n)
+        dres = FloatBuffer(count: n * d); dln = FloatBuffer(count: n * d)
+        for blk in blocks {
+            blk.ln1.reserve(tokens: n); blk.ln2.reserve(tokens: n); blk.ffn.reserve(tokens: n)
+            blk.mid = FloatBuffer(count: n * d)
+        }
+        norm.reserve(tokens: n)
+    }
+
+    /// Copies a `[b, T]` batch of token ids (and optional targets) into the model's input buffers;
+    /// positions restart at 0 for every sequence.
+    public func setBatch(ids src: [Int32], targets tgt: [Int32]? = nil, batch b: Int, seq T: Int) {
+        precondition(src.count == b * T, "ids must hold batch*seq tokens")
+        reserve(batch: b, seq: T)
+        for i in 0..<(b * T) {
+            let id = src[i]
+            precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) outside vocabulary")
+            ids.ptr[i] = id
+            targets.ptr[i] = tgt?[i] ?? -1
+            positions.ptr[i] = Int32(i % T)
+        }
+    }
+
+    /// Forward pass over the current batch; fills `logits` `[b*T, V]`.
+    public func forward(batch b: Int, seq T: Int) {
+        let n = b * T, d = config.hiddenSize, V = config.vocabSize
+        Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
+        for (l, blk) in blocks.enumerated() {
+            let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
+            blk.ln1.forward(x, n: n)
+            blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T)
+            add(x, blk.attn.out.ptr, into: mid, count: n * d)          // mid = x + attn(ln1(x))
+            blk.ln2.forward(mid, n: n)
+            blk.ffn.forward(blk.ln2.out.ptr, n: n)
+            add(mid, blk.ffn.output, into: out, count: n * d)          // out = mid + ffn(ln2(mid))
+        }
+        norm.forward(res[blocks.count].ptr, n: n)
+        // logits = norm(x) E^T
+        sgemm(transA: false, transB: true, M: n, N: V, K: d, A: norm.out.ptr, lda: d,
+              B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
+    }
+
+    /// Cross-entropy of the current logits against `targets`: (sum over valid tokens, count).
+    public func loss(batch b: Int, seq T: Int) -> (sum: Double, count: Int) {
+        CrossEntropy.forward(logits.ptr, targets: targets.ptr, losses: losses.ptr, n: b * T, vocab: config.vocabSize)
+    }
+
+    /// Backward of `lossScale * sum of token losses`; accumulates into trainable gradients.
+    public func backward(batch b: Int, seq T: Int, lossScale: Float) {
+        let n = b * T, d = config.hiddenSize, V = config.vocabSize
+        CrossEntropy.backward(logits.ptr, targets: targets.ptr, n: n, vocab: V, scale: lossScale)
+        // Which parts need the gradient of their input: anything trainable strictly below them.
+        let embedT = embed.trainable
+        var belowAttn = [Bool](repeating: false, count: blocks.count)
+        var belowFFN = belowAttn
+        var acc = embedT
+        for (l, blk) in blocks.enumerated() {
+            belowAttn[l] = acc
+            acc = acc || blk.attnTrainable
+            belowFFN[l] = acc
+            acc = acc || blk.ffnTrainable
+        }
+        let needTrunk = acc || norm.weight.trainable
+        // logits = norm(x) E^T  ->  dnorm = dlogits E, dE += dlogits^T norm(x)
+        if needTrunk {
+            sgemm(transA: false, transB: false, M: n, N: d, K: V, A: logits.ptr, lda: V,
+                  B: lmHead.w, ldb: d, C: dln.ptr, ldc: d)
+        }
+        if lmHead.trainable {
+            sgemm(transA: true, transB: false, M: V, N: d, K: n, A: logits.ptr, lda: V,
+                  B: norm.out.ptr, ldb: d, beta: 1, C: lmHead.g, ldc: d)
+        }
+        guard needTrunk else { return }
+        dres.zero()
+        norm.backward(dln.ptr, inp: res[blocks.count].ptr, dinp: acc ? dres.ptr : nil, n: n)
+        guard acc else { return }
+        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
+            let blk = blocks[l]
+            // out = mid + ffn(ln2(mid)): dres is d(out) and, through the residual, part of d(mid)
+            if blk.ffnTrainable || belowFFN[l] {
+                let needLn = blk.ln2.weight.trainable || belowFFN[l]
+                if needLn { dln.zero() }
+                blk.ffn.backward(dres.ptr, x: blk.ln2.out.ptr, dx: needLn ? dln.ptr : nil, n: n)
+                if needLn { blk.ln2.backward(dln.ptr, inp: blk.mid.ptr, dinp: belowFFN[l] ? dres.ptr : nil, n: n) }
+            }
+            guard belowFFN[l] else { return }
+            // mid = x + attn(ln1(x))
+            if blk.attnTrainable || belowAttn[l] {
+                let needLn = blk.ln1.weight.trainable || belowAttn[l]
+                if needLn { dln.zero() }
+                blk.attn.backward(dres.ptr, inp: blk.ln1.out.ptr, dinp: needLn ? dln.ptr : nil,
+                                  positions: positions.ptr, batch: b, seq: T)
+                if needLn { blk.ln1.backward(dln.ptr, inp: res[l].ptr, dinp: belowAttn[l] ? dres.ptr : nil, n: n) }
+            }
+            guard belowAttn[l] else { return }
+        }
+        // x0 = E[ids]
+        if embedT { Embedding.backward(embed.g, ids: ids.ptr, dout: dres.ptr, n: n, dim: d) }
+    }
+}
+
+/// out = a + b, element-wise.
+@inline(__always)
+func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    Parallel.forChunks(count, grain: 8192) { r in
+        for i in r { out[i] = a[i] + b[i] }
+    }
+}

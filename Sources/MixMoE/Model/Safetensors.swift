@@ -1,0 +1,184 @@
+import Foundation
+
+/// The safetensors format: an 8-byte little-endian header length `N`, `N` bytes of JSON mapping
+/// tensor names to `{dtype, shape, data_offsets: [begin, end]}` (offsets relative to the byte
+/// buffer after the header), an optional `__metadata__` string map, then the data.
+/// Reading validates everything before any tensor is used; F32, F16 and BF16 convert to Float.
+public struct SafetensorsFile: Sendable {
+    public struct Info: Sendable, Equatable {
+        public let dtype: String
+        public let shape: [Int]
+        public let begin: Int
+        public let end: Int
+    }
+
+    public let path: String
+    public let tensors: [String: Info]
+    public let metadata: [String: String]
+    private let data: Data
+    private let dataStart: Int
+
+    static let dtypeSizes = ["F32": 4, "F16": 2, "BF16": 2]
+    /// dtypes that exist in the format but that no Llama weight uses
+    static let otherDtypes = ["F64", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2", "U16", "U32", "U64"]
+
+    public init(url: URL) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ModelError.missingFile(url.path, hint: "a model directory needs model.safetensors (or an index with shards).")
+        }
+        let d = try Data(contentsOf: url, options: .alwaysMapped)
+        try self.init(data: d, path: url.path)
+    }
+
+    public init(data d: Data, path: String) throws {
+        self.path = path
+        func bad(_ s: String) -> ModelError { .safetensors(file: path, detail: s) }
+        guard d.count >= 8 else { throw bad("file is \(d.count) bytes, shorter than the 8-byte header length") }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(d[d.startIndex + i]) << (8 * UInt64(i)) }
+        guard n <= UInt64(d.count - 8) else {
+            throw bad("header length \(n) exceeds the \(d.count - 8) bytes after it (truncated file?)")
+        }
+        guard n <= 100_000_000 else { throw bad("header length \(n) is implausibly large") }
+        let headerData = d.subdata(in: (d.startIndex + 8)..<(d.startIndex + 8 + Int(n)))
+        guard let obj = try? JSONSerialization.jsonObject(with: headerData), let dict = obj as? [String: Any] else {
+            throw bad("header is not a JSON object")
+        }
+        let dataBytes = d.count - 8 - Int(n)
+        var tensors: [String: Info] = [:]
+        var meta: [String: String] = [:]
+        for (name, value) in dict {
+            if name == "__metadata__" {
+                guard let m = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
+                for (k, v) in m {
+                    guard let s = v as? String else { throw bad("__metadata__.\(k) is not a string") }
+                    meta[k] = s
+                }
+                continue
+            }
+            guard let t = value as? [String: Any] else { throw bad("entry '\(name)' is not an object") }
+            guard let dtype = t["dtype"] as? String else { throw bad("tensor '\(name)': missing string 'dtype'") }
+            guard let size = Self.dtypeSizes[dtype] else {
+                if Self.otherDtypes.contains(dtype) {
+                    throw bad("tensor '\(name)': dtype \(dtype) is not supported for weights (F32, F16, BF16)")
+                }
+                throw bad("tensor '\(name)': unknown dtype '\(dtype)'")
+            }
+            guard let shapeAny = t["shape"] as? [Any], let shape = Self.ints(shapeAny), shape.allSatisfy({ $0 >= 0 }) else {
+                throw bad("tensor '\(name)': 'shape' must be a list of non-negative integers")
+            }
+            guard let offAny = t["data_offsets"] as? [Any], let off = Self.ints(offAny), off.count == 2,
+                  off[0] >= 0, off[0] <= off[1] else {
+                throw bad("tensor '\(name)': 'data_offsets' must be [begin, end] with 0 <= begin <= end")
+            }
+            guard off[1] <= dataBytes else {
+                throw bad("tensor '\(name)': data ends at byte \(off[1]) but the file has only \(dataBytes) data bytes (truncated file?)")
+            }
+            var count = 1
+            for s in shape {
+                let (m, o) = count.multipliedReportingOverflow(by: s)
+                guard !o else { throw bad("tensor '\(name)': shape \(shape) overflows") }
+                count = m
+            }
+            guard off[1] - off[0] == count * size else {
+                throw bad("tensor '\(name)': \(off[1] - off[0]) data bytes for shape \(shape) of \(dtype), expected \(count * size)")
+            }
+            tensors[name] = Info(dtype: dtype, shape: shape, begin: off[0], end: off[1])
+        }
+        // Tensors may not overlap (the format requires a dense, ordered buffer).
+        let sorted = tensors.sorted { $0.value.begin < $1.value.begin }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.value.end > b.value.begin {
+            throw bad("tensors '\(a.key)' and '\(b.key)' overlap")
+        }
+        self.tensors = tensors
+        metadata = meta
+        data = d
+        dataStart = 8 + Int(n)
+    }
+
+    private static func ints(_ a: [Any]) -> [Int]? {
+        var r: [Int] = []
+        for x in a {
+            guard let n = x as? Int else { return nil }
+            r.append(n)
+        }
+        return r
+    }
+
+    /// Converts tensor `name` to Float into `dst` (which must hold its element count).
+    public func read(_ name: String, into dst: UnsafeMutablePointer<Float>) {
+        let info = tensors[name]!
+        let count = info.shape.reduce(1, *)
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let src = raw.baseAddress! + dataStart + info.begin
+            switch info.dtype {
+            case "F32":
+                for i in 0..<count { dst[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+            case "F16":
+                for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
+            default: // BF16: the upper half of an IEEE float
+                for i in 0..<count {
+                    let b = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    dst[i] = Float(bitPattern: UInt32(b) << 16)
+                }
+            }
+        }
+    }
+
+    public func floats(_ name: String) -> [Float] {
+        let n = tensors[name]!.shape.reduce(1, *)
+        return [Float](unsafeUninitializedCapacity: n) { buf, c in read(name, into: buf.baseAddress!); c = n }
+    }
+
+    /// Writes F32 tensors (in the given order) atomically: a temporary file, then rename.
+    public static func write(_ url: URL, tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
+                             metadata: [String: String] = [:]) throws {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for t in tensors {
+            let bytes = t.shape.reduce(1, *) * 4
+            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            offset += bytes
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces, as the reference writer does
+        var out = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        for t in tensors {
+            out.append(UnsafeBufferPointer(start: t.values, count: t.shape.reduce(1, *)))
+        }
+        try AtomicFile.write(out, to: url)
+    }
+}
+
+/// Writes files so that a reader never sees a half-written one: temporary file in the same
+/// directory, fsync, rename.
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL) throws {
+        let dir = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot create \(tmp.path)"])
+        }
+        let h = try FileHandle(forWritingTo: tmp)
+        do {
+            try h.write(contentsOf: data)
+            try h.synchronize()
+            try h.close()
+        } catch {
+            try? h.close()
+            try? FileManager.default.removeItem(at: tmp)
+            throw error
+        }
+        if rename(tmp.path, url.path) != 0 {
+            let e = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: tmp)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot rename to \(url.path): \(e)"])
+        }
+    }
+
+    public static func write(_ string: String, to url: URL) throws { try write(Data(string.utf8), to: url) }
+}

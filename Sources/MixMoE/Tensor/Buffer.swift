@@ -1,0 +1,42 @@
+/// A fixed-size, zero-initialised block of `Float`s with a stable address.
+///
+/// Layers keep raw pointers into these buffers, so a buffer never moves or grows; resizing means
+/// allocating a new one. A final class with unsafe storage keeps ARC and copy-on-write out of the
+/// inner loops (DESIGN section 7).
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let ptr: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        precondition(count >= 0, "negative buffer size")
+        self.count = count
+        ptr = .allocate(capacity: Swift.max(count, 1))
+        ptr.initialize(repeating: 0, count: Swift.max(count, 1))
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { ptr.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { ptr.deallocate() }
+
+    public func zero() { ptr.update(repeating: 0, count: count) }
+    public var array: [Float] { Array(UnsafeBufferPointer(start: ptr, count: count)) }
+    public subscript(i: Int) -> Float {
+        get { ptr[i] }
+        set { ptr[i] = newValue }
+    }
+}
+
+/// A buffer of Int32 token ids / targets (negative target = ignored position).
+public final class IntBuffer: @unchecked Sendable {
+    public let count: Int
+    public let ptr: UnsafeMutablePointer<Int32>
+    public init(count: Int) {
+        self.count = count
+        ptr = .allocate(capacity: Swift.max(count, 1))
+        ptr.initialize(repeating: 0, count: Swift.max(count, 1))
+    }
+    deinit { ptr.deallocate() }
+}

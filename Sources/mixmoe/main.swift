@@ -1,0 +1,2 @@
+import MixMoE
+print("placeholder")

@@ -1,0 +1,22 @@
+import Testing
+@testable import MixMoE
+
+/// The optimised GEMM (OpenBLAS) against the naive triple loop, for every transpose combination,
+/// strided leading dimensions and beta = 0 / 1.
+struct GEMMTests {
+    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)], [Float(0), 1])
+    func matchesNaive(_ trans: (Bool, Bool), beta: Float) {
+        let M = 5, N = 7, K = 9, pad = 3
+        let (ta, tb) = trans
+        let lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad
+        let a = FloatBuffer(randomFloats((ta ? K : M) * lda, seed: 1))
+        let b = FloatBuffer(randomFloats((tb ? N : K) * ldb, seed: 2))
+        let c0 = randomFloats(M * ldc, seed: 3)
+        let c1 = FloatBuffer(c0), c2 = FloatBuffer(c0)
+        sgemm(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
+              beta: beta, C: c1.ptr, ldc: ldc)
+        sgemmNaive(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
+                   beta: beta, C: c2.ptr, ldc: ldc)
+        expectClose(c1.array, c2.array, atol: 1e-5, "sgemm \(trans) beta \(beta)")
+    }
+}
