@@ -7,7 +7,7 @@ public final class RMSNorm: @unchecked Sendable {
     public let eps: Float
     public private(set) var out = FloatBuffer(count: 0)   // [N, d]
     public private(set) var rstd = FloatBuffer(count: 0)  // [N]
-    private var partial = FloatBuffer(count: 0)           // [threads, d] per-chunk dweight
+    private var partial = FloatBuffer(count: 0)           // [chunks, d] per-chunk dweight
 
     public init(_ store: ParameterStore, _ name: String, dim: Int, eps: Double) {
         weight = Param(store, name)
@@ -20,7 +20,6 @@ public final class RMSNorm: @unchecked Sendable {
             out = FloatBuffer(count: tokens * dim)
             rstd = FloatBuffer(count: tokens)
         }
-        if partial.count < Parallel.threads * dim { partial = FloatBuffer(count: Parallel.threads * dim) }
     }
 
     public func forward(_ inp: UnsafePointer<Float>, n: Int) {
@@ -56,7 +55,9 @@ public final class RMSNorm: @unchecked Sendable {
             }
         }
         if weight.trainable {
-            let chunks = Parallel.chunkCount(n, grain: 16), part = partial.ptr
+            let chunks = Parallel.chunkCount(n, grain: 16)
+            if partial.count < chunks * d { partial = FloatBuffer(count: chunks * d) }
+            let part = partial.ptr
             part.update(repeating: 0, count: chunks * d)
             Parallel.forChunksIndexed(n, grain: 16) { c, range in
                 let acc = part + c * d

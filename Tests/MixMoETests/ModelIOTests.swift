@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+@testable import MixMoE
+
+/// Loading is strict and every failure names the file and the field or tensor.
+struct ModelIOTests {
+    /// A copy of a fixture model directory to break.
+    func copyOfFixture() throws -> URL {
+        let dst = tempDir("io")
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(at: modelFixture("llama_untied").appendingPathComponent(f),
+                                             to: dst.appendingPathComponent(f))
+        }
+        return dst
+    }
+
+    func editConfig(_ dir: URL, _ edit: (inout [String: Any]) -> Void) throws {
+        let url = dir.appendingPathComponent("config.json")
+        var obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        edit(&obj)
+        try JSONSerialization.data(withJSONObject: obj).write(to: url)
+    }
+
+    func loadError(_ dir: URL) -> ModelError? {
+        do { _ = try DecoderModel.load(directory: dir); return nil } catch { return error as? ModelError }
+    }
+
+    @Test func missingDirectory() {
+        let e = loadError(URL(fileURLWithPath: "/nonexistent/model"))
+        #expect(e == .missingDirectory("/nonexistent/model"))
+        #expect(e?.errorDescription?.contains("/nonexistent/model") == true)
+    }
+
+    /// (key, new value as a JSON fragment or nil to delete, field the error must name)
+    @Test(arguments: [
+        ("hidden_size", nil, "hidden_size"),                   // missing key
+        ("num_hidden_layers", #""two""#, "num_hidden_layers"), // wrong type
+        ("num_key_value_heads", "3", "num_key_value_heads"),   // inconsistent value
+        ("hidden_act", #""gelu""#, "hidden_act"),
+    ] as [(String, String?, String)])
+    func badConfigNamesField(key: String, value: String?, field: String) throws {
+        let dir = try copyOfFixture()
+        let v = try value.map { try JSONSerialization.jsonObject(with: Data($0.utf8), options: .fragmentsAllowed) }
+        try editConfig(dir) { $0[key] = v }
+        let e = try #require(loadError(dir))
+        guard case .config(let file, let f, _) = e else { Issue.record("unexpected \(e)"); return }
+        #expect(file.hasSuffix("config.json"))
+        #expect(f == field)
+    }
+
+    @Test func truncatedSafetensors() throws {
+        let dir = try copyOfFixture()
+        let url = dir.appendingPathComponent("model.safetensors")
+        let d = try Data(contentsOf: url)
+        try d.prefix(d.count - 100).write(to: url)
+        let e = try #require(loadError(dir))
+        guard case .safetensors(let file, let detail) = e else { Issue.record("unexpected \(e)"); return }
+        #expect(file == url.path)
+        #expect(detail.contains("truncated"))
+    }
+
+    @Test func wrongShapeNamesTensor() throws {
+        let dir = try copyOfFixture()
+        try editConfig(dir) { $0["intermediate_size"] = 48 }
+        let e = try #require(loadError(dir))
+        guard case .tensorShape(_, let name, let expected, let got) = e else { Issue.record("unexpected \(e)"); return }
+        #expect(name.contains("mlp"))
+        #expect(expected != got)
+    }
+
+    @Test func unknownAndMissingTensors() throws {
+        let dir = try copyOfFixture()
+        try editConfig(dir) { $0["num_hidden_layers"] = 1 }   // file has layer 1 too: unknown tensor
+        guard case .unknownTensor(_, let n)? = loadError(dir) else { Issue.record("expected unknownTensor"); return }
+        #expect(n.hasPrefix("model.layers.1."))
+        try editConfig(dir) { $0["num_hidden_layers"] = 3 }   // layer 2 absent: missing tensor
+        guard case .missingTensor(_, let m)? = loadError(dir) else { Issue.record("expected missingTensor"); return }
+        #expect(m.hasPrefix("model.layers.2."))
+    }
+
+    /// Published Llama-3.2 / Qwen2.5 checkpoints put `rope_theta` and `rope_scaling` at top level;
+    /// transformers 5 nests them in `rope_parameters`. Both must give the same config.
+    @Test func bothRopeSpellings() throws {
+        let base = #"{"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"#
+        let legacy = base + #""rope_theta":500000.0,"rope_scaling":{"rope_type":"llama3","factor":32.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}}"#
+        let nested = base + #""rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":32.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}}"#
+        let a = try JSONDecoder().decode(ModelConfig.self, from: Data(legacy.utf8))
+        let b = try JSONDecoder().decode(ModelConfig.self, from: Data(nested.utf8))
+        #expect(a == b)
+        #expect(a.ropeTheta == 500000 && a.ropeScaling?.factor == 32)
+    }
+
+    /// Saved then reloaded, a model still gives transformers' logits.
+    @Test func saveLoadKeepsTransformersLogits() throws {
+        let src = modelFixture("llama_tied_rope3")
+        let e = try ModelExpectation(src)
+        let out = tempDir("save")
+        try DecoderModel.load(directory: src).save(directory: out)
+        let m = try DecoderModel.load(directory: out)
+        m.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
+        m.forward(batch: e.batch, seq: e.seq)
+        expectClose(Array(UnsafeBufferPointer(start: m.logits.ptr, count: e.logits.count)), e.logits, atol: 1e-4, "reloaded logits")
+        let left = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.contains(".tmp") }
+        #expect(left.isEmpty, "temporary files left behind: \(left)")
+    }
+
+    /// Two threads: bit-identical across runs, and within fp32 rounding of the one-thread result.
+    @Test func deterministicForThreadCount() throws {
+        let dir = modelFixture("qwen2_bias")
+        let e = try ModelExpectation(dir)
+        func grads(threads: Int) throws -> [Float] {
+            let m = try DecoderModel.load(directory: dir)
+            Parallel.setThreads(threads)
+            defer { Parallel.setThreads(1) }
+            m.setBatch(ids: e.ids, targets: e.targets, batch: e.batch, seq: e.seq)
+            m.forward(batch: e.batch, seq: e.seq)
+            m.backward(batch: e.batch, seq: e.seq, lossScale: 0.1)
+            return m.store.grads.array
+        }
+        let a = try grads(threads: 2), b = try grads(threads: 2), c = try grads(threads: 1)
+        #expect(a == b)
+        #expect(relativeError(a, c) < 1e-5)
+    }
+}
