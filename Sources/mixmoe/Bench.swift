@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import MixMoE
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (release build). One JSON object per measurement on stdout.",
+        subcommands: [BenchTrain.self, BenchGemm.self])
+}
+
+struct BenchOptions: ParsableArguments {
+    @Option(help: "Timed repetitions (after warm-up); the median is reported.")
+    var reps: Int = 5
+    @Option(help: "Untimed warm-up repetitions.")
+    var warmup: Int = 1
+}
+
+/// Prints one JSON object (sorted keys) as a line.
+func emitJSON(_ obj: [String: Any]) {
+    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+    print(String(decoding: d, as: UTF8.self))
+    fflush(nil)  // flush every stream (stdout is a C global Swift 6 will not touch)
+}
+
+func timed(reps: Int, warmup: Int, _ body: () throws -> Void) rethrows -> [Double] {
+    for _ in 0..<warmup { try body() }
+    return try (0..<reps).map { _ in
+        let t0 = monotonicSeconds()
+        try body()
+        return monotonicSeconds() - t0
+    }
+}
+
+struct BenchTrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Time full training steps (forward, backward, clip, AdamW) on random tokens.")
+
+    @Option(help: "Named config (tiny, small) or config.json.")
+    var config: String = "small"
+    @Option(help: "Training method: full (every parameter trained).")
+    var method: String = "full"
+    @Option(help: "Sequences per step.")
+    var batch: Int = 8
+    @Option(help: "Tokens per sequence.")
+    var seq: Int = 256
+    @OptionGroup var bench: BenchOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func run() async throws {
+        try compute.apply()
+        try await reportingErrors {
+            guard method == "full" else {
+                throw ValidationError("--method \(method): only 'full' exists so far (stage1/stage2/lora come with Mix-MoE and LoRA)")
+            }
+            let cfg = try resolveConfig(config)
+            let model = DecoderModel(config: cfg, seed: 1)
+            let trainer = Trainer(model: model, schedule: CosineSchedule(peak: 1e-4, totalSteps: 1000, warmupFraction: 0))
+            var rng = SplitMix64(seed: 7)
+            let n = batch * seq
+            let ids = (0..<n).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) }
+            var targets = Array(ids.dropFirst()) + [-1]
+            for s in 1...batch { targets[s * seq - 1] = -1 }
+            let mb = TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)
+            let times = try timed(reps: bench.reps, warmup: bench.warmup) { try trainer.trainStep([mb]) }
+            let (med, lo, hi) = summary(times)
+            let fpt = cfg.trainFlopsPerToken(seq: seq)
+            emitJSON(["case": "train", "method": method, "config": config, "batch": batch, "seq": seq,
+                      "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo, "max_s": hi,
+                      "tokens_per_s": Double(n) / med, "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
+                      "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe"])
+        }
+    }
+}
+
+struct BenchGemm: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm", abstract: "Time cblas_sgemm at the model's shapes: the machine's practical GFLOP/s limit.")
+
+    @Option(help: "Named config (tiny, small) or config.json whose shapes to use.")
+    var config: String = "small"
+    @Option(help: "Tokens per GEMM (batch x seq).")
+    var tokens: Int = 2048
+    @OptionGroup var bench: BenchOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func run() async throws {
+        try compute.apply()
+        try await reportingErrors {
+            let c = try resolveConfig(config)
+            let d = c.hiddenSize, f = c.intermediateSize
+            // (name, M, N, K): the forward projections on a token batch
+            let shapes = [("qkvo", tokens, d, d), ("ffn_up", tokens, f, d), ("ffn_down", tokens, d, f),
+                          ("lm_head", tokens, c.vocabSize, d)]
+            for (name, M, N, K) in shapes {
+                let a = FloatBuffer(count: M * K), b = FloatBuffer(count: N * K), out = FloatBuffer(count: M * N)
+                for i in 0..<a.count { a[i] = Float(i % 7) * 0.1 }
+                for i in 0..<b.count { b[i] = Float(i % 5) * 0.1 }
+                let times = timed(reps: bench.reps, warmup: bench.warmup) {
+                    sgemm(transA: false, transB: true, M: M, N: N, K: K, A: a.ptr, lda: K, B: b.ptr, ldb: K, C: out.ptr, ldc: N)
+                }
+                let (med, lo, hi) = summary(times)
+                let flops = 2.0 * Double(M) * Double(N) * Double(K)
+                emitJSON(["case": "gemm", "shape": name, "M": M, "N": N, "K": K, "threads": compute.threads,
+                          "median_s": med, "min_s": lo, "max_s": hi, "gflops": flops / med / 1e9,
+                          "tokens_per_s": Double(M) / med, "peak_rss_mb": peakResidentMiB(), "blas": blasConfig])
+            }
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import MixMoE
-print("placeholder")
