@@ -1,0 +1,192 @@
+import Foundation
+
+/// A Hugging Face byte-level BPE tokenizer (`tokenizer.json` of GPT-2, Llama 3, Qwen2 and those
+/// mixmoe trains): normalizer (none or NFC), added tokens matched before pre-tokenisation,
+/// Split + ByteLevel pre-tokenizers, BPE merges by rank, the post-processor's BOS/EOS, and the
+/// ByteLevel decoder. Unsupported components are errors naming them.
+public final class BPETokenizer: @unchecked Sendable {
+    public struct AddedToken: Sendable, Equatable {
+        public var id: Int32
+        public var content: String
+        public var special: Bool
+        public var lstrip = false
+        public var rstrip = false
+        public var singleWord = false
+    }
+
+    public let vocab: [String: Int32]
+    public let idToToken: [String]
+    public let addedTokens: [AddedToken]
+    public let pattern: SplitPattern
+    public let addPrefixSpace: Bool
+    public let nfc: Bool
+    public let ignoreMerges: Bool
+    /// Token ids the post-processor puts before / after a single sequence.
+    public let prefixIds: [Int32]
+    public let suffixIds: [Int32]
+    /// (left id, right id) -> (rank, merged id)
+    let merges: [UInt64: (rank: Int32, id: Int32)]
+    let byteIds: [Int32]                    // token id of each byte's byte-level character
+    let addedById: [Int32: String]
+    private var cache: [String: [Int32]] = [:]
+    private let cacheLock = NSLock()
+
+    public var vocabSize: Int { idToToken.count }
+    public var mergeCount: Int { merges.count }
+
+    public func id(_ token: String) -> Int32? { vocab[token] ?? addedTokens.first { $0.content == token }?.id }
+
+    // MARK: encode
+
+    /// Token ids of `text`; `addSpecialTokens` applies the post-processor's template (BOS/EOS).
+    public func encode(_ text: String, addSpecialTokens: Bool = false) -> [Int32] {
+        var out: [Int32] = addSpecialTokens ? prefixIds : []
+        for segment in splitOnAddedTokens(text) {
+            switch segment {
+            case .added(let id): out.append(id)
+            case .text(let t): encodeOrdinary(t, into: &out)
+            }
+        }
+        if addSpecialTokens { out += suffixIds }
+        return out
+    }
+
+    enum Segment { case text(String), added(Int32) }
+
+    /// Splits on added tokens, leftmost-longest (HF's AddedVocabulary), honouring lstrip/rstrip
+    /// (the token swallows adjacent whitespace) and single_word.
+    func splitOnAddedTokens(_ text: String) -> [Segment] {
+        guard !addedTokens.isEmpty else { return [.text(text)] }
+        let s = Array(text.unicodeScalars)
+        var out: [Segment] = []
+        var start = 0, i = 0
+        func flush(_ end: Int) {
+            if end > start { out.append(.text(String(String.UnicodeScalarView(s[start..<end])))) }
+        }
+        while i < s.count {
+            var best: (AddedToken, Int)? = nil
+            for t in addedTokens {
+                let c = Array(t.content.unicodeScalars)
+                guard !c.isEmpty, i + c.count <= s.count, (best == nil || c.count > best!.1) else { continue }
+                if Array(s[i..<(i + c.count)]) == c {
+                    if t.singleWord {
+                        let before = i == 0 || !isWordChar(s[i - 1])
+                        let after = i + c.count == s.count || !isWordChar(s[i + c.count])
+                        if !(before && after) { continue }
+                    }
+                    best = (t, c.count)
+                }
+            }
+            guard let (tok, len) = best else { i += 1; continue }
+            var lo = i, hi = i + len
+            if tok.lstrip { while lo > start, isSpace(s[lo - 1]) { lo -= 1 } }
+            if tok.rstrip { while hi < s.count, isSpace(s[hi]) { hi += 1 } }
+            flush(lo)
+            out.append(.added(tok.id))
+            start = hi; i = hi
+        }
+        flush(s.count)
+        return out
+    }
+
+    func isWordChar(_ c: Unicode.Scalar) -> Bool { isLetter(c) || isNumber(c) || c == "_" }
+
+    func encodeOrdinary(_ raw: String, into out: inout [Int32]) {
+        var text = nfc ? raw.precomposedStringWithCanonicalMapping : raw
+        if addPrefixSpace, let f = text.unicodeScalars.first, f != " " { text = " " + text }
+        let scalars = Array(text.unicodeScalars)
+        for r in pattern.split(scalars) {
+            let word = String(String.UnicodeScalarView(scalars[r]))
+            cacheLock.lock()
+            let hit = cache[word]
+            cacheLock.unlock()
+            if let hit { out += hit; continue }
+            let ids = bpe(word)
+            cacheLock.lock()
+            if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
+            cache[word] = ids
+            cacheLock.unlock()
+            out += ids
+        }
+    }
+
+    /// BPE on one pre-token: start from its bytes' ids, repeatedly merge the adjacent pair of lowest
+    /// rank (leftmost on ties), as the HF BPE model's `merge_all` does.
+    func bpe(_ word: String) -> [Int32] {
+        if ignoreMerges, let whole = vocab[ByteLevel.encode(word.utf8)] { return [whole] }
+        var sym = word.utf8.map { byteIds[Int($0)] }
+        while sym.count > 1 {
+            var bestRank = Int32.max, bestAt = -1, bestId: Int32 = 0
+            for k in 0..<(sym.count - 1) {
+                if let m = merges[UInt64(UInt32(bitPattern: sym[k])) << 32 | UInt64(UInt32(bitPattern: sym[k + 1]))],
+                   m.rank < bestRank {
+                    bestRank = m.rank; bestAt = k; bestId = m.id
+                }
+            }
+            if bestAt < 0 { break }
+            sym[bestAt] = bestId
+            sym.remove(at: bestAt + 1)
+        }
+        return sym
+    }
+
+    // MARK: decode
+
+    /// Text of `ids` (ByteLevel decoder; added tokens give their content; invalid UTF-8 becomes U+FFFD,
+    /// as HF's lossy decode does).
+    public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
+        var bytes: [UInt8] = []
+        for id in ids {
+            if let added = addedById[id] {
+                if skipSpecialTokens, addedTokens.first(where: { $0.id == id })?.special == true { continue }
+                bytes += Array(added.utf8)
+            } else if id >= 0, Int(id) < idToToken.count {
+                bytes += ByteLevel.decode(idToToken[Int(id)])
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: init
+
+    init(vocab: [String: Int32], mergeList: [(String, String)], added: [AddedToken], pattern: SplitPattern,
+         addPrefixSpace: Bool, nfc: Bool, ignoreMerges: Bool, prefixIds: [Int32], suffixIds: [Int32], file: String) throws {
+        self.vocab = vocab
+        var maxId: Int32 = -1
+        for (_, id) in vocab { maxId = max(maxId, id) }
+        for t in added { maxId = max(maxId, t.id) }
+        var inv = [String](repeating: "", count: Int(maxId) + 1)
+        for (t, id) in vocab { inv[Int(id)] = t }
+        for t in added where vocab[t.content] == nil { inv[Int(t.id)] = t.content }
+        idToToken = inv
+        addedTokens = added
+        addedById = Dictionary(added.map { ($0.id, $0.content) }, uniquingKeysWith: { a, _ in a })
+        self.pattern = pattern
+        self.addPrefixSpace = addPrefixSpace
+        self.nfc = nfc
+        self.ignoreMerges = ignoreMerges
+        self.prefixIds = prefixIds
+        self.suffixIds = suffixIds
+        var bytes: [Int32] = []
+        for b in 0..<256 {
+            let ch = String(ByteLevel.byteToScalar[b])
+            guard let id = vocab[ch] else {
+                throw TokenizerError.invalid(file: file, field: "model.vocab",
+                                             expected: "every byte-level character; byte \(b) ('\(ch)') is missing")
+            }
+            bytes.append(id)
+        }
+        byteIds = bytes
+        var m: [UInt64: (Int32, Int32)] = [:]
+        m.reserveCapacity(mergeList.count)
+        for (rank, (a, b)) in mergeList.enumerated() {
+            guard let ia = vocab[a], let ib = vocab[b], let merged = vocab[a + b] else {
+                throw TokenizerError.invalid(file: file, field: "model.merges[\(rank)]",
+                                             expected: "a pair of vocabulary tokens whose concatenation is in the vocabulary (got '\(a)' '\(b)')")
+            }
+            let key = UInt64(UInt32(bitPattern: ia)) << 32 | UInt64(UInt32(bitPattern: ib))
+            if m[key] == nil { m[key] = (Int32(rank), merged) }
+        }
+        merges = m
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import MixMoE
+
+/// Ids identical to Hugging Face `tokenizers` (fixtures from scripts/make_tokenizer_fixtures.py):
+/// multilingual text, digits, emoji and astral characters, whitespace runs, apostrophes, added tokens.
+struct TokenizerTests {
+    struct Case: Decodable { let text: String; let ids: [Int32]; let ids_special: [Int32]; let decoded: String }
+
+    func load(_ kind: String) throws -> (BPETokenizer, [Case]) {
+        let dir = fixtures.appendingPathComponent("tokenizers")
+        let tok = try BPETokenizer.load(dir.appendingPathComponent("\(kind).json"))
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("\(kind).expected.json")))
+        return (tok, cases)
+    }
+
+    @Test(arguments: ["gpt2", "llama3", "qwen2"])
+    func idsMatchHuggingFace(_ kind: String) throws {
+        let (tok, cases) = try load(kind)
+        #expect(cases.count > 300)
+        var failures = 0
+        for c in cases {
+            let ids = tok.encode(c.text)
+            if ids != c.ids {
+                failures += 1
+                if failures <= 5 { Issue.record("\(kind): \(c.text.debugDescription)\n ours \(ids)\n   hf \(c.ids)") }
+            }
+            #expect(tok.encode(c.text, addSpecialTokens: true) == c.ids_special, "\(kind) special: \(c.text.debugDescription)")
+        }
+        #expect(failures == 0, "\(kind): \(failures) of \(cases.count) lines differ")
+    }
+
+    @Test(arguments: ["gpt2", "llama3", "qwen2"])
+    func decodeMatchesHuggingFaceAndRoundTrips(_ kind: String) throws {
+        let (tok, cases) = try load(kind)
+        for c in cases {
+            #expect(tok.decode(c.ids) == c.decoded, "\(kind) decode: \(c.text.debugDescription)")
+            // NFC normalisation (qwen2) changes the text itself; compare with its NFC form there.
+            let expected = tok.nfc ? c.text.precomposedStringWithCanonicalMapping : c.text
+            #expect(tok.decode(tok.encode(c.text)) == expected, "\(kind) round trip: \(c.text.debugDescription)")
+        }
+    }
+
+    /// Every pattern's split covers the input exactly (no scalar lost or repeated).
+    @Test(arguments: SplitPattern.allCases)
+    func splitCoversInput(_ p: SplitPattern) throws {
+        let (_, cases) = try load("llama3")
+        for c in cases {
+            let s = Array(c.text.unicodeScalars)
+            let pieces = p.split(s)
+            #expect(pieces.map(\.count).reduce(0, +) == s.count)
+            #expect(zip(pieces, pieces.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"model": {"type": "WordPiece", "vocab": {}}}"#, "model.type"),
+        (#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}}"#, "pre_tokenizer.type"),
+        (#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "Lowercase"}}"#, "normalizer.type"),
+        (#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated"}}"#, "pre_tokenizer.pattern.Regex"),
+        (#"{"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}}"#, "model.vocab[\"a\"]"),
+        (#"[1, 2]"#, "(top level)"),
+    ])
+    func unsupportedComponentsAreNamed(json: String, field: String) {
+        do {
+            _ = try BPETokenizer.parse(Data(json.utf8), file: "t.json")
+            Issue.record("expected an error for \(field)")
+        } catch let e as TokenizerError {
+            switch e {
+            case .invalid(let f, let fl, _), .unsupported(let f, let fl, _, _):
+                #expect(f == "t.json")
+                #expect(fl == field)
+            default: Issue.record("unexpected \(e)")
+            }
+        } catch { Issue.record("unexpected \(error)") }
+    }
+}
