@@ -75,3 +75,38 @@ struct TokenizerTests {
         } catch { Issue.record("unexpected \(error)") }
     }
 }
+
+/// The trainer against merges worked out by hand.
+struct BPETrainerTests {
+    /// Words "ab" x5, "abc" x3, "bc" x1 (gpt2 split, no spaces): pair counts (a,b)=8, (b,c)=4 ->
+    /// merge a+b; then (ab,c)=3, (b,c)=1 -> merge ab+c; then only count-1 pairs remain.
+    @Test func mergesByHand() throws {
+        var t = BPETrainer(vocabSize: 1 + 256 + 10, specialTokens: ["<s>"], pattern: .gpt2)
+        t.minFrequency = 2
+        let r = try t.train(wordCounts: ["ab": 5, "abc": 3, "bc": 1])
+        #expect(r.merges.map { "\($0.0) \($0.1)" } == ["a b", "ab c"])
+        #expect(r.vocab.count == 1 + 256 + 2)
+        #expect(r.vocab["<s>"] == 0 && r.vocab["abc"] == 258)
+    }
+
+    /// A trained tokenizer written to tokenizer.json reloads and encodes its training words to the
+    /// merged tokens, and decodes back to the text.
+    @Test func writtenTokenizerReloads() throws {
+        let t = BPETrainer(vocabSize: 300, specialTokens: ["<|begin_of_text|>", "<|end_of_text|>"])
+        var counts: [String: Int] = [:]
+        for line in ["the cat sat on the mat", "the dog sat on the log", "Grüße, 世界! 123 4567"] {
+            for _ in 0..<3 { t.countWords(Substring(line), into: &counts) }
+        }
+        let r = try t.train(wordCounts: counts)
+        let url = tempDir("tok").appendingPathComponent("tokenizer.json")
+        try BPETokenizer.writeJSON(vocab: r.vocab, merges: r.merges, added: r.added, pattern: .llama3,
+                                   bos: "<|begin_of_text|>", to: url)
+        let tok = try BPETokenizer.load(url)
+        #expect(tok.encode(" the") == [r.vocab[ByteLevel.encode(" the".utf8)]!])
+        let text = "the cat sat on the log <|end_of_text|> Grüße 世界"
+        let ids = tok.encode(text, addSpecialTokens: true)
+        #expect(ids.first == 0)
+        #expect(ids.contains(1))
+        #expect(tok.decode(Array(ids.dropFirst())) == text)
+    }
+}

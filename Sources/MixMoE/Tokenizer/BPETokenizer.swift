@@ -28,7 +28,11 @@ public final class BPETokenizer: @unchecked Sendable {
     let merges: [UInt64: (rank: Int32, id: Int32)]
     let byteIds: [Int32]                    // token id of each byte's byte-level character
     let addedById: [Int32: String]
-    private var cache: [String: [Int32]] = [:]
+    let addedScalars: [[Unicode.Scalar]]         // each added token's content, precomputed
+    let addedFirstScalars: Set<Unicode.Scalar>  // quick filter: where an added token may start
+    /// Word cache keyed by UTF-8 bytes: Swift `String` equality is canonical equivalence, which
+    /// would conflate "é" and "e\u{301}" (different ids).
+    private var cache: [[UInt8]: [Int32]] = [:]
     private let cacheLock = NSLock()
 
     public var vocabSize: Int { idToToken.count }
@@ -56,7 +60,9 @@ public final class BPETokenizer: @unchecked Sendable {
     /// Splits on added tokens, leftmost-longest (HF's AddedVocabulary), honouring lstrip/rstrip
     /// (the token swallows adjacent whitespace) and single_word.
     func splitOnAddedTokens(_ text: String) -> [Segment] {
-        guard !addedTokens.isEmpty else { return [.text(text)] }
+        guard !addedTokens.isEmpty, text.unicodeScalars.contains(where: { addedFirstScalars.contains($0) }) else {
+            return [.text(text)]
+        }
         let s = Array(text.unicodeScalars)
         var out: [Segment] = []
         var start = 0, i = 0
@@ -64,9 +70,9 @@ public final class BPETokenizer: @unchecked Sendable {
             if end > start { out.append(.text(String(String.UnicodeScalarView(s[start..<end])))) }
         }
         while i < s.count {
+            guard addedFirstScalars.contains(s[i]) else { i += 1; continue }
             var best: (AddedToken, Int)? = nil
-            for t in addedTokens {
-                let c = Array(t.content.unicodeScalars)
+            for (t, c) in zip(addedTokens, addedScalars) {
                 guard !c.isEmpty, i + c.count <= s.count, (best == nil || c.count > best!.1) else { continue }
                 if Array(s[i..<(i + c.count)]) == c {
                     if t.singleWord {
@@ -94,27 +100,35 @@ public final class BPETokenizer: @unchecked Sendable {
     func encodeOrdinary(_ raw: String, into out: inout [Int32]) {
         var text = nfc ? raw.precomposedStringWithCanonicalMapping : raw
         if addPrefixSpace, let f = text.unicodeScalars.first, f != " " { text = " " + text }
-        let scalars = Array(text.unicodeScalars)
+        let utf8 = Array(text.utf8)
+        var scalars: [Unicode.Scalar] = []
+        var offsets: [Int] = []  // byte offset of each scalar, plus the end
+        scalars.reserveCapacity(utf8.count)
+        offsets.reserveCapacity(utf8.count + 1)
+        var off = 0
+        for sc in text.unicodeScalars {
+            scalars.append(sc)
+            offsets.append(off)
+            off += UTF8.width(sc)
+        }
+        offsets.append(off)
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
         for r in pattern.split(scalars) {
-            let word = String(String.UnicodeScalarView(scalars[r]))
-            cacheLock.lock()
-            let hit = cache[word]
-            cacheLock.unlock()
-            if let hit { out += hit; continue }
+            let word = Array(utf8[offsets[r.lowerBound]..<offsets[r.upperBound]])
+            if let hit = cache[word] { out += hit; continue }
             let ids = bpe(word)
-            cacheLock.lock()
             if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
             cache[word] = ids
-            cacheLock.unlock()
             out += ids
         }
     }
 
     /// BPE on one pre-token: start from its bytes' ids, repeatedly merge the adjacent pair of lowest
     /// rank (leftmost on ties), as the HF BPE model's `merge_all` does.
-    func bpe(_ word: String) -> [Int32] {
-        if ignoreMerges, let whole = vocab[ByteLevel.encode(word.utf8)] { return [whole] }
-        var sym = word.utf8.map { byteIds[Int($0)] }
+    func bpe(_ word: [UInt8]) -> [Int32] {
+        if ignoreMerges, let whole = vocab[ByteLevel.encode(word)] { return [whole] }
+        var sym = word.map { byteIds[Int($0)] }
         while sym.count > 1 {
             var bestRank = Int32.max, bestAt = -1, bestId: Int32 = 0
             for k in 0..<(sym.count - 1) {
@@ -161,6 +175,8 @@ public final class BPETokenizer: @unchecked Sendable {
         idToToken = inv
         addedTokens = added
         addedById = Dictionary(added.map { ($0.id, $0.content) }, uniquingKeysWith: { a, _ in a })
+        addedScalars = added.map { Array($0.content.unicodeScalars) }
+        addedFirstScalars = Set(addedScalars.compactMap(\.first))
         self.pattern = pattern
         self.addPrefixSpace = addPrefixSpace
         self.nfc = nfc

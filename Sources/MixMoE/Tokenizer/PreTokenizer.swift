@@ -103,29 +103,46 @@ public enum SplitPattern: String, Sendable, CaseIterable {
     }
 }
 
-// Character classes of the patterns (Unicode general categories; \s = White_Space).
-@inline(__always) func isLetter(_ c: Unicode.Scalar) -> Bool {
-    let v = c.value
-    if v < 128 { return (v >= 65 && v <= 90) || (v >= 97 && v <= 122) }
+// Character classes of the patterns (Unicode general categories; \s = White_Space). Scalars
+// below U+3000 (Latin, Greek, Cyrillic, Arabic, ... and most punctuation) use a precomputed table.
+private let classTableLimit: UInt32 = 0x3000
+private let classTable: [UInt8] = (0..<classTableLimit).map { v in
+    let c = Unicode.Scalar(v) ?? " "
+    return (slowIsLetter(c) ? 1 : 0) | (slowIsNumber(c) ? 2 : 0) | (slowIsSpace(c) ? 4 : 0)
+}
+
+private func slowIsLetter(_ c: Unicode.Scalar) -> Bool {
     switch c.properties.generalCategory {
     case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
     default: return false
     }
 }
 
-@inline(__always) func isNumber(_ c: Unicode.Scalar) -> Bool {
-    let v = c.value
-    if v < 128 { return v >= 48 && v <= 57 }
+private func slowIsNumber(_ c: Unicode.Scalar) -> Bool {
     switch c.properties.generalCategory {
     case .decimalNumber, .letterNumber, .otherNumber: return true
     default: return false
     }
 }
 
+private func slowIsSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
+
+@inline(__always) func isLetter(_ c: Unicode.Scalar) -> Bool {
+    let v = c.value
+    if v < 128 { return (v >= 65 && v <= 90) || (v >= 97 && v <= 122) }
+    return v < classTableLimit ? classTable[Int(v)] & 1 != 0 : slowIsLetter(c)
+}
+
+@inline(__always) func isNumber(_ c: Unicode.Scalar) -> Bool {
+    let v = c.value
+    if v < 128 { return v >= 48 && v <= 57 }
+    return v < classTableLimit ? classTable[Int(v)] & 2 != 0 : slowIsNumber(c)
+}
+
 @inline(__always) func isSpace(_ c: Unicode.Scalar) -> Bool {
     let v = c.value
     if v < 128 { return v == 32 || (v >= 9 && v <= 13) }
-    return c.properties.isWhitespace
+    return v < classTableLimit ? classTable[Int(v)] & 4 != 0 : slowIsSpace(c)
 }
 
 @inline(__always) func isNewline(_ c: Unicode.Scalar) -> Bool { c == "\n" || c == "\r" }
