@@ -1,2 +1,0 @@
-import ArgumentParser
-struct Pretrain: AsyncParsableCommand { func run() async throws {} }
