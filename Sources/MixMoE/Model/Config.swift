@@ -66,6 +66,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var hiddenAct: String
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
+    /// Present on Mix-MoE models: which layers are MoE layers and how they route.
+    public var mixMoE: MixMoEConfig?
 
     /// Biases on q/k/v: Qwen2 always, Llama when `attention_bias`.
     public var qkvBias: Bool { modelType == "qwen2" || attentionBias }
@@ -82,7 +84,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias"
         case mlpBias = "mlp_bias", hiddenAct = "hidden_act"
         case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
-        case architectures, torchDtype = "torch_dtype"
+        case architectures, torchDtype = "torch_dtype", mixMoE = "mix_moe"
     }
 
     /// transformers 5 nests theta and scaling in `rope_parameters`.
@@ -148,6 +150,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         } else {
             eosTokenIds = try c.decodeIfPresent([Int].self, forKey: .eosTokenId) ?? []
         }
+        mixMoE = try c.decodeIfPresent(MixMoEConfig.self, forKey: .mixMoE)
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ModelError.unsupported(file: "config.json", field: "mlp_bias", value: "true", supported: "false")
         }
@@ -178,6 +181,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         if eosTokenIds.count == 1 { try c.encode(eosTokenIds[0], forKey: .eosTokenId) }
         else if !eosTokenIds.isEmpty { try c.encode(eosTokenIds, forKey: .eosTokenId) }
         try c.encode("float32", forKey: .torchDtype)
+        try c.encodeIfPresent(mixMoE, forKey: .mixMoE)
     }
 
     /// Checks internal consistency; `file` names the source in the error.
@@ -199,6 +203,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try need(ropeTheta > 0, "rope_theta", "a positive number")
         try need(maxPositionEmbeddings > 0, "max_position_embeddings", "a positive integer")
         try need(hiddenAct == "silu", "hidden_act", "\"silu\" (SwiGLU FFN)")
+        try mixMoE?.validate(layers: numHiddenLayers, intermediateSize: intermediateSize, file: file)
         if let s = ropeScaling {
             try need(s.ropeType == "llama3", "rope_scaling.rope_type", "\"default\" or \"llama3\" (got \"\(s.ropeType)\")")
             try need((s.factor ?? 0) > 0, "rope_scaling.factor", "a positive number")

@@ -27,6 +27,12 @@ public final class DecoderModel: @unchecked Sendable {
     public let blocks: [Block]
     public let norm: RMSNorm
     let rotary: Rotary
+    /// Shared MoE state (padding mask, load-balance weight, statistics switch).
+    public let moe = MoEContext()
+    /// The Mix-MoE layers, in layer order (empty for a dense model).
+    public let moeLayers: [MixMoELayer]
+    private var routerTransform: FloatBuffer?                // [d, d] for fft/dct
+    public private(set) var realMask = FloatBuffer(count: 0) // [N] 1 = real token, 0 = padding
 
     public private(set) var ids = IntBuffer(count: 0)        // [N]
     public private(set) var targets = IntBuffer(count: 0)    // [N], negative = ignored
@@ -61,6 +67,26 @@ public final class DecoderModel: @unchecked Sendable {
         return l
     }
 
+    /// Names and shapes of the model `c` describes: dense, or Mix-MoE when `c.mixMoE` is set.
+    public static func layout(_ c: ModelConfig) -> [(String, [Int])] {
+        guard let m = c.mixMoE else { return denseLayout(c) }
+        var l: [(String, [Int])] = []
+        for (name, shape) in denseLayout(c) {
+            if let i = m.moeLayers.first(where: { name.hasPrefix("model.layers.\($0).mlp.") }) {
+                if name.hasSuffix("down_proj.weight") {  // the dense FFN's last tensor: put the groups here
+                    for g in m.groupNames {
+                        l += ExpertGroup.layout(prefix: "model.layers.\(i).mlp", group: g, cfg: m,
+                                                d: c.hiddenSize, intermediate: c.intermediateSize)
+                    }
+                }
+                continue
+            }
+            l.append((name, shape))
+        }
+        if m.routerFeatures == "random" { l.append(("model.router_transform", [c.hiddenSize, c.hiddenSize])) }
+        return l
+    }
+
     public static func denseFFNLayout(_ c: ModelConfig, layer i: Int) -> [(String, [Int])] {
         let p = "model.layers.\(i).mlp.", d = c.hiddenSize, f = c.intermediateSize
         return [(p + "gate_proj.weight", [f, d]), (p + "up_proj.weight", [f, d]), (p + "down_proj.weight", [d, f])]
@@ -76,13 +102,29 @@ public final class DecoderModel: @unchecked Sendable {
         lmHead = c.tieWordEmbeddings ? embed : Param(store, "lm_head.weight")
         let rotary = Rotary(config: c)
         self.rotary = rotary
+        var moeByLayer: [Int: MixMoELayer] = [:]
+        if let m = c.mixMoE {
+            var T: UnsafePointer<Float>? = nil
+            if let mat = RouterTransform.matrix(m.routerFeatures, d: c.hiddenSize) {
+                let buf = FloatBuffer(mat)
+                routerTransform = buf
+                T = UnsafePointer(buf.ptr)
+            } else if m.routerFeatures == "random", let id = store.id("model.router_transform") {
+                T = UnsafePointer(store.w(id))
+            }
+            for i in m.moeLayers {
+                moeByLayer[i] = MixMoELayer(store, layer: i, cfg: m, d: c.hiddenSize, intermediate: c.intermediateSize,
+                                            transform: T, context: moe)
+            }
+        }
+        moeLayers = moeByLayer.keys.sorted().map { moeByLayer[$0]! }
         blocks = (0..<c.numHiddenLayers).map { i in
             let p = "model.layers.\(i)."
             return Block(
                 ln1: RMSNorm(store, p + "input_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
                 attn: Attention(store, prefix: p + "self_attn", config: c, rotary: rotary),
                 ln2: RMSNorm(store, p + "post_attention_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
-                ffn: makeFFN(i, store) ?? SwiGLU(store, prefix: p + "mlp", dim: c.hiddenSize, hidden: c.intermediateSize))
+                ffn: moeByLayer[i] ?? makeFFN(i, store) ?? SwiGLU(store, prefix: p + "mlp", dim: c.hiddenSize, hidden: c.intermediateSize))
         }
         norm = RMSNorm(store, "model.norm.weight", dim: c.hiddenSize, eps: c.rmsNormEps)
     }
@@ -91,7 +133,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// (transformers' `initializer_range`), ones for norms, zeros for biases.
     public convenience init(config c: ModelConfig, seed: UInt64) {
         let store = ParameterStore()
-        for (name, shape) in DecoderModel.denseLayout(c) { store.add(name, shape) }
+        for (name, shape) in DecoderModel.layout(c) { store.add(name, shape) }
         store.finalize()
         var rng = SplitMix64(seed: seed)
         for e in store.entries {
@@ -104,6 +146,7 @@ public final class DecoderModel: @unchecked Sendable {
                 for i in 0..<e.count { w[i] = 0.02 * rng.nextGaussian() }
             }
         }
+        Upcycling.initializeRouters(store, c)
         self.init(config: c, store: store)
     }
 
@@ -115,6 +158,8 @@ public final class DecoderModel: @unchecked Sendable {
         guard n > capacity else { return }
         capacity = n
         ids = IntBuffer(count: n); targets = IntBuffer(count: n); positions = IntBuffer(count: n)
+        realMask = FloatBuffer(count: n)
+        moe.realMask = UnsafePointer(realMask.ptr)
         res = (0...config.numHiddenLayers).map { _ in FloatBuffer(count: n * d) }
         logits = FloatBuffer(count: n * config.vocabSize); losses = FloatBuffer(count: n)
         dres = FloatBuffer(count: n * d); dln = FloatBuffer(count: n * d)
@@ -127,7 +172,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Copies a `[b, T]` batch of token ids (and optional targets) into the model's input buffers;
     /// positions restart at 0 for every sequence.
-    public func setBatch(ids src: [Int32], targets tgt: [Int32]? = nil, batch b: Int, seq T: Int) {
+    public func setBatch(ids src: [Int32], targets tgt: [Int32]? = nil, mask: [Float]? = nil, batch b: Int, seq T: Int) {
         precondition(src.count == b * T, "ids must hold batch*seq tokens")
         reserve(batch: b, seq: T)
         for i in 0..<(b * T) {
@@ -135,6 +180,7 @@ public final class DecoderModel: @unchecked Sendable {
             precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) outside vocabulary")
             ids.ptr[i] = id
             targets.ptr[i] = tgt?[i] ?? -1
+            realMask.ptr[i] = mask?[i] ?? 1
             positions.ptr[i] = Int32(i % T)
         }
     }
@@ -163,7 +209,14 @@ public final class DecoderModel: @unchecked Sendable {
         CrossEntropy.forward(logits.ptr, targets: targets.ptr, losses: losses.ptr, n: b * T, vocab: config.vocabSize)
     }
 
-    /// Backward of `lossScale * sum of token losses`; accumulates into trainable gradients.
+    /// The MoE load-balance term of the last forward: `lbCoef * mean over MoE layers of (L_LB^LM [+ L_LB^MT])`.
+    public var auxLoss: Double {
+        guard let m = config.mixMoE, !moeLayers.isEmpty else { return 0 }
+        return m.lbCoef * moeLayers.reduce(0) { $0 + $1.lbLoss } / Double(moeLayers.count)
+    }
+
+    /// Backward of `lossScale * sum of token losses` plus `moe.lbWeight` times each MoE layer's
+    /// load-balance loss; accumulates into trainable gradients.
     public func backward(batch b: Int, seq T: Int, lossScale: Float) {
         let n = b * T, d = config.hiddenSize, V = config.vocabSize
         CrossEntropy.backward(logits.ptr, targets: targets.ptr, n: n, vocab: V, scale: lossScale)

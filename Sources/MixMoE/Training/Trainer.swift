@@ -6,9 +6,12 @@ public struct TokenBatch: Sendable {
     public var targets: [Int32]
     public var batch: Int
     public var seq: Int
-    public init(ids: [Int32], targets: [Int32], batch: Int, seq: Int) {
+    /// 1 = real token, 0 = padding (excluded from MoE load balance); nil = all real.
+    public var mask: [Float]?
+    public init(ids: [Int32], targets: [Int32], mask: [Float]? = nil, batch: Int, seq: Int) {
         precondition(ids.count == batch * seq && targets.count == ids.count, "batch shape mismatch")
-        self.ids = ids; self.targets = targets; self.batch = batch; self.seq = seq
+        precondition(mask == nil || mask!.count == ids.count, "mask shape mismatch")
+        self.ids = ids; self.targets = targets; self.mask = mask; self.batch = batch; self.seq = seq
     }
     public var validTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 }
@@ -16,6 +19,7 @@ public struct TokenBatch: Sendable {
 /// What one optimiser step did.
 public struct StepStats: Sendable {
     public var loss: Double        // token-mean cross-entropy over the accumulated batch
+    public var auxLoss: Double = 0 // MoE load-balance term (lambda-weighted), token-weighted over micro-batches
     public var tokens: Int         // tokens with a loss
     public var gradNorm: Double    // before clipping
     public var lr: Double
@@ -59,11 +63,15 @@ public final class Trainer: @unchecked Sendable {
         let total = micro.reduce(0) { $0 + $1.validTokens }
         precondition(total > 0, "a training step needs at least one target token")
         model.store.zeroGrads()
-        var lossSum = 0.0
+        var lossSum = 0.0, aux = 0.0
+        let lbPerLayer = (model.config.mixMoE?.lbCoef ?? 0) / Double(max(1, model.moeLayers.count))
         for mb in micro {
-            model.setBatch(ids: mb.ids, targets: mb.targets, batch: mb.batch, seq: mb.seq)
+            let share = Double(mb.validTokens) / Double(total)
+            model.setBatch(ids: mb.ids, targets: mb.targets, mask: mb.mask, batch: mb.batch, seq: mb.seq)
             model.forward(batch: mb.batch, seq: mb.seq)
             lossSum += model.loss(batch: mb.batch, seq: mb.seq).sum
+            aux += share * model.auxLoss
+            model.moe.lbWeight = Float(lbPerLayer * share)
             model.backward(batch: mb.batch, seq: mb.seq, lossScale: 1 / Float(total))
         }
         reduceGradients()
@@ -76,7 +84,7 @@ public final class Trainer: @unchecked Sendable {
         let lr = schedule.lr(step: step)
         optimizer.update(lr: Float(lr))
         step += 1
-        return StepStats(loss: loss, tokens: total, gradNorm: norm, lr: lr)
+        return StepStats(loss: loss, auxLoss: aux, tokens: total, gradNorm: norm, lr: lr)
     }
 
     /// Mean loss over batches without touching gradients (evaluation / perplexity).

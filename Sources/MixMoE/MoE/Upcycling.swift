@@ -1,0 +1,88 @@
+import Foundation
+
+/// Turning a dense model into a Mix-MoE model, and the stage-1 -> stage-2 transition.
+public enum Upcycling {
+    /// LLaMA-MoE neuron slicing: with s = d_ff / n, expert e gets `gate[e*s..<(e+1)*s, :]`,
+    /// `up[e*s..<(e+1)*s, :]` and `down[:, e*s..<(e+1)*s]`. SwiGLU is separable along d_ff, so the
+    /// n experts summed at weight 1 equal the dense FFN exactly. Routers start fresh
+    /// (`initializeRouters`). The result is a stage-1 model (LM group only).
+    public static func upcycle(_ dense: DecoderModel, _ cfg: MixMoEConfig) throws -> DecoderModel {
+        var c = dense.config
+        guard c.mixMoE == nil else {
+            throw ModelError.config(file: "config.json", field: "mix_moe", expected: "a dense model (this one is already Mix-MoE)")
+        }
+        var m = cfg
+        m.stage = 1
+        c.mixMoE = m
+        try c.validate(file: "--experts/--placement")
+        let store = ParameterStore()
+        for (name, shape) in DecoderModel.layout(c) { store.add(name, shape) }
+        store.finalize()
+        // dense tensors keep their names
+        for e in store.entries {
+            if let src = dense.store.id(e.name) { store.w(store.id(e.name)!).update(from: dense.store.w(src), count: e.count) }
+        }
+        let d = c.hiddenSize, f = c.intermediateSize, n = m.expertsPerGroup, s = f / n
+        for i in m.moeLayers {
+            let p = "model.layers.\(i).mlp."
+            let gate = dense.store.w(dense.store.id(p + "gate_proj.weight")!)  // [f, d]
+            let up = dense.store.w(dense.store.id(p + "up_proj.weight")!)      // [f, d]
+            let down = dense.store.w(dense.store.id(p + "down_proj.weight")!)  // [d, f]
+            for e in 0..<n {
+                let q = p + "lm_experts.\(e)."
+                store.w(store.id(q + "gate_proj.weight")!).update(from: gate + e * s * d, count: s * d)
+                store.w(store.id(q + "up_proj.weight")!).update(from: up + e * s * d, count: s * d)
+                let dst = store.w(store.id(q + "down_proj.weight")!)           // [d, s]
+                for r in 0..<d { (dst + r * s).update(from: down + r * f + e * s, count: s) }
+            }
+        }
+        initializeRouters(store, c)
+        return DecoderModel(config: c, store: store)
+    }
+
+    /// Router weights: columns on `h` ~ N(0, std^2), columns on `T h` ~ N(0, (std * spectral)^2),
+    /// biases 0; the `random` transform from the recorded seed. Deterministic in `mix_moe.seed`.
+    public static func initializeRouters(_ store: ParameterStore, _ c: ModelConfig) {
+        guard let m = c.mixMoE else { return }
+        let d = c.hiddenSize, width = m.routerInputWidth(d)
+        var rng = SplitMix64(seed: m.seed)
+        for e in store.entries where e.name.hasSuffix("_router.weight") {
+            let w = store.w(store.id(e.name)!)
+            for r in 0..<m.expertsPerGroup {
+                for col in 0..<width {
+                    let std = m.routerInitStd * (col < d ? 1 : m.spectralInitScale)
+                    w[r * width + col] = Float(std) * rng.nextGaussian()
+                }
+            }
+        }
+        for e in store.entries where e.name.hasSuffix("_router.bias") {
+            store.w(store.id(e.name)!).update(repeating: 0, count: e.count)
+        }
+        if let id = store.id("model.router_transform") {
+            let T = RouterTransform.random(d: d, seed: m.seed)
+            store.w(id).update(from: T, count: T.count)
+        }
+    }
+
+    /// Stage 2 begins: a model with the MT group added as an exact copy of the LM group (experts
+    /// and router), `stage = 2`. With `combine = mean` it computes what the stage-1 model computed.
+    public static func beginStage2(_ m1: DecoderModel) throws -> DecoderModel {
+        guard var m = m1.config.mixMoE, m.groups == 2 else {
+            throw ModelError.config(file: "config.json", field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
+        }
+        guard m.stage == 1 else {
+            throw ModelError.config(file: "config.json", field: "mix_moe.stage", expected: "1 (this model is already in stage 2)")
+        }
+        m.stage = 2
+        var c = m1.config
+        c.mixMoE = m
+        let store = ParameterStore()
+        for (name, shape) in DecoderModel.layout(c) { store.add(name, shape) }
+        store.finalize()
+        for e in store.entries {
+            let src = m1.store.id(e.name) ?? m1.store.id(e.name.replacingOccurrences(of: ".mt_", with: ".lm_"))!
+            store.w(store.id(e.name)!).update(from: m1.store.w(src), count: e.count)
+        }
+        return DecoderModel(config: c, store: store)
+    }
+}
