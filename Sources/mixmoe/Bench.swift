@@ -37,8 +37,14 @@ struct BenchTrain: AsyncParsableCommand {
 
     @Option(help: "Named config (tiny, small) or config.json.")
     var config: String = "small"
-    @Option(help: "Training method: full (every parameter trained).")
+    @Option(help: "Training method: full (dense, every parameter), stage1 or stage2 (Mix-MoE, FFT routers, MoE every 4th layer).")
     var method: String = "full"
+    @Option(help: "Experts per group for stage1/stage2.")
+    var experts: Int = 4
+    @Flag(help: "Use the explicit [h ; T h] router instead of the folded one (stage1/stage2).")
+    var explicitRouter = false
+    @Flag(help: "Also report the share of step time in router, attention core and optimiser.")
+    var profile = false
     @Option(help: "Sequences per step.")
     var batch: Int = 8
     @Option(help: "Tokens per sequence.")
@@ -49,11 +55,18 @@ struct BenchTrain: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            guard method == "full" else {
-                throw ValidationError("--method \(method): only 'full' exists so far (stage1/stage2/lora come with Mix-MoE and LoRA)")
+            guard ["full", "stage1", "stage2"].contains(method) else {
+                throw ValidationError("--method \(method): use full, stage1 or stage2 (lora comes with the baselines)")
             }
             let cfg = try resolveConfig(config)
-            let model = DecoderModel(config: cfg, seed: 1)
+            var model = DecoderModel(config: cfg, seed: 1)
+            if method != "full" {
+                let layers = try MixMoEConfig.placement("uniform", layers: cfg.numHiddenLayers, every: 4)
+                model = try Upcycling.upcycle(model, MixMoEConfig(expertsPerGroup: experts, moeLayers: layers, hiddenSize: cfg.hiddenSize))
+                if method == "stage2" { model = try Upcycling.beginStage2(model) }
+                (method == "stage1" ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: model.store)
+                model.moe.explicitRouter = explicitRouter
+            }
             let trainer = Trainer(model: model, schedule: CosineSchedule(peak: 1e-4, totalSteps: 1000, warmupFraction: 0))
             var rng = SplitMix64(seed: 7)
             let n = batch * seq
@@ -61,13 +74,25 @@ struct BenchTrain: AsyncParsableCommand {
             var targets = Array(ids.dropFirst()) + [-1]
             for s in 1...batch { targets[s * seq - 1] = -1 }
             let mb = TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)
-            let times = try timed(reps: bench.reps, warmup: bench.warmup) { try trainer.trainStep([mb]) }
+            for _ in 0..<bench.warmup { try trainer.trainStep([mb]) }
+            Profile.enabled = profile
+            Profile.reset()
+            let times = try timed(reps: bench.reps, warmup: 0) { try trainer.trainStep([mb]) }
+            Profile.enabled = false
             let (med, lo, hi) = summary(times)
+            // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
             let fpt = cfg.trainFlopsPerToken(seq: seq)
-            emitJSON(["case": "train", "method": method, "config": config, "batch": batch, "seq": seq,
+            var row: [String: Any] = ["case": "train", "method": method, "config": config, "batch": batch, "seq": seq,
                       "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo, "max_s": hi,
                       "tokens_per_s": Double(n) / med, "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
-                      "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe"])
+                      "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe",
+                      "trainable_params": model.store.trainableCount]
+            if method != "full" { row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = experts }
+            if profile {
+                let total = times.reduce(0, +)
+                for (k, v) in Profile.totals { row["share_" + k.replacingOccurrences(of: " ", with: "_")] = v / total }
+            }
+            emitJSON(row)
         }
     }
 }

@@ -49,6 +49,7 @@ public final class Attention: @unchecked Sendable {
         rotary.forward(qBuf.ptr, positions: positions, n: n, heads: heads)
         rotary.forward(kBuf.ptr, positions: positions, n: n, heads: kvHeads)
         let scale = 1 / Float(hd).squareRoot()
+        Profile.measure("attention core") {
         for s in 0..<b {
             for h in 0..<heads {
                 let qh = qBuf.ptr + s * T * qd + h * hd
@@ -64,6 +65,7 @@ public final class Attention: @unchecked Sendable {
                       B: vh, ldb: kd, C: y.ptr + s * T * qd + h * hd, ldc: qd)
             }
         }
+        }
         o.forward(y.ptr, out.ptr, n: n)
     }
 
@@ -77,6 +79,7 @@ public final class Attention: @unchecked Sendable {
         guard needQKV else { return }
         dk.zero(); dv.zero()
         let scale = 1 / Float(hd).squareRoot()
+        Profile.measure("attention core") {
         for s in 0..<b {
             for h in 0..<heads {
                 let qh = qBuf.ptr + s * T * qd + h * hd, dqh = dq.ptr + s * T * qd + h * hd
@@ -96,6 +99,7 @@ public final class Attention: @unchecked Sendable {
                 sgemm(transA: true, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T,
                       B: qh, ldb: qd, beta: 1, C: dk.ptr + kOff, ldc: kd)
             }
+        }
         }
         // q = rope(x Wq^T): undo the rotation, then the projections
         rotary.backward(dq.ptr, positions: positions, n: n, heads: heads)

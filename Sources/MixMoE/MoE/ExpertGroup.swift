@@ -90,7 +90,7 @@ public final class ExpertGroup: @unchecked Sendable {
 
     public func forward(_ x: UnsafePointer<Float>, n N: Int) {
         reserve(tokens: N)
-        route(x, N)
+        Profile.measure("router") { route(x, N) }
         dispatchForward(x, N)
         loadBalance(N)
         if context.collectStats { collect(N) }
@@ -295,7 +295,7 @@ public final class ExpertGroup: @unchecked Sendable {
                 }
             }
         }
-        if needRouter { routerBackward(x: x, dx: dx, N: N) }
+        if needRouter { Profile.measure("router") { routerBackward(x: x, dx: dx, N: N) } }
     }
 
     /// w = scale * p_e (selected), L_LB = n sum_i f_i mean_t p_i  ->  dp, then softmax backward,

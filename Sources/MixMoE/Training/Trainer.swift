@@ -82,7 +82,7 @@ public final class Trainer: @unchecked Sendable {
         }
         let norm = Gradients.clip(model.store, maxNorm: clipNorm)
         let lr = schedule.lr(step: step)
-        optimizer.update(lr: Float(lr))
+        Profile.measure("optimizer") { optimizer.update(lr: Float(lr)) }
         step += 1
         return StepStats(loss: loss, auxLoss: aux, tokens: total, gradNorm: norm, lr: lr)
     }

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import MixMoE
+
+struct Upcycle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Turn a dense model into a Mix-MoE model: slice chosen FFNs into n LM experts, fresh routers (stage 1).")
+
+    @Option(help: "Dense model directory.")
+    var model: String
+    @Option(help: "Output model directory.")
+    var out: String
+    @Option(help: "Experts per group (must divide intermediate_size).")
+    var experts: Int = 4
+    @Option(help: "One MoE layer every N layers (layers N-1, 2N-1, ...); also sets the count for bottom/top/dense-bottom.")
+    var every: Int = 4
+    @Option(help: "Placement: uniform, bottom, top, dense-bottom, or a comma-separated list of 0-based layers.")
+    var placement: String = "uniform"
+    @Option(help: "Router features: fft ([h; Re(FFT(h))]), dct, random or none.")
+    var routerFeatures: String = "fft"
+    @Option(help: "Experts selected per token in each group.")
+    var topK: Int = 1
+    @Option(help: "Weight of a selected expert = gate-scale * p (default experts / top-k).")
+    var gateScale: Double?
+    @Option(help: "Stage-2 group combination: mean or sum.")
+    var combine: String = "mean"
+    @Option(help: "Load-balance loss weight lambda.")
+    var lbCoef: Double = 0.01
+    @Option(help: "Expert groups: 2 (Mix-MoE) or 1 (generic MoE baseline).")
+    var groups: Int = 2
+    @Option(help: "Seed of the router initialisation (and of the random transform).")
+    var seed: UInt64 = 0
+
+    func run() async throws {
+        try await reportingErrors {
+            let src = URL(fileURLWithPath: model)
+            let dense = try DecoderModel.load(directory: src)
+            let layers = try MixMoEConfig.placement(placement, layers: dense.config.numHiddenLayers, every: every)
+            let cfg = MixMoEConfig(expertsPerGroup: experts, moeLayers: layers, routerFeatures: routerFeatures, topK: topK,
+                                   gateScale: gateScale, combine: combine, lbCoef: lbCoef, stage: 1,
+                                   hiddenSize: dense.config.hiddenSize, seed: seed,
+                                   placement: placement, groups: groups)
+            let m = try Upcycling.upcycle(dense, cfg)
+            let dst = URL(fileURLWithPath: out)
+            try m.save(directory: dst)
+            try copyTokenizer(from: src, to: dst)
+            printErr("wrote \(out): MoE layers \(layers), \(experts) experts per group, router \(routerFeatures), top-\(topK), \(m.store.count) parameters")
+        }
+    }
+}
+
+func copyTokenizer(from src: URL, to dst: URL) throws {
+    let t = src.appendingPathComponent("tokenizer.json")
+    if FileManager.default.fileExists(atPath: t.path) {
+        try AtomicFile.write(Data(contentsOf: t), to: dst.appendingPathComponent("tokenizer.json"))
+    }
+}
+
+/// Options shared by commands that train.
+struct TrainOptions: ParsableArguments {
+    @Option(help: "Optimiser steps.")
+    var steps: Int = 100
+    @Option(help: "Tokens per optimiser step (accumulated over micro-batches).")
+    var batchTokens: Int = 16384
+    @Option(help: "Tokens per sequence.")
+    var seq: Int = 256
+    @Option(help: "Sequences per micro-batch (memory vs. speed).")
+    var microBatch: Int = 8
+    @Option(help: "Linear warm-up as a fraction of the steps.")
+    var warmup: Double = 0.03
+    @Option(help: "AdamW weight decay.")
+    var weightDecay: Double = 0
+    @Option(help: "Seed of the data order.")
+    var seed: UInt64 = 0
+    @Option(help: "Print progress every N steps.")
+    var logEvery: Int = 10
+
+    func validate() throws {
+        guard steps > 0, seq > 1, microBatch > 0, batchTokens >= seq else {
+            throw ValidationError("need --steps > 0, --seq > 1, --micro-batch > 0 and --batch-tokens >= --seq")
+        }
+    }
+
+    /// Runs `steps` steps with progress on stderr; returns the log.
+    func runLoop(trainer: Trainer, source: BatchSource) throws -> String {
+        let loop = TrainingLoop(trainer: trainer, source: source, sequencesPerStep: max(1, batchTokens / seq), microBatch: microBatch)
+        try loop.run(steps: steps) { p in
+            if p.step % logEvery == 0 || p.step == 1 || p.step == p.steps {
+                printErr(String(format: "step %d/%d  loss %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s  epoch %.2f  ETA %@",
+                                p.step, p.steps, p.stats.loss, p.stats.auxLoss, p.stats.lr, p.stats.gradNorm,
+                                p.tokensPerSecond, p.epochs, formatDuration(p.eta)))
+            }
+        }
+        return loop.logText
+    }
+}
+
+struct Train: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Mix-MoE training. Stage 1: LM experts + router on monolingual text. Stage 2: copy them into the MT group, freeze the LM side, train the MT side.")
+
+    @Option(help: "Stage: 1 (monolingual) or 2 (parallel; until the translation objective lands, any text).")
+    var stage: Int
+    @Option(help: "Input model directory (upcycled model for stage 1, stage-1 output for stage 2).")
+    var model: String
+    @Option(help: "Output model directory.")
+    var out: String
+    @Option(help: "tokenizer.json (default: the model directory's).")
+    var tokenizer: String?
+    @Option(help: "Peak learning rate (default: the paper's 2e-4 in stage 1, 1e-5 in stage 2).")
+    var lr: Double?
+    @Option(help: "Load-balance weight lambda (default: the model's mix_moe.lb_coef).")
+    var lbCoef: Double?
+    @OptionGroup var train: TrainOptions
+    @OptionGroup var compute: ComputeOptions
+    @Argument(help: "Training text files (one segment per line).")
+    var files: [String]
+
+    func run() async throws {
+        try compute.apply()
+        try await reportingErrors {
+            guard stage == 1 || stage == 2 else { throw ValidationError("--stage must be 1 or 2") }
+            guard !files.isEmpty else { throw ValidationError("give at least one training file") }
+            let src = URL(fileURLWithPath: model)
+            var m = try DecoderModel.load(directory: src)
+            guard let mc = m.config.mixMoE else {
+                throw ValidationError("\(model) is a dense model; run `mixmoe upcycle` first")
+            }
+            if stage == 2 {
+                guard mc.stage == 1 else { throw ValidationError("\(model) is already a stage-2 model; give the stage-1 output") }
+                m = try Upcycling.beginStage2(m)
+            } else if mc.stage != 1 {
+                throw ValidationError("\(model) is a stage-2 model; stage 1 starts from an upcycled model")
+            }
+            if let lbCoef {
+                var c = m.config
+                c.mixMoE!.lbCoef = lbCoef
+                m = DecoderModel(config: c, store: m.store)
+            }
+            (stage == 1 ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: m.store)
+            let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer ?? src.appendingPathComponent("tokenizer.json").path))
+            let eos = m.config.eosTokenIds.first.map(Int32.init)
+            let stream = try PackedDataset.tokenize(files: files.map { URL(fileURLWithPath: $0) }, tokenizer: tok, eos: eos)
+            let data = PackedDataset(tokens: stream, seq: train.seq, seed: train.seed)
+            guard data.windowCount > 0 else { throw DataError.empty(files.joined(separator: ", ")) }
+            let peak = lr ?? (stage == 1 ? 2e-4 : 1e-5)
+            printErr("stage \(stage): \(m.store.trainableCount) of \(m.store.count) parameters trainable; \(stream.count) tokens; lr \(peak)")
+            let trainer = Trainer(model: m, schedule: CosineSchedule(peak: peak, totalSteps: train.steps, warmupFraction: train.warmup),
+                                  weightDecay: Float(train.weightDecay))
+            m.moe.collectStats = true
+            m.moe.statsLabel = "stage\(stage)-train"
+            let log = try train.runLoop(trainer: trainer, source: data)
+            let dst = URL(fileURLWithPath: out)
+            try m.save(directory: dst)
+            try copyTokenizer(from: src, to: dst)
+            try AtomicFile.write(log, to: dst.appendingPathComponent("train_log.jsonl"))
+            let stats = try JSONSerialization.data(withJSONObject: m.expertStatistics(), options: [.prettyPrinted, .sortedKeys])
+            try AtomicFile.write(stats, to: dst.appendingPathComponent("expert_stats.json"))
+            print(m.expertStatisticsTable(), terminator: "")
+            printErr("wrote \(out)")
+        }
+    }
+}
