@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+@testable import MixMoE
+
+/// BLEU (every tokenizer), chrF and chrF++ against sacreBLEU 2.x on committed fixtures
+/// (scripts/make_bleu_fixtures.py): edge cases and real corpora from the shared data.
+struct MetricsTests {
+    struct Case: Decodable {
+        let name: String; let hyps: [String]; let refs: [String]
+        let bleu: [String: Double]; let chrf: Double; let chrfpp: Double; let signatures: [String: String]
+        enum CodingKeys: String, CodingKey { case name, hyps, refs, bleu, chrf, chrfpp = "chrf++", signatures }
+    }
+    struct File: Decodable { let sacrebleu_version: String; let cases: [Case] }
+
+    static let file: File = try! JSONDecoder().decode(File.self, from: Data(contentsOf: fixtures.appendingPathComponent("bleu/sacrebleu.json")))
+
+    func withoutVersion(_ s: String) -> String { s.split(separator: "|").filter { !$0.hasPrefix("version:") }.joined(separator: "|") }
+
+    @Test(arguments: SacreTokenizer.allCases)
+    func bleuMatchesSacreBLEU(_ tok: SacreTokenizer) {
+        for c in Self.file.cases {
+            let s = Metrics.bleu(hypotheses: c.hyps, references: c.refs, tokenize: tok)
+            #expect(abs(s.score - c.bleu[tok.rawValue]!) < 0.01, "\(c.name) tok \(tok.rawValue): \(s.score) vs \(c.bleu[tok.rawValue]!)")
+            #expect(withoutVersion(s.signature) == withoutVersion(c.signatures["bleu:" + tok.rawValue]!))
+        }
+    }
+
+    @Test func chrfMatchesSacreBLEU() {
+        for c in Self.file.cases {
+            let a = Metrics.chrf(hypotheses: c.hyps, references: c.refs, wordOrder: 0)
+            let b = Metrics.chrf(hypotheses: c.hyps, references: c.refs, wordOrder: 2)
+            #expect(abs(a.score - c.chrf) < 0.01, "\(c.name) chrF \(a.score) vs \(c.chrf)")
+            #expect(abs(b.score - c.chrfpp) < 0.01, "\(c.name) chrF++ \(b.score) vs \(c.chrfpp)")
+            #expect(withoutVersion(a.signature) == withoutVersion(c.signatures["chrf"]!))
+            #expect(withoutVersion(b.signature) == withoutVersion(c.signatures["chrf++"]!))
+        }
+    }
+
+    @Test func fixturesCoverWhatTheIssueAsks() {
+        let real = Self.file.cases.filter { $0.name.hasPrefix("real-") }
+        #expect(real.contains { $0.hyps.count >= 1000 })
+        #expect(Self.file.cases.contains { $0.hyps.contains("") })
+    }
+}
