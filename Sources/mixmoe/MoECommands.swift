@@ -83,7 +83,7 @@ struct TrainOptions: ParsableArguments {
 
     /// Runs `steps` steps with progress on stderr; returns the log.
     func runLoop(trainer: Trainer, source: BatchSource) throws -> String {
-        let loop = TrainingLoop(trainer: trainer, source: source, sequencesPerStep: max(1, batchTokens / seq), microBatch: microBatch)
+        let loop = TrainingLoop(trainer: trainer, source: source, stepTokens: batchTokens, microTokens: microBatch * seq)
         try loop.run(steps: steps) { p in
             if p.step % logEvery == 0 || p.step == 1 || p.step == p.steps {
                 printErr(String(format: "step %d/%d  loss %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s  epoch %.2f  ETA %@",

@@ -41,13 +41,20 @@ public final class Attention: @unchecked Sendable {
         dy = FloatBuffer(count: n * qd); dAtt = FloatBuffer(count: T * T)
     }
 
-    public func forward(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int) {
+    public func forward(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
+                        cache: LayerCache? = nil) {
         let n = b * T, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
         q.forward(inp, qBuf.ptr, n: n)
         k.forward(inp, kBuf.ptr, n: n)
         v.forward(inp, vBuf.ptr, n: n)
         rotary.forward(qBuf.ptr, positions: positions, n: n, heads: heads)
         rotary.forward(kBuf.ptr, positions: positions, n: n, heads: kvHeads)
+        if let cache {  // prefill: keep every position's k, v (rows past a prompt's end are overwritten later)
+            for s in 0..<b {
+                (cache.k.ptr + s * cache.maxLen * kd).update(from: kBuf.ptr + s * T * kd, count: T * kd)
+                (cache.v.ptr + s * cache.maxLen * kd).update(from: vBuf.ptr + s * T * kd, count: T * kd)
+            }
+        }
         let scale = 1 / Float(hd).squareRoot()
         Profile.measure("attention core") {
         for s in 0..<b {
@@ -107,6 +114,76 @@ public final class Attention: @unchecked Sendable {
         q.backward(dq.ptr, inp: inp, dinp: dinp, accumulate: true, n: n)
         k.backward(dk.ptr, inp: inp, dinp: dinp, accumulate: true, n: n)
         v.backward(dv.ptr, inp: inp, dinp: dinp, accumulate: true, n: n)
+    }
+}
+
+extension Attention {
+    /// One new token per sequence against the cache: `inp` `[b, d]`, token `s` at position
+    /// `positions[s]`, which is also its cache slot; attends to slots `0...positions[s]`.
+    public func decode(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, cache: LayerCache) {
+        let hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads, L = cache.maxLen
+        q.forward(inp, qBuf.ptr, n: b)
+        k.forward(inp, kBuf.ptr, n: b)
+        v.forward(inp, vBuf.ptr, n: b)
+        rotary.forward(qBuf.ptr, positions: positions, n: b, heads: heads)
+        rotary.forward(kBuf.ptr, positions: positions, n: b, heads: kvHeads)
+        for s in 0..<b {
+            let p = Int(positions[s])
+            precondition(p < L, "KV cache full (\(L) positions)")
+            (cache.k.ptr + (s * L + p) * kd).update(from: kBuf.ptr + s * kd, count: kd)
+            (cache.v.ptr + (s * L + p) * kd).update(from: vBuf.ptr + s * kd, count: kd)
+        }
+        let scale = 1 / Float(hd).squareRoot(), qb = qBuf.ptr, yb = y.ptr, heads = heads
+        let K = cache.k.ptr, V = cache.v.ptr
+        Parallel.forChunks(b * heads, grain: 4) { r in
+            var scores = [Float](repeating: 0, count: L)
+            for sh in r {
+                let s = sh / heads, h = sh % heads, len = Int(positions[s]) + 1
+                let qv = qb + s * qd + h * hd, out = yb + s * qd + h * hd
+                let kBase = K + s * L * kd + (h / group) * hd, vBase = V + s * L * kd + (h / group) * hd
+                var m = -Float.infinity
+                for j in 0..<len {
+                    let kj = kBase + j * kd
+                    var dot: Float = 0
+                    for c in 0..<hd { dot += qv[c] * kj[c] }
+                    scores[j] = dot * scale
+                    m = max(m, scores[j])
+                }
+                var sum: Float = 0
+                for j in 0..<len { scores[j] = expf(scores[j] - m); sum += scores[j] }
+                out.update(repeating: 0, count: hd)
+                for j in 0..<len {
+                    let w = scores[j] / sum, vj = vBase + j * kd
+                    for c in 0..<hd { out[c] += w * vj[c] }
+                }
+            }
+        }
+        o.forward(y.ptr, out.ptr, n: b)
+    }
+}
+
+/// Keys and values of one layer for `batch` sequences of up to `maxLen` positions (after rotary).
+public final class LayerCache: @unchecked Sendable {
+    public let maxLen: Int, batch: Int, kd: Int
+    public let k: FloatBuffer  // [batch, maxLen, kvHeads * hd]
+    public let v: FloatBuffer
+    public init(batch: Int, maxLen: Int, kd: Int) {
+        self.batch = batch; self.maxLen = maxLen; self.kd = kd
+        k = FloatBuffer(count: batch * maxLen * kd); v = FloatBuffer(count: batch * maxLen * kd)
+    }
+
+    /// Row `dst` takes row `parents[dst]`'s first `len` positions (beam search reordering).
+    public func reorder(_ parents: [Int], len: Int) {
+        let n = len * kd
+        let oldK = FloatBuffer(count: batch * n), oldV = FloatBuffer(count: batch * n)
+        for s in 0..<batch {
+            (oldK.ptr + s * n).update(from: k.ptr + s * maxLen * kd, count: n)
+            (oldV.ptr + s * n).update(from: v.ptr + s * maxLen * kd, count: n)
+        }
+        for (dst, src) in parents.enumerated() {
+            (k.ptr + dst * maxLen * kd).update(from: oldK.ptr + src * n, count: n)
+            (v.ptr + dst * maxLen * kd).update(from: oldV.ptr + src * n, count: n)
+        }
     }
 }
 

@@ -185,14 +185,15 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
-    /// Forward pass over the current batch; fills `logits` `[b*T, V]`.
-    public func forward(batch b: Int, seq T: Int) {
+    /// Forward pass over the current batch; fills `logits` `[b*T, V]`. With `cache`, every
+    /// layer's keys and values are kept for generation (prefill).
+    public func forward(batch b: Int, seq T: Int, cache: [LayerCache]? = nil) {
         let n = b * T, d = config.hiddenSize, V = config.vocabSize
         Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
         for (l, blk) in blocks.enumerated() {
             let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
             blk.ln1.forward(x, n: n)
-            blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T)
+            blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache?[l])
             add(x, blk.attn.out.ptr, into: mid, count: n * d)          // mid = x + attn(ln1(x))
             blk.ln2.forward(mid, n: n)
             blk.ffn.forward(blk.ln2.out.ptr, n: n)
@@ -202,6 +203,33 @@ public final class DecoderModel: @unchecked Sendable {
         // logits = norm(x) E^T
         sgemm(transA: false, transB: true, M: n, N: V, K: d, A: norm.out.ptr, lda: d,
               B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
+    }
+
+    /// One generation step: token `ids[s]` of sequence `s` at position (and cache slot)
+    /// `positions[s]`; fills the first `b` rows of `logits`.
+    public func decodeStep(ids tok: [Int32], positions pos: [Int32], cache: [LayerCache]) {
+        let b = tok.count, d = config.hiddenSize, V = config.vocabSize
+        reserve(batch: b, seq: 1)
+        for s in 0..<b { ids.ptr[s] = tok[s]; positions.ptr[s] = pos[s]; realMask.ptr[s] = 1 }
+        rotary.reserve(positions: Int(pos.max()!) + 1)
+        Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: b, dim: d)
+        for (l, blk) in blocks.enumerated() {
+            let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
+            blk.ln1.forward(x, n: b)
+            blk.attn.decode(blk.ln1.out.ptr, positions: positions.ptr, batch: b, cache: cache[l])
+            add(x, blk.attn.out.ptr, into: mid, count: b * d)
+            blk.ln2.forward(mid, n: b)
+            blk.ffn.forward(blk.ln2.out.ptr, n: b)
+            add(mid, blk.ffn.output, into: out, count: b * d)
+        }
+        norm.forward(res[blocks.count].ptr, n: b)
+        sgemm(transA: false, transB: true, M: b, N: V, K: d, A: norm.out.ptr, lda: d, B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
+    }
+
+    /// Empty caches for `batch` sequences of up to `maxLen` positions.
+    public func makeCache(batch: Int, maxLen: Int) -> [LayerCache] {
+        rotary.reserve(positions: maxLen)
+        return blocks.map { _ in LayerCache(batch: batch, maxLen: maxLen, kd: config.numKeyValueHeads * config.headDim) }
     }
 
     /// Cross-entropy of the current logits against `targets`: (sum over valid tokens, count).

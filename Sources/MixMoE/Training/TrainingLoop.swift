@@ -4,12 +4,16 @@ import Foundation
 /// integer so a checkpoint can record it and a resumed run neither loses nor repeats data.
 public protocol BatchSource: AnyObject {
     func nextBatch(sequences: Int) -> TokenBatch
+    /// A micro-batch of at most `tokens` (padded) tokens.
+    func nextBatch(tokens: Int) -> TokenBatch
     var cursor: Int { get }
     func seek(_ cursor: Int)
     var epochs: Double { get }
 }
 
-extension PackedDataset: BatchSource {}
+extension PackedDataset: BatchSource {
+    public func nextBatch(tokens: Int) -> TokenBatch { nextBatch(sequences: max(1, tokens / seq)) }
+}
 
 /// Progress of a running loop, for the caller to print.
 public struct LoopProgress: Sendable {
@@ -20,18 +24,19 @@ public struct LoopProgress: Sendable {
     public var epochs: Double
 }
 
-/// Runs optimiser steps over a batch source: builds each step's micro-batches, calls the trainer,
-/// records a JSON log line per step and reports progress.
+/// Runs optimiser steps over a batch source: each step accumulates micro-batches of at most
+/// `microTokens` tokens until it holds `stepTokens`, calls the trainer, records a JSON log line
+/// and reports progress.
 public final class TrainingLoop {
     public let trainer: Trainer
     public let source: BatchSource
-    public let sequencesPerStep: Int
-    public let microBatch: Int
+    public let stepTokens: Int
+    public let microTokens: Int
     public private(set) var log: [String] = []
 
-    public init(trainer: Trainer, source: BatchSource, sequencesPerStep: Int, microBatch: Int) {
+    public init(trainer: Trainer, source: BatchSource, stepTokens: Int, microTokens: Int) {
         self.trainer = trainer; self.source = source
-        self.sequencesPerStep = sequencesPerStep; self.microBatch = microBatch
+        self.stepTokens = stepTokens; self.microTokens = min(microTokens, stepTokens)
     }
 
     public func run(steps: Int, report: (LoopProgress) -> Void) throws {
@@ -39,11 +44,11 @@ public final class TrainingLoop {
         var tokens = 0
         for s in 0..<steps {
             var micro: [TokenBatch] = []
-            var left = sequencesPerStep
-            while left > 0 {
-                let k = min(microBatch, left)
-                micro.append(source.nextBatch(sequences: k))
-                left -= k
+            var have = 0
+            while have < stepTokens {
+                let mb = source.nextBatch(tokens: min(microTokens, stepTokens - have))
+                micro.append(mb)
+                have += mb.batch * mb.seq
             }
             let st = try trainer.trainStep(micro)
             tokens += micro.reduce(0) { $0 + $1.batch * $1.seq }

@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+@testable import MixMoE
+
+/// Decoding consistency on a transformers fixture model (its weights are the truth; the three
+/// decoders must agree token for token).
+struct DecodingTests {
+    let prompts: [[Int32]] = [[5, 17, 42], [1, 2, 3, 4, 5, 6, 7], [90, 12, 33, 8, 61], [44]]
+
+    func generator(_ fixture: String = "llama_tied_rope3") throws -> Generator {
+        Generator(model: try DecoderModel.load(directory: modelFixture(fixture)), stopTokens: [7, 13])
+    }
+
+    @Test(arguments: ["llama_tied_rope3", "qwen2_bias"])
+    func cachedEqualsUncached(_ fixture: String) throws {
+        let g = try generator(fixture)
+        for p in prompts {
+            let cached = g.greedy([p], maxNew: [12])[0]
+            #expect(cached == g.greedyUncached(p, maxNew: 12), "prompt \(p)")
+        }
+    }
+
+    @Test func batchedEqualsOneByOne() throws {
+        let g = try generator()
+        let limits = [12, 9, 12, 5]
+        let batched = g.greedy(prompts, maxNew: limits)
+        for (i, p) in prompts.enumerated() {
+            #expect(batched[i] == g.greedy([p], maxNew: [limits[i]])[0], "prompt \(i)")
+        }
+    }
+
+    @Test(arguments: [0.0, 1.0])
+    func beamOneIsGreedy(lengthPenalty: Double) throws {
+        let g = try generator()
+        for p in prompts {
+            #expect(g.beam(p, maxNew: 12, beams: 1, lengthPenalty: lengthPenalty) == g.greedy([p], maxNew: [12])[0], "prompt \(p)")
+        }
+    }
+
+    /// The score beam search reports for its hypothesis (accumulated through cache reordering)
+    /// equals the log-probability of that hypothesis from an uncached full forward.
+    @Test(arguments: [2, 4])
+    func beamScoreEqualsFullForwardLogProb(beams: Int) throws {
+        let g = try generator()
+        let m = g.model, V = m.config.vocabSize
+        func logProb(_ p: [Int32], _ gen: [Int32]) -> Double {
+            let seq = p + gen
+            m.setBatch(ids: seq, batch: 1, seq: seq.count)
+            m.forward(batch: 1, seq: seq.count)
+            var s = 0.0
+            for (i, t) in gen.enumerated() {
+                let row = g.logSoftmax(m.logits.ptr + (p.count - 1 + i) * V, V)
+                s += Double(row[Int(t)])
+            }
+            return s
+        }
+        for p in prompts {
+            let (toks, score) = g.beamSearch(p, maxNew: 6, beams: beams, lengthPenalty: 1)
+            #expect(!toks.isEmpty)
+            #expect(abs(logProb(p, toks) - score) < 1e-3, "prompt \(p): beam score \(score) vs forward \(logProb(p, toks))")
+        }
+    }
+}
+
+struct MTObjectiveTests {
+    func tokenizer() throws -> BPETokenizer { try BPETokenizer.load(fixtures.appendingPathComponent("tokenizers/llama3.json")) }
+
+    @Test func promptIsALMAs() {
+        #expect(Prompt.text("Hallo Welt", Direction("de", "en")) == "Translate this from German to English:\nGerman: Hallo Welt\nEnglish:")
+    }
+
+    /// Prompt positions carry no loss; every target token and EOS do: the cross-entropy gradient is
+    /// zero on prompt rows and non-zero on target rows, and the last target is EOS.
+    @Test func promptTokensCarryNoLossAndEOSDoes() throws {
+        let tok = try tokenizer()
+        let eos = tok.id("<|end_of_text|>")!
+        let bt = Bitext(langA: "de", langB: "en", pairs: [("Guten Morgen", "Good morning"), ("Ja", "Yes")], source: "t")
+        let (exs, _) = MTDataset.build(bitexts: [bt], directions: [Direction("de", "en")], tokenizer: tok, eos: eos)
+        let batch = MTDataset.collate(exs, pad: 0)
+        for (b, e) in exs.enumerated() {
+            let row = Array(batch.targets[(b * batch.seq)..<((b + 1) * batch.seq)])
+            #expect(row.prefix(e.prompt.count - 1).allSatisfy { $0 == -1 }, "prompt positions must be ignored")
+            #expect(Array(row[(e.prompt.count - 1)..<e.length]) == e.target, "target positions predict target + EOS")
+            #expect(e.target.last == eos)
+            #expect(row[e.length...].allSatisfy { $0 == -1 }, "padding is ignored")
+        }
+        // gradient view: CE backward on random logits
+        let V = tok.vocabSize, n = batch.ids.count
+        let logits = FloatBuffer(randomFloats(n * V, seed: 3)), t = IntBuffer(count: n)
+        for i in 0..<n { t.ptr[i] = batch.targets[i] }
+        CrossEntropy.backward(logits.ptr, targets: t.ptr, n: n, vocab: V, scale: 1)
+        for i in 0..<n {
+            let rowNorm = (0..<V).reduce(Float(0)) { $0 + abs(logits[i * V + $1]) }
+            #expect((rowNorm > 0) == (batch.targets[i] >= 0), "position \(i)")
+        }
+    }
+
+    @Test func bucketedBatchesFitTheTokenBudgetAndCoverAnEpoch() throws {
+        let tok = try tokenizer()
+        let pairs = (0..<50).map { i in (String(repeating: "Wort ", count: 1 + i % 7), String(repeating: "word ", count: 1 + i % 5)) }
+        let bt = Bitext(langA: "de", langB: "en", pairs: pairs, source: "t")
+        let (exs, _) = MTDataset.build(bitexts: [bt], directions: nil, tokenizer: tok, eos: 1)
+        #expect(exs.count == 100)  // both directions
+        let ds = MTDataset(examples: exs, seed: 1, pad: 0, pool: 32)
+        var seen = 0
+        while ds.cursor < exs.count {
+            let b = ds.nextBatch(tokens: 400)
+            #expect(b.batch == 1 || b.batch * b.seq <= 400)
+            seen += b.batch
+        }
+        #expect(seen == ds.cursor)
+    }
+}
+
+/// Malformed corpora: each error names the file and the line.
+struct CorpusErrorTests {
+    func write(_ name: String, _ content: Data) -> String {
+        let url = tempDir("corpus").appendingPathComponent(name)
+        try! content.write(to: url)
+        return url.path
+    }
+
+    func expectError(_ spec: String, line: Int, contains: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try Corpus.readBitext(spec)
+            Issue.record("no error for \(spec)", sourceLocation: sourceLocation)
+        } catch {
+            let msg = error.localizedDescription
+            let file = spec.split(separator: ",").last.map(String.init) ?? spec
+            #expect(msg.contains(URL(fileURLWithPath: file).lastPathComponent), "\(msg)", sourceLocation: sourceLocation)
+            if line > 0 { #expect(msg.contains(":\(line):"), "\(msg)", sourceLocation: sourceLocation) }
+            #expect(msg.contains(contains), "\(msg)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func missingTab() { expectError(write("a.de-en.tsv", Data("Hello\tHallo\nno tab here\n".utf8)), line: 2, contains: "no tab") }
+    @Test func emptySide() { expectError(write("b.de-en.tsv", Data("Hello\tHallo\n\tleer\n".utf8)), line: 2, contains: "non-empty") }
+    @Test func invalidUTF8() {
+        var d = Data("ok\tgut\n".utf8); d.append(contentsOf: [0x66, 0xFF, 0xFE, 0x09, 0x61, 0x0A])
+        expectError(write("c.de-en.tsv", d), line: 2, contains: "UTF-8")
+    }
+    @Test func unknownLanguageCode() {
+        expectError(write("d.jsonl", Data(#"{"translation": {"xx": "a", "en": "b"}}"#.utf8 + [0x0A])), line: 1, contains: "language code")
+    }
+    @Test func mismatchedMosesLineCounts() {
+        let dir = tempDir("moses")
+        try! Data("a\nb\nc\n".utf8).write(to: dir.appendingPathComponent("t.de"))
+        try! Data("x\ny\n".utf8).write(to: dir.appendingPathComponent("t.en"))
+        expectError(dir.appendingPathComponent("t.de").path + "," + dir.appendingPathComponent("t.en").path, line: 3, contains: "as many lines")
+    }
+    @Test func brokenJSONLines() {
+        expectError(write("e.jsonl", Data("{\"translation\": {\"de\": \"a\", \"en\": \"b\"}}\n{\"translation\": \n".utf8)), line: 2, contains: "not valid JSON")
+    }
+    @Test func brokenJSONArray() { expectError(write("f.json", Data("[{\"translation\": {\"de\": \"a\"".utf8)), line: 0, contains: "not valid JSON") }
+
+    @Test func allFormatsReadTheSamePairs() throws {
+        let tsv = write("g.de-en.tsv", Data("Hello\tHallo\nWorld\tWelt\n".utf8))
+        let dir = tempDir("fmt")
+        try Data("Hallo\nWelt\n".utf8).write(to: dir.appendingPathComponent("p.de"))
+        try Data("Hello\nWorld\n".utf8).write(to: dir.appendingPathComponent("p.en"))
+        let jsonl = write("h.jsonl", Data(#"{"translation": {"de": "Hallo", "en": "Hello"}}"#.utf8 + [0x0A] + Data(#"{"translation": {"de": "Welt", "en": "World"}}"#.utf8)))
+        let json = write("i.json", Data(#"[{"translation": {"de": "Hallo", "en": "Hello"}}, {"translation": {"en": "World", "de": "Welt"}}]"#.utf8))
+        for spec in [tsv, dir.appendingPathComponent("p.de").path + "," + dir.appendingPathComponent("p.en").path, jsonl, json] {
+            let b = try Corpus.readBitext(spec)
+            let segs = b.segments(Direction("de", "en"))
+            #expect(segs.map(\.src) == ["Hallo", "Welt"], "\(spec)")
+            #expect(segs.map(\.tgt) == ["Hello", "World"], "\(spec)")
+        }
+    }
+}
