@@ -99,7 +99,7 @@ struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Mix-MoE training. Stage 1: LM experts + router on monolingual text. Stage 2: copy them into the MT group, freeze the LM side, train the MT side.")
 
-    @Option(help: "Stage: 1 (monolingual) or 2 (parallel; until the translation objective lands, any text).")
+    @Option(help: "Stage: 1 (monolingual text) or 2 (parallel corpora, ALMA prompt, loss on the target).")
     var stage: Int
     @Option(help: "Input model directory (upcycled model for stage 1, stage-1 output for stage 2).")
     var model: String
@@ -111,9 +111,11 @@ struct Train: AsyncParsableCommand {
     var lr: Double?
     @Option(help: "Load-balance weight lambda (default: the model's mix_moe.lb_coef).")
     var lbCoef: Double?
+    @Option(help: "Stage 2: only these directions (comma-separated, e.g. de-en,en-de; default both directions of every corpus).")
+    var directions: String?
     @OptionGroup var train: TrainOptions
     @OptionGroup var compute: ComputeOptions
-    @Argument(help: "Training text files (one segment per line).")
+    @Argument(help: "Stage 1: text files (one segment per line, or JSONL {\"text\": ...}). Stage 2: parallel corpora (TSV, A.xx,B.yy, ALMA JSON/JSONL).")
     var files: [String]
 
     func run() async throws {
@@ -139,17 +141,39 @@ struct Train: AsyncParsableCommand {
             }
             (stage == 1 ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: m.store)
             let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer ?? src.appendingPathComponent("tokenizer.json").path))
-            let eos = m.config.eosTokenIds.first.map(Int32.init)
-            let stream = try PackedDataset.tokenize(files: files.map { URL(fileURLWithPath: $0) }, tokenizer: tok, eos: eos)
-            let data = PackedDataset(tokens: stream, seq: train.seq, seed: train.seed)
-            guard data.windowCount > 0 else { throw DataError.empty(files.joined(separator: ", ")) }
+            guard let eos = m.config.eosTokenIds.first.map(Int32.init) else {
+                throw ValidationError("\(model)/config.json has no eos_token_id; training needs one")
+            }
+            let data: BatchSource
+            var probes: [(String, [TokenBatch])] = []
+            if stage == 1 {
+                let stream = try PackedDataset.tokenize(files: files.map { URL(fileURLWithPath: $0) }, tokenizer: tok, eos: eos)
+                let packed = PackedDataset(tokens: stream, seq: train.seq, seed: train.seed)
+                guard packed.windowCount > 0 else { throw DataError.empty(files.joined(separator: ", ")) }
+                data = packed
+                printErr("stage 1 data: \(stream.count) tokens in \(packed.windowCount) windows")
+            } else {
+                let bitexts = try files.map { try Corpus.readBitext($0) }
+                let (exs, dropped) = MTDataset.build(bitexts: bitexts, directions: try parseDirections(directions), tokenizer: tok, eos: eos,
+                                                     maxTokens: train.seq)
+                guard !exs.isEmpty else { throw DataError.empty(files.joined(separator: ", ")) }
+                data = MTDataset(examples: exs, seed: train.seed, pad: eos)
+                let byDir = Dictionary(grouping: exs, by: { $0.direction.description })
+                printErr("stage 2 data: \(exs.count) examples in \(byDir.count) directions (\(dropped) longer than --seq \(train.seq) dropped)")
+                for (d, e) in byDir.sorted(by: { $0.key < $1.key }) { probes.append((d, [MTDataset.collate(Array(e.prefix(32)), pad: eos)])) }
+            }
             let peak = lr ?? (stage == 1 ? 2e-4 : 1e-5)
-            printErr("stage \(stage): \(m.store.trainableCount) of \(m.store.count) parameters trainable; \(stream.count) tokens; lr \(peak)")
+            printErr("stage \(stage): \(m.store.trainableCount) of \(m.store.count) parameters trainable; lr \(peak)")
             let trainer = Trainer(model: m, schedule: CosineSchedule(peak: peak, totalSteps: train.steps, warmupFraction: train.warmup),
                                   weightDecay: Float(train.weightDecay))
             m.moe.collectStats = true
             m.moe.statsLabel = "stage\(stage)-train"
             let log = try train.runLoop(trainer: trainer, source: data)
+            // expert use per direction (Fig. 2): a forward pass over up to 32 examples of each
+            for (label, batches) in probes {
+                m.moe.statsLabel = label
+                _ = trainer.evaluate(batches)
+            }
             let dst = URL(fileURLWithPath: out)
             try m.save(directory: dst)
             try copyTokenizer(from: src, to: dst)

@@ -17,12 +17,9 @@ func makeMoELayer(_ cfg: MixMoEConfig, d: Int, ff: Int, values: (String) -> [Flo
     let ctx = MoEContext()
     let Tbuf = T.map { FloatBuffer($0) }
     let layer = MixMoELayer(store, layer: 0, cfg: cfg, d: d, intermediate: ff,
-                            transform: Tbuf.map { UnsafePointer($0.ptr) }, context: ctx)
-    // keep the transform alive for the layer's lifetime
-    if let Tbuf { transformKeepAlive.append(Tbuf) }
+                            transform: Tbuf.map { UnsafePointer($0.ptr) }, transformOwner: Tbuf, context: ctx)
     return (store, layer, ctx, T)
 }
-nonisolated(unsafe) var transformKeepAlive: [FloatBuffer] = []
 
 struct SpectralFeatureTests {
     @Test(arguments: [("fft", "fft_real"), ("dct", "dct2")])

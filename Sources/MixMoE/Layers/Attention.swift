@@ -32,13 +32,14 @@ public final class Attention: @unchecked Sendable {
 
     public var anyTrainable: Bool { q.anyTrainable || k.anyTrainable || v.anyTrainable || o.anyTrainable }
 
+    /// Grows each buffer that is too small for `b x T` (each checked on its own: a batch with
+    /// fewer tokens can still need a larger `[T, T]` scratch).
     public func reserve(batch b: Int, seq T: Int) {
         let n = b * T, qd = heads * headDim, kd = kvHeads * headDim
-        guard qBuf.count < n * qd || att.count < b * heads * T * T else { return }
-        qBuf = FloatBuffer(count: n * qd); kBuf = FloatBuffer(count: n * kd); vBuf = FloatBuffer(count: n * kd)
-        att = FloatBuffer(count: b * heads * T * T); y = FloatBuffer(count: n * qd); out = FloatBuffer(count: n * dim)
-        dq = FloatBuffer(count: n * qd); dk = FloatBuffer(count: n * kd); dv = FloatBuffer(count: n * kd)
-        dy = FloatBuffer(count: n * qd); dAtt = FloatBuffer(count: T * T)
+        func grow(_ buf: inout FloatBuffer, _ need: Int) { if buf.count < need { buf = FloatBuffer(count: need) } }
+        grow(&qBuf, n * qd); grow(&kBuf, n * kd); grow(&vBuf, n * kd)
+        grow(&att, b * heads * T * T); grow(&y, n * qd); grow(&out, n * dim)
+        grow(&dq, n * qd); grow(&dk, n * kd); grow(&dv, n * kd); grow(&dy, n * qd); grow(&dAtt, T * T)
     }
 
     public func forward(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,

@@ -1,7 +1,7 @@
 /// One named view of the model's parameter buffer as a layer sees it: values, gradient and the
 /// live trainable flag (freezing is a flag on the view, read at backward time).
 public struct Param: @unchecked Sendable {
-    public unowned(unsafe) let store: ParameterStore
+    public let store: ParameterStore  // strong: a layer must never outlive the buffer its pointers point into
     public let id: Int
     public let w: UnsafeMutablePointer<Float>
     public let g: UnsafeMutablePointer<Float>

@@ -10,6 +10,7 @@ public final class ExpertGroup: @unchecked Sendable {
     public let routerB: Param          // [n]
     public let gate: [Param], up: [Param], down: [Param]   // per expert: [s, d], [s, d], [d, s]
     let transform: UnsafePointer<Float>?   // [d, d], f = T h; nil for `none`
+    let transformOwner: AnyObject?         // keeps the buffer behind `transform` alive
     let context: MoEContext
     public var stats: [String: ExpertStats] = [:]
     /// Load-balance loss of the last forward (n * sum f_i P_i over real tokens).
@@ -41,7 +42,7 @@ public final class ExpertGroup: @unchecked Sendable {
     private var fTop = [Double]()                // [n] top-1 fractions of the last forward (LB gradient)
 
     public init(_ store: ParameterStore, prefix: String, group: String, cfg: MixMoEConfig, d: Int, intermediate: Int,
-                transform: UnsafePointer<Float>?, context: MoEContext) {
+                transform: UnsafePointer<Float>?, transformOwner: AnyObject?, context: MoEContext) {
         n = cfg.expertsPerGroup; k = cfg.topK; self.d = d; s = intermediate / cfg.expertsPerGroup
         scale = Float(cfg.gateScale)
         routerW = Param(store, "\(prefix).\(group)_router.weight")
@@ -50,6 +51,7 @@ public final class ExpertGroup: @unchecked Sendable {
         up = (0..<n).map { Param(store, "\(prefix).\(group)_experts.\($0).up_proj.weight") }
         down = (0..<n).map { Param(store, "\(prefix).\(group)_experts.\($0).down_proj.weight") }
         self.transform = transform
+        self.transformOwner = transformOwner
         self.context = context
         offsets = Array(repeating: 0, count: n + 1)
         weff = FloatBuffer(count: n * d)
@@ -74,9 +76,10 @@ public final class ExpertGroup: @unchecked Sendable {
     var F: Int { transform == nil ? d : 2 * d }
 
     public func reserve(tokens N: Int) {
-        let R = N * activeK
-        guard N > cap || R > capRows else { return }
-        cap = max(cap, N); capRows = R
+        let R0 = N * activeK
+        guard N > cap || R0 > capRows else { return }
+        cap = max(cap, N); capRows = max(capRows, R0)
+        let N = cap, R = capRows  // never shrink: sizes only grow
         feats = FloatBuffer(count: N * 2 * d); dfeats = FloatBuffer(count: N * 2 * d)
         probs = FloatBuffer(count: N * n); dprobs = FloatBuffer(count: N * n)
         tokenRows = IntBuffer(count: R); rowToken = IntBuffer(count: R); rowExpert = IntBuffer(count: R)

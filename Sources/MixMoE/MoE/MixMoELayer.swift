@@ -8,11 +8,11 @@ public final class MixMoELayer: FeedForward, @unchecked Sendable {
     private var out = FloatBuffer(count: 0)  // [N, d]
 
     public init(_ store: ParameterStore, layer i: Int, cfg: MixMoEConfig, d: Int, intermediate: Int,
-                transform: UnsafePointer<Float>?, context: MoEContext) {
+                transform: UnsafePointer<Float>?, transformOwner: AnyObject?, context: MoEContext) {
         let prefix = "model.layers.\(i).mlp"
         groups = cfg.groupNames.map {
             ExpertGroup(store, prefix: prefix, group: $0, cfg: cfg, d: d, intermediate: intermediate,
-                        transform: transform, context: context)
+                        transform: transform, transformOwner: transformOwner, context: context)
         }
         combineScale = groups.count == 2 && cfg.combine == "mean" ? 0.5 : 1
         self.d = d

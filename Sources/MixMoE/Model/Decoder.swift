@@ -31,7 +31,6 @@ public final class DecoderModel: @unchecked Sendable {
     public let moe = MoEContext()
     /// The Mix-MoE layers, in layer order (empty for a dense model).
     public let moeLayers: [MixMoELayer]
-    private var routerTransform: FloatBuffer?                // [d, d] for fft/dct
     public private(set) var realMask = FloatBuffer(count: 0) // [N] 1 = real token, 0 = padding
 
     public private(set) var ids = IntBuffer(count: 0)        // [N]
@@ -105,16 +104,16 @@ public final class DecoderModel: @unchecked Sendable {
         var moeByLayer: [Int: MixMoELayer] = [:]
         if let m = c.mixMoE {
             var T: UnsafePointer<Float>? = nil
+            var owner: AnyObject? = nil
             if let mat = RouterTransform.matrix(m.routerFeatures, d: c.hiddenSize) {
                 let buf = FloatBuffer(mat)
-                routerTransform = buf
-                T = UnsafePointer(buf.ptr)
+                T = UnsafePointer(buf.ptr); owner = buf
             } else if m.routerFeatures == "random", let id = store.id("model.router_transform") {
-                T = UnsafePointer(store.w(id))
+                T = UnsafePointer(store.w(id)); owner = store
             }
             for i in m.moeLayers {
                 moeByLayer[i] = MixMoELayer(store, layer: i, cfg: m, d: c.hiddenSize, intermediate: c.intermediateSize,
-                                            transform: T, context: moe)
+                                            transform: T, transformOwner: owner, context: moe)
             }
         }
         moeLayers = moeByLayer.keys.sorted().map { moeByLayer[$0]! }

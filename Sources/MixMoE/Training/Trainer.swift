@@ -91,7 +91,7 @@ public final class Trainer: @unchecked Sendable {
     public func evaluate(_ batches: [TokenBatch]) -> (loss: Double, tokens: Int) {
         var sum = 0.0, n = 0
         for b in batches {
-            model.setBatch(ids: b.ids, targets: b.targets, batch: b.batch, seq: b.seq)
+            model.setBatch(ids: b.ids, targets: b.targets, mask: b.mask, batch: b.batch, seq: b.seq)
             model.forward(batch: b.batch, seq: b.seq)
             let (s, c) = model.loss(batch: b.batch, seq: b.seq)
             sum += s; n += c

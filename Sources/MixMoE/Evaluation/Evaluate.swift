@@ -1,0 +1,63 @@
+import Foundation
+
+/// Scores of one translation direction.
+public struct DirectionResult: Codable, Sendable {
+    public var direction: String
+    public var segments: Int
+    public var bleu: Double
+    public var chrf: Double
+    public var chrfpp: Double
+    public var seconds: Double
+    public var bleuSignature: String
+
+    enum CodingKeys: String, CodingKey {
+        case direction, segments, bleu, chrf, chrfpp = "chrf++", seconds, bleuSignature = "bleu_signature"
+    }
+}
+
+public enum Evaluation {
+    /// BLEU tokenizer for a target language: `zh` for Chinese (sacreBLEU's default), else `13a`.
+    public static func bleuTokenizer(target: String) -> SacreTokenizer { target == "zh" ? .zh : .t13a }
+
+    /// Translates every wanted direction of `bitexts` and scores it. Hypotheses are written to
+    /// `hypDir/hyp.SRC-TGT.txt` when given.
+    public static func run(_ translator: Translator, bitexts: [Bitext], directions: Set<Direction>? = nil,
+                           maxSegments: Int? = nil, hypDir: URL? = nil,
+                           progress: ((Direction, Int, Int) -> Void)? = nil) throws -> [DirectionResult] {
+        var results: [DirectionResult] = []
+        for b in bitexts {
+            for d in b.directions where directions == nil || directions!.contains(d) {
+                var segs = b.segments(d)
+                if let m = maxSegments { segs = Array(segs.prefix(m)) }
+                let t0 = monotonicSeconds()
+                let hyps = translator.translate(segs.map(\.src), d) { progress?(d, $0, segs.count) }
+                let secs = monotonicSeconds() - t0
+                let refs = segs.map(\.tgt)
+                let bleu = Metrics.bleu(hypotheses: hyps, references: refs, tokenize: bleuTokenizer(target: d.tgt))
+                results.append(DirectionResult(direction: d.description, segments: segs.count, bleu: bleu.score,
+                                               chrf: Metrics.chrf(hypotheses: hyps, references: refs).score,
+                                               chrfpp: Metrics.chrf(hypotheses: hyps, references: refs, wordOrder: 2).score,
+                                               seconds: secs, bleuSignature: bleu.signature))
+                if let hypDir {
+                    try AtomicFile.write(hyps.joined(separator: "\n") + "\n", to: hypDir.appendingPathComponent("hyp.\(d).txt"))
+                }
+            }
+        }
+        return results
+    }
+
+    /// A Markdown table of results with a mean row.
+    public static func markdown(_ rs: [DirectionResult]) -> String {
+        var s = "| direction | segments | BLEU | chrF | chrF++ | time (s) |\n|---|---|---|---|---|---|\n"
+        for r in rs {
+            s += String(format: "| %@ | %d | %.2f | %.2f | %.2f | %.1f |\n", r.direction, r.segments, r.bleu, r.chrf, r.chrfpp, r.seconds)
+        }
+        if rs.count > 1 {
+            let n = Double(rs.count)
+            s += String(format: "| **mean** | %d | %.2f | %.2f | %.2f | %.1f |\n", rs.reduce(0) { $0 + $1.segments },
+                        rs.reduce(0) { $0 + $1.bleu } / n, rs.reduce(0) { $0 + $1.chrf } / n,
+                        rs.reduce(0) { $0 + $1.chrfpp } / n, rs.reduce(0) { $0 + $1.seconds })
+        }
+        return s
+    }
+}
