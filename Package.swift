@@ -31,7 +31,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MixMoETests",
-            dependencies: ["MixMoE"],
+            dependencies: ["MixMoE", "mixmoe"],  // mixmoe: built for the subprocess tests
             resources: [.copy("Fixtures")]
         ),
     ]

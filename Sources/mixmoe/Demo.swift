@@ -22,6 +22,7 @@ struct Perplexity: AsyncParsableCommand {
             let dir = URL(fileURLWithPath: model)
             let m = try DecoderModel.load(directory: dir)
             let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer ?? dir.appendingPathComponent("tokenizer.json").path))
+            try m.checkTokenizer(tok, file: tokenizer ?? dir.appendingPathComponent("tokenizer.json").path)
             for f in files {
                 let r = try m.perplexity(file: URL(fileURLWithPath: f), tokenizer: tok, seq: seq)
                 emitJSON(["file": f, "tokens": r.tokens, "loss": r.loss, "perplexity": r.perplexity])

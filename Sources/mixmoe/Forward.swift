@@ -24,7 +24,7 @@ struct Forward: AsyncParsableCommand {
             guard !tokens.isEmpty else { throw ValidationError("--ids is empty") }
             let m = try DecoderModel.load(directory: URL(fileURLWithPath: model))
             if let bad = tokens.first(where: { Int($0) >= m.config.vocabSize }) {
-                throw ValidationError("--ids: token \(bad) is outside the vocabulary (size \(m.config.vocabSize))")
+                throw CLIError("--ids: token \(bad) is outside the vocabulary of \(model) (size \(m.config.vocabSize))")
             }
             m.setBatch(ids: tokens, batch: 1, seq: tokens.count)
             m.forward(batch: 1, seq: tokens.count)

@@ -37,3 +37,10 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
 }
 
 func printErr(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// A run-time failure of a command (not a malformed argument): message on stderr, exit 1.
+struct CLIError: LocalizedError {
+    let message: String
+    init(_ m: String) { message = m }
+    var errorDescription: String? { message }
+}

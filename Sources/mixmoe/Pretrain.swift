@@ -47,8 +47,11 @@ struct Pretrain: AsyncParsableCommand {
             let trainer = Trainer(model: model, schedule: CosineSchedule(peak: lr, totalSteps: train.steps, warmupFraction: train.warmup),
                                   weightDecay: Float(train.weightDecay))
             let start = monotonicSeconds()
-            let log = try train.runLoop(trainer: trainer, source: data)
             let outURL = URL(fileURLWithPath: out)
+            let record = train.runRecord(["command": "pretrain", "config": try sortedJSON(cfg),
+                                          "tokenizer": try Checkpoint.fnv1a(URL(fileURLWithPath: tokenizer)),
+                                          "data": try fileHashes(files), "lr": String(lr)], threads: compute.threads)
+            let log = try train.runLoop(trainer: trainer, source: data, out: outURL, run: record)
             try model.save(directory: outURL)
             try AtomicFile.write(Data(contentsOf: URL(fileURLWithPath: tokenizer)), to: outURL.appendingPathComponent("tokenizer.json"))
             try AtomicFile.write(log, to: outURL.appendingPathComponent("train_log.jsonl"))
@@ -61,4 +64,11 @@ func formatDuration(_ s: Double) -> String {
     guard s.isFinite else { return "?" }
     let t = Int(s.rounded())
     return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+/// JSON with sorted keys (JSONEncoder's key order differs between processes).
+func sortedJSON<T: Encodable>(_ v: T) throws -> String {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    return String(decoding: try e.encode(v), as: UTF8.self)
 }

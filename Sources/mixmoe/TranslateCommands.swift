@@ -20,6 +20,7 @@ struct DecodeOptions: ParsableArguments {
         let url = URL(fileURLWithPath: dir)
         let m = try DecoderModel.load(directory: url)
         let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer ?? url.appendingPathComponent("tokenizer.json").path))
+        try m.checkTokenizer(tok, file: tokenizer ?? url.appendingPathComponent("tokenizer.json").path)
         let t = Translator(model: m, tokenizer: tok)
         t.beams = beam; t.lengthPenalty = lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio
         return t
@@ -137,8 +138,8 @@ struct Evaluate: AsyncParsableCommand {
         try compute.apply()
         try await reportingErrors {
             guard !files.isEmpty else { throw ValidationError("give at least one test corpus") }
+            let bitexts = try files.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
             let t = try decode.translator(model: model)
-            let bitexts = try files.map { try Corpus.readBitext($0) }
             let dirs = try parseDirections(directions)
             let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: model).appendingPathComponent("eval").path)
             let bar = ProgressBar()

@@ -11,7 +11,7 @@ public enum DataError: LocalizedError, Equatable {
         switch self {
         case .missingFile(let f): return "'\(f)' not found. Hint: check the path."
         case .invalidUTF8(let f, let l): return "\(f):\(l): invalid UTF-8. Hint: convert the file with iconv -t UTF-8."
-        case .malformed(let f, let l, let e): return "\(f):\(l): expected \(e)."
+        case .malformed(let f, let l, let e): return l > 0 ? "\(f):\(l): expected \(e)." : "\(f): expected \(e)."
         case .empty(let f): return "\(f): no usable lines. Hint: is this the right file?"
         }
     }

@@ -19,7 +19,9 @@ public enum ModelError: LocalizedError, Equatable {
         case .missingFile(let p, let hint):
             return "'\(p)' not found. Hint: \(hint)"
         case .config(let f, let field, let expected):
-            return "\(f): field '\(field)': expected \(expected). Hint: compare with a Hugging Face config.json of a Llama or Qwen2 model."
+            let hint = f.hasSuffix(".json") ? "compare with a Hugging Face config.json of a Llama or Qwen2 model"
+                                            : "check the command-line options"
+            return "\(f): field '\(field)': expected \(expected). Hint: \(hint)."
         case .safetensors(let f, let d):
             return "\(f): not a valid safetensors file: \(d). Hint: the file may be truncated or not safetensors at all; re-export it."
         case .unknownTensor(let f, let n):

@@ -80,7 +80,8 @@ public struct SafetensorsFile: Sendable {
                 guard !o else { throw bad("tensor '\(name)': shape \(shape) overflows") }
                 count = m
             }
-            guard off[1] - off[0] == count * size else {
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow, off[1] - off[0] == bytes else {
                 throw bad("tensor '\(name)': \(off[1] - off[0]) data bytes for shape \(shape) of \(dtype), expected \(count * size)")
             }
             tensors[name] = Info(dtype: dtype, shape: shape, begin: off[0], end: off[1])
@@ -133,6 +134,12 @@ public struct SafetensorsFile: Sendable {
     /// Writes F32 tensors (in the given order) atomically: a temporary file, then rename.
     public static func write(_ url: URL, tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
                              metadata: [String: String] = [:]) throws {
+        try AtomicFile.write(serialize(tensors, metadata: metadata), to: url)
+    }
+
+    /// The bytes of a safetensors file holding F32 `tensors`.
+    public static func serialize(_ tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
+                                 metadata: [String: String] = [:]) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for t in tensors {
@@ -149,7 +156,7 @@ public struct SafetensorsFile: Sendable {
         for t in tensors {
             out.append(UnsafeBufferPointer(start: t.values, count: t.shape.reduce(1, *)))
         }
-        try AtomicFile.write(out, to: url)
+        return out
     }
 }
 

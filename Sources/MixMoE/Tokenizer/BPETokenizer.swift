@@ -169,6 +169,11 @@ public final class BPETokenizer: @unchecked Sendable {
         var maxId: Int32 = -1
         for (_, id) in vocab { maxId = max(maxId, id) }
         for t in added { maxId = max(maxId, t.id) }
+        // ids index a table: they must be (nearly) dense, as in every real tokenizer.json
+        guard Int(maxId) < 2 * (vocab.count + added.count) + 1024 else {
+            throw TokenizerError.invalid(file: file, field: "model.vocab",
+                                         expected: "ids below \(2 * (vocab.count + added.count) + 1024) (the largest id is \(maxId) for \(vocab.count + added.count) tokens)")
+        }
         var inv = [String](repeating: "", count: Int(maxId) + 1)
         for (t, id) in vocab { inv[Int(id)] = t }
         for t in added where vocab[t.content] == nil { inv[Int(t.id)] = t.content }

@@ -53,6 +53,12 @@ public final class Trainer: @unchecked Sendable {
         self.clipNorm = clipNorm
     }
 
+    /// Continues a run from a checkpoint at optimiser step `s`.
+    public func restore(step s: Int) {
+        step = s
+        optimizer.restore(step: s)
+    }
+
     /// Single process: nothing to reduce. An MPI build would all-reduce `model.store.grads` here.
     func reduceGradients() {}
 
@@ -76,9 +82,10 @@ public final class Trainer: @unchecked Sendable {
         }
         reduceGradients()
         let loss = lossSum / Double(total)
-        guard loss.isFinite else { throw TrainingError.nonFinite(step: step, what: "the loss") }
-        if let bad = Gradients.firstNonFinite(model.store) {
-            throw TrainingError.nonFinite(step: step, what: "the gradient of \(bad)")
+        let badGrad = Gradients.firstNonFinite(model.store)
+        if !loss.isFinite || badGrad != nil {
+            let what = [loss.isFinite ? nil : "the loss (\(loss))", badGrad.map { "the gradient of \($0)" }].compactMap { $0 }
+            throw TrainingError.nonFinite(step: step + 1, what: what.joined(separator: " and "))
         }
         let norm = Gradients.clip(model.store, maxNorm: clipNorm)
         let lr = schedule.lr(step: step)

@@ -39,10 +39,18 @@ public final class TrainingLoop {
         self.stepTokens = stepTokens; self.microTokens = min(microTokens, stepTokens)
     }
 
-    public func run(steps: Int, report: (LoopProgress) -> Void) throws {
+    /// Restores the log of a resumed run (lines up to the checkpoint's step).
+    public func restoreLog(_ lines: [String]) { log = lines }
+
+    /// Runs until the trainer reaches `steps`. After each step: `afterStep` (checkpointing); when
+    /// `shouldStop` turns true (a signal), the loop ends after the current step and returns false.
+    @discardableResult
+    public func run(steps: Int, report: (LoopProgress) -> Void, afterStep: (Int) throws -> Void = { _ in },
+                    shouldStop: () -> Bool = { false }) throws -> Bool {
         let start = monotonicSeconds()
         var tokens = 0
-        for s in 0..<steps {
+        let first = trainer.step
+        for s in first..<steps {
             var micro: [TokenBatch] = []
             var have = 0
             while have < stepTokens {
@@ -56,8 +64,11 @@ public final class TrainingLoop {
             log.append(String(format: "{\"step\": %d, \"loss\": %.5f, \"aux_loss\": %.5f, \"lr\": %.6g, \"grad_norm\": %.4f, \"tokens\": %d, \"elapsed_s\": %.2f}",
                               trainer.step, st.loss, st.auxLoss, st.lr, st.gradNorm, tokens, el))
             report(LoopProgress(step: s + 1, steps: steps, stats: st, tokensPerSecond: Double(tokens) / el,
-                                eta: el / Double(s + 1) * Double(steps - s - 1), epochs: source.epochs))
+                                eta: el / Double(s + 1 - first) * Double(steps - s - 1), epochs: source.epochs))
+            try afterStep(s + 1)
+            if shouldStop() && s + 1 < steps { return false }
         }
+        return true
     }
 
     public var logText: String { log.joined(separator: "\n") + "\n" }

@@ -1,0 +1,134 @@
+import Foundation
+
+/// Errors of checkpointing and resuming.
+public enum CheckpointError: LocalizedError {
+    case corrupt(path: String, detail: String)
+    case noCheckpoint(String)
+    case configMismatch(path: String, differences: [String])
+
+    public var errorDescription: String? {
+        switch self {
+        case .corrupt(let p, let d): return "checkpoint \(p) is damaged: \(d)"
+        case .noCheckpoint(let p): return "no usable checkpoint under \(p)/checkpoints. Hint: start without --resume."
+        case .configMismatch(let p, let diffs):
+            return "cannot resume from \(p): the run differs from the checkpoint's:\n  " + diffs.joined(separator: "\n  ")
+                + "\nHint: resume with the same arguments, or pass --force to resume anyway."
+        }
+    }
+}
+
+/// What a checkpoint records besides tensors.
+public struct CheckpointState: Codable, Sendable {
+    public var step: Int
+    public var cursor: Int
+    /// The run's configuration (hyper-parameters, data identity, thread count) as strings.
+    public var run: [String: String]
+    /// FNV-1a 64 of each file in the checkpoint, hex.
+    public var checksums: [String: String]
+}
+
+/// Checkpoints under `OUT/checkpoints/step-NNNNNNNN/`: `model.safetensors`, `optimizer.safetensors`
+/// (AdamW moments, same layout as the parameters), `config.json`, `train_log.jsonl` and
+/// `state.json` (step, data cursor, run configuration, checksums). A checkpoint is written into a
+/// temporary folder that is renamed into place, so a killed writer leaves no half checkpoint.
+public enum Checkpoint {
+    public static func folder(_ out: URL) -> URL { out.appendingPathComponent("checkpoints") }
+    public static func name(step: Int) -> String { String(format: "step-%08d", step) }
+
+    public static func save(out: URL, step: Int, trainer: Trainer, cursor: Int, run: [String: String],
+                            log: [String], keep: Int = 3) throws -> URL {
+        let fm = FileManager.default
+        let root = folder(out)
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        let final = root.appendingPathComponent(name(step: step))
+        let tmp = root.appendingPathComponent(".\(name(step: step)).tmp-\(getpid())")
+        try? fm.removeItem(at: tmp)
+        try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let m = trainer.model
+        try m.save(directory: tmp)
+        let opt = trainer.optimizer
+        try SafetensorsFile.write(tmp.appendingPathComponent("optimizer.safetensors"), tensors: [
+            (name: "adam.m", shape: [m.store.count], values: UnsafePointer(opt.m.ptr)),
+            (name: "adam.v", shape: [m.store.count], values: UnsafePointer(opt.v.ptr)),
+        ], metadata: ["step": String(opt.step)])
+        try AtomicFile.write(log.joined(separator: "\n") + (log.isEmpty ? "" : "\n"), to: tmp.appendingPathComponent("train_log.jsonl"))
+        var sums: [String: String] = [:]
+        for f in ["model.safetensors", "optimizer.safetensors", "config.json", "train_log.jsonl"] {
+            sums[f] = try fnv1a(tmp.appendingPathComponent(f))
+        }
+        let state = CheckpointState(step: step, cursor: cursor, run: run, checksums: sums)
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(enc.encode(state), to: tmp.appendingPathComponent("state.json"))
+        try? fm.removeItem(at: final)
+        try fm.moveItem(at: tmp, to: final)
+        // keep the newest `keep`
+        let all = (try? list(out)) ?? []
+        for old in all.dropLast(max(keep, 1)) { try? fm.removeItem(at: old.url) }
+        return final
+    }
+
+    /// Checkpoint folders, oldest first.
+    public static func list(_ out: URL) throws -> [(step: Int, url: URL)] {
+        let root = folder(out)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root.path) else { return [] }
+        return names.compactMap { n -> (Int, URL)? in
+            guard n.hasPrefix("step-"), let s = Int(n.dropFirst(5)) else { return nil }
+            return (s, root.appendingPathComponent(n))
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Reads and verifies a checkpoint's state (every checksum).
+    public static func verify(_ url: URL) throws -> CheckpointState {
+        guard let data = try? Data(contentsOf: url.appendingPathComponent("state.json")),
+              let st = try? JSONDecoder().decode(CheckpointState.self, from: data) else {
+            throw CheckpointError.corrupt(path: url.path, detail: "state.json is missing or unreadable")
+        }
+        for (f, sum) in st.checksums.sorted(by: { $0.key < $1.key }) {
+            let p = url.appendingPathComponent(f)
+            guard FileManager.default.fileExists(atPath: p.path) else { throw CheckpointError.corrupt(path: url.path, detail: "\(f) is missing") }
+            let got = try fnv1a(p)
+            guard got == sum else { throw CheckpointError.corrupt(path: url.path, detail: "\(f) checksum \(got) != recorded \(sum)") }
+        }
+        return st
+    }
+
+    /// The newest checkpoint that verifies; damaged ones are reported through `warn` and skipped.
+    public static func latestGood(_ out: URL, warn: (String) -> Void) throws -> (url: URL, state: CheckpointState) {
+        for c in try list(out).reversed() {
+            do { return (c.url, try verify(c.url)) } catch { warn("skipping \(error.localizedDescription)") }
+        }
+        throw CheckpointError.noCheckpoint(out.path)
+    }
+
+    /// Loads weights and optimiser moments into a trainer whose model has the same layout.
+    public static func restore(_ url: URL, state: CheckpointState, into trainer: Trainer) throws {
+        let m = trainer.model
+        let w = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
+        try DecoderModel.fill(m.store, from: [w])
+        let o = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))
+        for (name, buf) in [("adam.m", trainer.optimizer.m), ("adam.v", trainer.optimizer.v)] {
+            guard o.tensors[name]?.shape == [m.store.count] else {
+                throw CheckpointError.corrupt(path: url.path, detail: "optimizer.safetensors: \(name) does not match the model's \(m.store.count) parameters")
+            }
+            o.read(name, into: buf.ptr)
+        }
+        trainer.restore(step: state.step)
+    }
+
+    /// Differences between a checkpoint's run configuration and the current one.
+    public static func differences(_ old: [String: String], _ new: [String: String]) -> [String] {
+        Set(old.keys).union(new.keys).sorted().compactMap { k in
+            old[k] == new[k] ? nil : "\(k): checkpoint \(old[k] ?? "(absent)"), now \(new[k] ?? "(absent)")"
+        }
+    }
+
+    /// FNV-1a 64 of a file, hex.
+    public static func fnv1a(_ url: URL) throws -> String {
+        let d = try Data(contentsOf: url, options: .alwaysMapped)
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        d.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for b in raw { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        }
+        return String(format: "%016llx", h)
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+@testable import MixMoE
+
+/// The `mixmoe` executable next to the test bundle.
+let mixmoeBinary: URL = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("mixmoe")
+
+@discardableResult
+func runMixmoe(_ args: [String], wait: Bool = true) throws -> (process: Process, stderr: Pipe) {
+    let p = Process()
+    p.executableURL = mixmoeBinary
+    p.arguments = args
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    if wait { p.waitUntilExit() }
+    return (p, err)
+}
+
+/// A tiny pretraining setup: config, tokenizer (fixture), text.
+func tinyRunSetup() throws -> (dir: URL, args: [String]) {
+    let dir = tempDir("resume")
+    let cfg = #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "max_position_embeddings": 64, "tie_word_embeddings": true}"#
+    try Data(cfg.utf8).write(to: dir.appendingPathComponent("config.json"))
+    let cases = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("tokenizers/llama3.expected.json"))) as! [[String: Any]]
+    let text = cases.compactMap { $0["text"] as? String }.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: "\n")
+    try Data(text.utf8).write(to: dir.appendingPathComponent("text.txt"))
+    let args = ["pretrain", "--config", dir.appendingPathComponent("config.json").path,
+                "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
+                "--steps", "12", "--batch-tokens", "256", "--seq", "32", "--micro-batch", "4", "--lr", "3e-3",
+                "--checkpoint-every", "3", "--threads", "1", dir.appendingPathComponent("text.txt").path]
+    return (dir, args)
+}
+
+@Suite(.serialized) struct ResumeTests {
+    /// SIGKILL after a checkpoint, resume, and the final weights are bit-identical to an
+    /// uninterrupted run; a damaged newest checkpoint is skipped with a warning.
+    @Test(arguments: [false, true])
+    func killedRunResumesBitIdentical(corruptNewest: Bool) throws {
+        let (dir, args) = try tinyRunSetup()
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        let (pa, _) = try runMixmoe(args + ["--out", a.path])
+        #expect(pa.terminationStatus == 0)
+
+        let (pb, _) = try runMixmoe(args + ["--out", b.path, "--step-delay-ms", "150"], wait: false)
+        let target = Checkpoint.folder(b).appendingPathComponent(Checkpoint.name(step: 6))
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: target.path) && Date() < deadline && pb.isRunning { usleep(5_000) }
+        kill(pb.processIdentifier, SIGKILL)
+        pb.waitUntilExit()
+        #expect(pb.terminationReason == .uncaughtSignal, "the run must have been killed, not finished")
+        #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent("model.safetensors").path))
+
+        if corruptNewest {  // flip a byte in the newest checkpoint's weights
+            let newest = try Checkpoint.list(b).last!.url.appendingPathComponent("model.safetensors")
+            var d = try Data(contentsOf: newest)
+            d[d.count / 2] ^= 0xFF
+            try d.write(to: newest)
+        }
+        let (pr, err) = try runMixmoe(args + ["--out", b.path, "--resume"])
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(pr.terminationStatus == 0, "\(msg)")
+        if corruptNewest { #expect(msg.contains("skipping") && msg.contains("checksum"), "\(msg)") }
+        let wa = try Data(contentsOf: a.appendingPathComponent("model.safetensors"))
+        let wb = try Data(contentsOf: b.appendingPathComponent("model.safetensors"))
+        #expect(wa == wb, "resumed weights differ from the uninterrupted run")
+        func losses(_ u: URL) throws -> [String] {
+            try String(contentsOf: u.appendingPathComponent("train_log.jsonl"), encoding: .utf8).split(separator: "\n")
+                .map { String($0.split(separator: ",").prefix(2).joined()) }
+        }
+        #expect(try losses(a) == losses(b), "the logs (step, loss) must match")
+    }
+
+    @Test func resumeWithDifferentSettingsNamesTheDifference() throws {
+        let (dir, args) = try tinyRunSetup()
+        let out = dir.appendingPathComponent("r")
+        #expect(try runMixmoe(args + ["--out", out.path]).process.terminationStatus == 0)
+        let changed = args.map { $0 == "3e-3" ? "1e-3" : $0 }
+        let (p, err) = try runMixmoe(changed + ["--out", out.path, "--resume"])
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus != 0)
+        #expect(msg.contains("lr: checkpoint 0.003, now 0.001"), "\(msg)")
+    }
+
+    @Test func sigtermWritesACheckpointAndExitsNonZero() throws {
+        let (dir, args) = try tinyRunSetup()
+        let out = dir.appendingPathComponent("t")
+        let (p, err) = try runMixmoe(args + ["--out", out.path, "--step-delay-ms", "200", "--checkpoint-every", "0"], wait: false)
+        let log = out.appendingPathComponent("checkpoints")
+        usleep(1_500_000)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 143, "\(msg)")
+        #expect(msg.contains("SIGTERM") && msg.contains("--resume"), "\(msg)")
+        let cps = try Checkpoint.list(out)
+        #expect(cps.count == 1, "one checkpoint at the interruption (\(log.path))")
+        if let c = cps.first { _ = try Checkpoint.verify(c.url) }
+    }
+}
+
+/// Checkpoint damage is detected by checksum, with a message naming the file.
+struct CheckpointDamageTests {
+    func tinyTrainer() throws -> Trainer {
+        let m = try DecoderModel.load(directory: modelFixture("llama_untied"))
+        return Trainer(model: m, schedule: CosineSchedule(peak: 1e-3, totalSteps: 10))
+    }
+
+    @Test(arguments: ["truncate", "flip"])
+    func damagedCheckpointFallsBack(damage: String) throws {
+        let t = try tinyTrainer(), out = tempDir("ckpt")
+        _ = try Checkpoint.save(out: out, step: 1, trainer: t, cursor: 10, run: ["a": "1"], log: ["x"])
+        let newest = try Checkpoint.save(out: out, step: 2, trainer: t, cursor: 20, run: ["a": "1"], log: ["x", "y"])
+        let f = newest.appendingPathComponent("optimizer.safetensors")
+        var d = try Data(contentsOf: f)
+        if damage == "truncate" { d = d.prefix(d.count - 7) } else { d[d.count - 3] ^= 0x01 }
+        try d.write(to: f)
+        #expect(throws: CheckpointError.self) { try Checkpoint.verify(newest) }
+        var warnings: [String] = []
+        let (url, st) = try Checkpoint.latestGood(out) { warnings.append($0) }
+        #expect(st.step == 1 && st.cursor == 10)
+        #expect(url.lastPathComponent == "step-00000001")
+        #expect(warnings.count == 1 && warnings[0].contains("optimizer.safetensors"))
+    }
+}
+
+struct NonFiniteTests {
+    /// A NaN weight makes the step throw before any update, naming the step and a tensor.
+    @Test func nanStopsBeforeTheUpdate() throws {
+        let m = try DecoderModel.load(directory: modelFixture("llama_untied"))
+        let e = try ModelExpectation(modelFixture("llama_untied"))
+        let t = Trainer(model: m, schedule: CosineSchedule(peak: 1e-2, totalSteps: 5, warmupFraction: 0))
+        let batch = TokenBatch(ids: e.ids, targets: e.targets, batch: e.batch, seq: e.seq)
+        try t.trainStep([batch])
+        m.store.w(m.store.id("model.layers.1.mlp.up_proj.weight")!)[5] = .nan
+        let before = m.store.params.array
+        do {
+            try t.trainStep([batch])
+            Issue.record("a NaN weight must stop the step")
+        } catch let err as TrainingError {
+            let msg = err.localizedDescription
+            #expect(msg.contains("step 2"), "\(msg)")
+            #expect(msg.contains("the loss") && msg.contains("the gradient of model."), "\(msg)")
+        }
+        let after = m.store.params.array
+        #expect(zip(before, after).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "no weight may change")
+        #expect(t.step == 1)
+    }
+}
