@@ -35,7 +35,7 @@ struct BenchTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Time full training steps (forward, backward, clip, AdamW) on random tokens.")
 
-    @Option(help: "Named config (tiny, small) or config.json.")
+    @Option(help: "Named config (tiny, base, small) or config.json.")
     var config: String = "small"
     @Option(help: "Training method: full (dense, every parameter), stage1 or stage2 (Mix-MoE, FFT routers, MoE every 4th layer).")
     var method: String = "full"
@@ -101,7 +101,7 @@ struct BenchGemm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm", abstract: "Time cblas_sgemm at the model's shapes: the machine's practical GFLOP/s limit.")
 
-    @Option(help: "Named config (tiny, small) or config.json whose shapes to use.")
+    @Option(help: "Named config (tiny, base, small) or config.json whose shapes to use.")
     var config: String = "small"
     @Option(help: "Tokens per GEMM (batch x seq).")
     var tokens: Int = 2048

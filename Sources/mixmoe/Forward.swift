@@ -49,7 +49,7 @@ struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a randomly initialised dense model (Hugging Face layout) for a named config or a config.json.")
 
-    @Option(help: "Named config (tiny, small) or a config.json path.")
+    @Option(help: "Named config (tiny, base, small) or a config.json path.")
     var config: String
     @Option(help: "Output model directory.")
     var out: String
@@ -70,7 +70,7 @@ struct Init: AsyncParsableCommand {
 func resolveConfig(_ s: String) throws -> ModelConfig {
     if let c = ModelConfig.named(s) { return c }
     guard FileManager.default.fileExists(atPath: s) else {
-        throw ValidationError("--config: '\(s)' is neither a named config (tiny, small) nor an existing config.json")
+        throw ValidationError("--config: '\(s)' is neither a named config (tiny, base, small) nor an existing config.json")
     }
     return try ModelConfig.load(URL(fileURLWithPath: s))
 }

@@ -6,7 +6,7 @@ struct Pretrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a dense Llama-architecture model from scratch on monolingual text (packed sequences).")
 
-    @Option(help: "Named config (tiny, small) or a config.json. vocab_size is set from the tokenizer.")
+    @Option(help: "Named config (tiny, base, small) or a config.json. vocab_size is set from the tokenizer.")
     var config: String
     @Option(help: "tokenizer.json used to tokenise the text (copied into the output).")
     var tokenizer: String

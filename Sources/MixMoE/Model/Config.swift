@@ -245,9 +245,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public static let small = ModelConfig(vocabSize: 8192, hiddenSize: 512, intermediateSize: 1408,
                                           numHiddenLayers: 8, numAttentionHeads: 8, numKeyValueHeads: 4,
                                           tieWordEmbeddings: true)
+    /// The embedded base model: 8 layers (so MoE placements bottom/top/dense-bottom differ),
+    /// d_ff divisible by 2, 4 and 8 experts, about 8M parameters (32 MB in fp32).
+    public static let base = ModelConfig(vocabSize: 8192, hiddenSize: 256, intermediateSize: 704,
+                                         numHiddenLayers: 8, numAttentionHeads: 4, numKeyValueHeads: 2,
+                                         maxPositionEmbeddings: 512, tieWordEmbeddings: true)
     public static func named(_ name: String) -> ModelConfig? {
         switch name {
         case "tiny": return tiny
+        case "base": return base
         case "small": return small
         default: return nil
         }

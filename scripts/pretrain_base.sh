@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Pretrains the embedded base model (models/base) from scratch on the shared corpus: monolingual
+# text of all 8 languages plus both sides of the parallel training split. Resumable: run it again
+# (it passes --resume when a checkpoint exists) to continue an interrupted run.
+#   scripts/pretrain_base.sh [OUT] [DATA]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-/root/mixmoe-runs/base}
+DATA=${2:-../shared/data}
+swift build -c release >/dev/null
+resume=()
+[ -d "$OUT/checkpoints" ] && resume=(--resume)
+exec .build/release/mixmoe pretrain --config base --tokenizer models/base/tokenizer.json \
+  --steps 3000 --batch-tokens 8192 --seq 128 --micro-batch 16 --lr 2e-3 --warmup 0.03 \
+  --checkpoint-every 25 --keep-checkpoints 3 --log-every 5 --threads 2 --seed 0 --out "$OUT" "${resume[@]}" \
+  "$DATA"/mono/{en,cs,de,ru,tr,zh,fi,et}.txt "$DATA"/parallel/train.{cs,de,ru,tr,zh,fi,et}-en.tsv
