@@ -64,7 +64,7 @@ struct BenchTrain: AsyncParsableCommand {
                 let layers = try MixMoEConfig.placement("uniform", layers: cfg.numHiddenLayers, every: 4)
                 model = try Upcycling.upcycle(model, MixMoEConfig(expertsPerGroup: experts, moeLayers: layers, hiddenSize: cfg.hiddenSize))
                 if method == "stage2" { model = try Upcycling.beginStage2(model) }
-                (method == "stage1" ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: model.store)
+                (method == "stage1" ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: model)
                 model.moe.explicitRouter = explicitRouter
             }
             let trainer = Trainer(model: model, schedule: CosineSchedule(peak: 1e-4, totalSteps: 1000, warmupFraction: 0))

@@ -101,13 +101,13 @@ struct Demo: AsyncParsableCommand {
             // 4-5. upcycle, stage 1 (monolingual), stage 2 (parallel)
             say("4/6 upcycle (4 experts per group, MoE layers 1 and 3, FFT routers) and stage 1: \(stage1Steps) steps")
             let up = try Upcycling.upcycle(base, MixMoEConfig(expertsPerGroup: 4, moeLayers: [1, 3], hiddenSize: cfg.hiddenSize))
-            FreezePlan.stage1.apply(to: up.store)
+            FreezePlan.stage1.apply(to: up)
             let monoStream = try PackedDataset.tokenize(files: mono, tokenizer: tok, eos: 1)
             try trainLoop(Trainer(model: up, schedule: CosineSchedule(peak: 2e-3, totalSteps: stage1Steps)),
                           PackedDataset(tokens: monoStream, seq: 128, seed: 1), steps: stage1Steps, say: say)
             say("5/6 stage 2: MT experts on parallel data, 14 directions, \(stage2Steps) steps")
             let s2 = try Upcycling.beginStage2(up)
-            FreezePlan.stage2.apply(to: s2.store)
+            FreezePlan.stage2.apply(to: s2)
             let (exs, _) = MTDataset.build(bitexts: try train.map { try Corpus.readBitext($0) }, directions: nil, tokenizer: tok, eos: 1, maxTokens: 128)
             try trainLoop(Trainer(model: s2, schedule: CosineSchedule(peak: 2e-3, totalSteps: stage2Steps)),
                           MTDataset(examples: exs, seed: 2, pad: 2), steps: stage2Steps, say: say)

@@ -233,7 +233,7 @@ struct Train: AsyncParsableCommand {
                 c.mixMoE!.lbCoef = lbCoef
                 m = DecoderModel(config: c, store: m.store)
             }
-            (stage == 1 ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: m.store)
+            (stage == 1 ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: m)
             let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer ?? src.appendingPathComponent("tokenizer.json").path))
             try m.checkTokenizer(tok, file: tokenizer ?? src.appendingPathComponent("tokenizer.json").path)
             guard let eos = m.config.eosTokenIds.first.map(Int32.init) else {

@@ -164,12 +164,12 @@ struct TwoStageTests {
     }
 
     func checkStage(_ m: DecoderModel, before: [String: [Float]], plan: FreezePlan, steps: Int, seed: UInt64) throws {
-        plan.apply(to: m.store)
+        plan.apply(to: m)
         let tr = Trainer(model: m, schedule: CosineSchedule(peak: 1e-2, totalSteps: steps, warmupFraction: 0))
         for s in 0..<steps { try tr.trainStep([batch(seed: seed + UInt64(s))]) }
         for e in m.store.entries {
             let now = m.store.values(e.name)
-            if plan.isTrainable(e.name) {
+            if plan.isTrainable(e.name, m.config) {
                 #expect(now != before[e.name]!, "\(plan) trainable \(e.name) did not change")
             } else {
                 #expect(now == before[e.name]!, "\(plan) frozen \(e.name) changed")

@@ -23,10 +23,11 @@ public final class Attention: @unchecked Sendable {
 
     public init(_ store: ParameterStore, prefix: String, config c: ModelConfig, rotary: Rotary) {
         heads = c.numAttentionHeads; kvHeads = c.numKeyValueHeads; headDim = c.headDim; dim = c.hiddenSize
-        q = Linear(store, prefix + ".q_proj", inF: dim, outF: heads * headDim, bias: c.qkvBias)
-        k = Linear(store, prefix + ".k_proj", inF: dim, outF: kvHeads * headDim, bias: c.qkvBias)
-        v = Linear(store, prefix + ".v_proj", inF: dim, outF: kvHeads * headDim, bias: c.qkvBias)
-        o = Linear(store, prefix + ".o_proj", inF: heads * headDim, outF: dim, bias: c.oBias)
+        let al = c.lora?.alpha ?? 16
+        q = Linear(store, prefix + ".q_proj", inF: dim, outF: heads * headDim, bias: c.qkvBias, loraAlpha: al)
+        k = Linear(store, prefix + ".k_proj", inF: dim, outF: kvHeads * headDim, bias: c.qkvBias, loraAlpha: al)
+        v = Linear(store, prefix + ".v_proj", inF: dim, outF: kvHeads * headDim, bias: c.qkvBias, loraAlpha: al)
+        o = Linear(store, prefix + ".o_proj", inF: heads * headDim, outF: dim, bias: c.oBias, loraAlpha: al)
         self.rotary = rotary
     }
 

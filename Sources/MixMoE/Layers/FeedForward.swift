@@ -21,11 +21,11 @@ public final class SwiGLU: FeedForward, @unchecked Sendable {
     private var out = FloatBuffer(count: 0)  // [N, d]
     private var dh = FloatBuffer(count: 0)   // [N, dff]
 
-    public init(_ store: ParameterStore, prefix: String, dim: Int, hidden: Int) {
+    public init(_ store: ParameterStore, prefix: String, dim: Int, hidden: Int, loraAlpha: Double = 16) {
         self.dim = dim; self.hidden = hidden
-        gate = Linear(store, prefix + ".gate_proj", inF: dim, outF: hidden, bias: false)
-        up = Linear(store, prefix + ".up_proj", inF: dim, outF: hidden, bias: false)
-        down = Linear(store, prefix + ".down_proj", inF: hidden, outF: dim, bias: false)
+        gate = Linear(store, prefix + ".gate_proj", inF: dim, outF: hidden, bias: false, loraAlpha: loraAlpha)
+        up = Linear(store, prefix + ".up_proj", inF: dim, outF: hidden, bias: false, loraAlpha: loraAlpha)
+        down = Linear(store, prefix + ".down_proj", inF: hidden, outF: dim, bias: false, loraAlpha: loraAlpha)
     }
 
     public var output: UnsafeMutablePointer<Float> { out.ptr }

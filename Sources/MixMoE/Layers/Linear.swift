@@ -4,21 +4,25 @@ public struct Linear: @unchecked Sendable {
     public let bias: Param?   // [outF]
     public let inF: Int
     public let outF: Int
+    /// A LoRA adapter when the store holds `PREFIX.lora_A/B.weight`.
+    public let lora: LoRAAdapter?
 
-    public init(_ store: ParameterStore, _ prefix: String, inF: Int, outF: Int, bias: Bool) {
+    public init(_ store: ParameterStore, _ prefix: String, inF: Int, outF: Int, bias: Bool, loraAlpha: Double = 16) {
         weight = Param(store, prefix + ".weight")
         self.bias = bias ? Param(store, prefix + ".bias") : nil
         self.inF = inF
         self.outF = outF
+        lora = LoRAAdapter(store, prefix, inF: inF, outF: outF, alpha: loraAlpha)
     }
 
-    public var anyTrainable: Bool { weight.trainable || (bias?.trainable ?? false) }
+    public var anyTrainable: Bool { weight.trainable || (bias?.trainable ?? false) || (lora?.anyTrainable ?? false) }
 
     /// out[n, outF] = inp[n, inF] W^T + b
     public func forward(_ inp: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, n: Int) {
         sgemm(transA: false, transB: true, M: n, N: outF, K: inF,
               A: inp, lda: inF, B: weight.w, ldb: inF, C: out, ldc: outF)
         if let b = bias { addRowVector(out, b.w, rows: n, cols: outF) }
+        lora?.forward(inp, out, n: n)
     }
 
     /// Differentiates `out = inp W^T + b`:
@@ -35,6 +39,7 @@ public struct Linear: @unchecked Sendable {
                   B: inp, ldb: inF, beta: 1, C: weight.g, ldc: inF)
         }
         if let b = bias, b.trainable { addColumnSums(b.g, dout, rows: n, cols: outF) }
+        lora?.backward(dout, x: inp, dx: dinp, n: n)  // after dinp was written (beta 1 accumulates)
     }
 }
 

@@ -16,7 +16,7 @@ public enum Upcycling {
         c.mixMoE = m
         try c.validate(file: "--experts/--placement")
         let store = ParameterStore()
-        for (name, shape) in DecoderModel.layout(c) { store.add(name, shape) }
+        for (name, shape) in DecoderModel.fullLayout(c) { store.add(name, shape) }
         store.finalize()
         // dense tensors keep their names
         for e in store.entries {
@@ -77,7 +77,7 @@ public enum Upcycling {
         var c = m1.config
         c.mixMoE = m
         let store = ParameterStore()
-        for (name, shape) in DecoderModel.layout(c) { store.add(name, shape) }
+        for (name, shape) in DecoderModel.fullLayout(c) { store.add(name, shape) }
         store.finalize()
         for e in store.entries {
             let src = m1.store.id(e.name) ?? m1.store.id(e.name.replacingOccurrences(of: ".mt_", with: ".lm_"))!

@@ -68,6 +68,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var eosTokenIds: [Int]
     /// Present on Mix-MoE models: which layers are MoE layers and how they route.
     public var mixMoE: MixMoEConfig?
+    /// Present on models with LoRA adapters (baseline).
+    public var lora: LoRAConfig?
+    /// 0-based indices of blocks inserted by LLaMA-Pro expansion (baseline; they are trained).
+    public var expandedLayers: [Int]?
 
     /// Biases on q/k/v: Qwen2 always, Llama when `attention_bias`.
     public var qkvBias: Bool { modelType == "qwen2" || attentionBias }
@@ -84,7 +88,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case tieWordEmbeddings = "tie_word_embeddings", attentionBias = "attention_bias"
         case mlpBias = "mlp_bias", hiddenAct = "hidden_act"
         case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
-        case architectures, torchDtype = "torch_dtype", mixMoE = "mix_moe"
+        case architectures, torchDtype = "torch_dtype", mixMoE = "mix_moe", lora, expandedLayers = "llama_pro_expanded_layers"
     }
 
     /// transformers 5 nests theta and scaling in `rope_parameters`.
@@ -151,6 +155,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             eosTokenIds = try c.decodeIfPresent([Int].self, forKey: .eosTokenId) ?? []
         }
         mixMoE = try c.decodeIfPresent(MixMoEConfig.self, forKey: .mixMoE)
+        lora = try c.decodeIfPresent(LoRAConfig.self, forKey: .lora)
+        expandedLayers = try c.decodeIfPresent([Int].self, forKey: .expandedLayers)
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ModelError.unsupported(file: "config.json", field: "mlp_bias", value: "true", supported: "false")
         }
@@ -182,6 +188,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         else if !eosTokenIds.isEmpty { try c.encode(eosTokenIds, forKey: .eosTokenId) }
         try c.encode("float32", forKey: .torchDtype)
         try c.encodeIfPresent(mixMoE, forKey: .mixMoE)
+        try c.encodeIfPresent(lora, forKey: .lora)
+        try c.encodeIfPresent(expandedLayers, forKey: .expandedLayers)
     }
 
     /// Checks internal consistency; `file` names the source in the error.
@@ -282,5 +290,17 @@ extension DecodingError {
         case .dataCorrupted(let c): return "valid JSON (\(c.debugDescription))"
         @unknown default: return "a valid value"
         }
+    }
+}
+
+/// LoRA adapters on the attention and FFN projections (PEFT naming).
+public struct LoRAConfig: Codable, Sendable, Equatable {
+    public var r: Int
+    public var alpha: Double
+    /// Module names adapted in every layer, e.g. q_proj ... down_proj.
+    public var targets: [String]
+    public static let allLinear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    public init(r: Int = 8, alpha: Double = 16, targets: [String] = LoRAConfig.allLinear) {
+        self.r = r; self.alpha = alpha; self.targets = targets
     }
 }

@@ -67,7 +67,7 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// Names and shapes of the model `c` describes: dense, or Mix-MoE when `c.mixMoE` is set.
-    public static func layout(_ c: ModelConfig) -> [(String, [Int])] {
+    static func layout(_ c: ModelConfig) -> [(String, [Int])] {
         guard let m = c.mixMoE else { return denseLayout(c) }
         var l: [(String, [Int])] = []
         for (name, shape) in denseLayout(c) {
@@ -83,6 +83,20 @@ public final class DecoderModel: @unchecked Sendable {
             l.append((name, shape))
         }
         if m.routerFeatures == "random" { l.append(("model.router_transform", [c.hiddenSize, c.hiddenSize])) }
+        return l
+    }
+
+    /// The full layout: dense or Mix-MoE, plus LoRA adapters when configured.
+    public static func fullLayout(_ c: ModelConfig) -> [(String, [Int])] {
+        var l = layout(c)
+        guard let lo = c.lora else { return l }
+        var extra: [(String, [Int])] = []
+        for (name, shape) in l where name.hasSuffix(".weight") && shape.count == 2 {
+            let prefix = String(name.dropLast(".weight".count))
+            guard let mod = prefix.split(separator: ".").last, lo.targets.contains(String(mod)), prefix.hasPrefix("model.layers.") else { continue }
+            extra += LoRAAdapter.layout(prefix, inF: shape[1], outF: shape[0], r: lo.r)
+        }
+        l += extra
         return l
     }
 
@@ -123,7 +137,8 @@ public final class DecoderModel: @unchecked Sendable {
                 ln1: RMSNorm(store, p + "input_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
                 attn: Attention(store, prefix: p + "self_attn", config: c, rotary: rotary),
                 ln2: RMSNorm(store, p + "post_attention_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
-                ffn: moeByLayer[i] ?? makeFFN(i, store) ?? SwiGLU(store, prefix: p + "mlp", dim: c.hiddenSize, hidden: c.intermediateSize))
+                ffn: moeByLayer[i] ?? makeFFN(i, store) ?? SwiGLU(store, prefix: p + "mlp", dim: c.hiddenSize, hidden: c.intermediateSize,
+                                                                  loraAlpha: c.lora?.alpha ?? 16))
         }
         norm = RMSNorm(store, "model.norm.weight", dim: c.hiddenSize, eps: c.rmsNormEps)
     }
@@ -132,14 +147,14 @@ public final class DecoderModel: @unchecked Sendable {
     /// (transformers' `initializer_range`), ones for norms, zeros for biases.
     public convenience init(config c: ModelConfig, seed: UInt64) {
         let store = ParameterStore()
-        for (name, shape) in DecoderModel.layout(c) { store.add(name, shape) }
+        for (name, shape) in DecoderModel.fullLayout(c) { store.add(name, shape) }
         store.finalize()
         var rng = SplitMix64(seed: seed)
         for e in store.entries {
             let w = store.w(store.id(e.name)!)
             if e.name.hasSuffix("norm.weight") {
                 w.update(repeating: 1, count: e.count)
-            } else if e.name.hasSuffix(".bias") {
+            } else if e.name.hasSuffix(".bias") || e.name.hasSuffix(".lora_B.weight") {
                 w.update(repeating: 0, count: e.count)
             } else {
                 for i in 0..<e.count { w[i] = 0.02 * rng.nextGaussian() }

@@ -12,7 +12,7 @@ extension DecoderModel {
         let config = try ModelConfig.load(directory.appendingPathComponent("config.json"))
         let files = try openWeights(directory)
         let store = ParameterStore()
-        for (name, shape) in layout(config) { store.add(name, shape) }
+        for (name, shape) in fullLayout(config) { store.add(name, shape) }
         store.finalize()
         try fill(store, from: files)
         return DecoderModel(config: config, store: store)

@@ -1,4 +1,4 @@
-/// Which parameters a training method updates (paper Table I and Fig. 1; DESIGN section 4).
+/// Which parameters a training method updates (paper Table I and Fig. 1; DESIGN sections 4-5).
 /// Everything else is frozen: no weight gradient, bit-for-bit unchanged by the stage.
 public enum FreezePlan: String, Sendable, CaseIterable {
     /// every parameter (dense SFT / PT+SFT baselines)
@@ -7,15 +7,27 @@ public enum FreezePlan: String, Sendable, CaseIterable {
     case stage1
     /// Mix-MoE stage 2: MT experts and MT router (LM side frozen)
     case stage2
+    /// LoRA baseline: only the adapters
+    case lora
+    /// LLaMA-Pro baseline: only the inserted blocks
+    case llamaPro = "llama-pro"
+    /// generic-MoE baselines (one group): every expert and the router
+    case moe
 
-    public func isTrainable(_ name: String) -> Bool {
+    public func isTrainable(_ name: String, _ c: ModelConfig) -> Bool {
         if name == "model.router_transform" { return false }  // a fixed transform, never trained
         switch self {
         case .full: return true
-        case .stage1: return name.contains(".mlp.lm_experts.") || name.contains(".mlp.lm_router.")
+        case .stage1, .moe: return name.contains(".mlp.lm_experts.") || name.contains(".mlp.lm_router.")
         case .stage2: return name.contains(".mlp.mt_experts.") || name.contains(".mlp.mt_router.")
+        case .lora: return name.hasSuffix(".lora_A.weight") || name.hasSuffix(".lora_B.weight")
+        case .llamaPro:
+            return (c.expandedLayers ?? []).contains { name.hasPrefix("model.layers.\($0).") }
         }
     }
 
-    public func apply(to store: ParameterStore) { store.setTrainable(isTrainable) }
+    public func apply(to model: DecoderModel) {
+        let c = model.config
+        model.store.setTrainable { isTrainable($0, c) }
+    }
 }
