@@ -1,0 +1,125 @@
+import Foundation
+
+/// One configuration of an experiment: a method plus MoE options.
+public struct Variant: Sendable {
+    public var label: String
+    public var method: Method
+    public var moe: MoEOptions
+    public init(_ label: String, _ method: Method, _ moe: MoEOptions = MoEOptions()) {
+        self.label = label; self.method = method; self.moe = moe
+    }
+}
+
+/// The paper's experiments (DESIGN section 5) as lists of variants.
+public enum ExperimentPlan {
+    public static let names = ["main", "ablation", "router-features", "placement", "experts", "balance", "utilisation", "forgetting"]
+
+    public static func variants(_ name: String) -> [Variant]? {
+        func mm(_ label: String, _ edit: (inout MoEOptions) -> Void) -> Variant {
+            var o = MoEOptions(); edit(&o); return Variant(label, .mixMoE, o)
+        }
+        switch name {
+        case "main", "forgetting":
+            return [Variant("base", .base), Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("LoRA", .lora),
+                    Variant("LLaMA-Pro", .llamaPro), Variant("generic MoE", .moe), Variant("MoE PT+SFT", .moePtSft),
+                    Variant("Mix-MoE", .mixMoE)]
+        case "ablation":
+            return [Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("MoE PT", .moePt),
+                    Variant("MoE SFT", .moeSft), Variant("MoE PT+SFT", .moePtSft), Variant("Mix-MoE", .mixMoE)]
+        case "router-features":
+            return ["fft", "dct", "random", "none"].map { f in mm(f) { $0.routerFeatures = f } }
+        case "placement":
+            return ["uniform", "bottom", "top", "dense-bottom"].map { p in mm(p) { $0.placement = p } }
+        case "experts":
+            return [2, 4, 8].map { n in mm("\(n) experts") { $0.experts = n } }
+        case "balance":
+            return [0, 0.001, 0.01, 0.1, 1].map { l in mm("lambda \(l)") { $0.lbCoef = l } }
+        case "utilisation":
+            return [Variant("Mix-MoE", .mixMoE)]
+        default: return nil
+        }
+    }
+}
+
+/// Results of one trained variant under one seed.
+public struct RunResult: @unchecked Sendable {  // expertStats holds JSON-ready values only
+    public var variant: String
+    public var seed: UInt64
+    public var directions: [DirectionResult]
+    public var perplexity: [String: Double] = [:]
+    public var expertStats: [String: Any] = [:]
+    public var trainSeconds: Double
+    public var meanBLEU: Double { directions.map(\.bleu).reduce(0, +) / Double(max(directions.count, 1)) }
+    public var meanChrF: Double { directions.map(\.chrf).reduce(0, +) / Double(max(directions.count, 1)) }
+}
+
+/// Runs an experiment: every variant under every seed, evaluated on the test directions.
+public final class ExperimentRunner {
+    public let name: String
+    public let baseModel: DecoderModel
+    public let tokenizer: BPETokenizer
+    public let monoFiles: [URL]
+    public let monoDev: [String: URL]          // language -> held-out text for perplexity
+    public let train: [Bitext]
+    public let test: [Bitext]
+    public var budget: Budget
+    public var seeds: [UInt64]
+    public var testSegments: Int
+    public var log: (String) -> Void
+
+    public init(name: String, baseModel: DecoderModel, tokenizer: BPETokenizer, monoFiles: [URL], monoDev: [String: URL],
+                train: [Bitext], test: [Bitext], budget: Budget, seeds: [UInt64], testSegments: Int, log: @escaping (String) -> Void) {
+        self.name = name; self.baseModel = baseModel; self.tokenizer = tokenizer; self.monoFiles = monoFiles; self.monoDev = monoDev
+        self.train = train; self.test = test; self.budget = budget; self.seeds = seeds; self.testSegments = testSegments; self.log = log
+    }
+
+    public func run(_ variants: [Variant]) throws -> [RunResult] {
+        var out: [RunResult] = []
+        for seed in seeds {
+            var b = budget
+            b.seed = seed
+            let runner = try MethodRunner(base: baseModel, tokenizer: tokenizer, monoFiles: monoFiles, parallel: train, budget: b, log: log)
+            for v in variants {
+                log("[\(name)] \(v.label), seed \(seed)")
+                runner.moe = v.moe
+                let t0 = monotonicSeconds()
+                let m = try runner.run(v.method)
+                let secs = monotonicSeconds() - t0
+                var r = RunResult(variant: v.label, seed: seed, directions: [], trainSeconds: secs)
+                r.directions = try Evaluation.run(Translator(model: m, tokenizer: tokenizer), bitexts: test, maxSegments: testSegments)
+                if name == "forgetting" {
+                    for (lang, f) in monoDev.sorted(by: { $0.key < $1.key }) {
+                        r.perplexity[lang] = try m.perplexity(file: f, tokenizer: tokenizer, seq: budget.seq).perplexity
+                    }
+                }
+                if m.config.mixMoE != nil && ["utilisation", "balance"].contains(name) {
+                    m.resetExpertStatistics()
+                    m.moe.collectStats = true
+                    for bt in test {
+                        for d in bt.directions {
+                            let segs = Array(bt.segments(d).prefix(64))
+                            let exs = segs.map { MTExample(prompt: Prompt.ids($0.src, d, tokenizer: tokenizer),
+                                                           target: tokenizer.encode(" " + $0.tgt) + [Int32(m.config.eosTokenIds[0])], direction: d) }
+                            m.moe.statsLabel = d.description
+                            let batch = MTDataset.collate(exs.filter { $0.length <= 256 }, pad: Int32(m.config.eosTokenIds[0]))
+                            m.setBatch(ids: batch.ids, targets: batch.targets, mask: batch.mask, batch: batch.batch, seq: batch.seq)
+                            m.forward(batch: batch.batch, seq: batch.seq)
+                        }
+                    }
+                    m.moe.collectStats = false
+                    r.expertStats = m.expertStatistics()
+                }
+                log(String(format: "[%@] %@ seed %llu: mean BLEU %.2f, chrF %.2f (train %.0f s)", name, v.label, seed, r.meanBLEU, r.meanChrF, secs))
+                out.append(r)
+            }
+        }
+        return out
+    }
+}
+
+/// Mean and sample standard deviation.
+public func meanStd(_ xs: [Double]) -> (mean: Double, std: Double) {
+    let m = xs.reduce(0, +) / Double(max(xs.count, 1))
+    guard xs.count > 1 else { return (m, 0) }
+    return (m, (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(xs.count - 1)).squareRoot())
+}
