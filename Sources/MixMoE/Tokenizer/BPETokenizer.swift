@@ -36,6 +36,8 @@ public final class BPETokenizer: @unchecked Sendable {
     private let cacheLock = NSLock()
 
     public var vocabSize: Int { idToToken.count }
+    /// The JSON this tokenizer was parsed from.
+    public internal(set) var sourceJSON = Data()
     public var mergeCount: Int { merges.count }
 
     public func id(_ token: String) -> Int32? { vocab[token] ?? addedTokens.first { $0.content == token }?.id }

@@ -7,6 +7,9 @@ extension BPETokenizer {
         return try parse(data, file: url.path)
     }
 
+    /// The tokenizer.json bytes a tokenizer was loaded from (kept for copying next to models).
+    public static func json(_ t: BPETokenizer) -> Data { t.sourceJSON }
+
     public static func parse(_ data: Data, file: String) throws -> BPETokenizer {
         func invalid(_ f: String, _ e: String) -> TokenizerError { .invalid(file: file, field: f, expected: e) }
         func unsupported(_ f: String, _ v: String, _ s: String) -> TokenizerError {
@@ -141,9 +144,11 @@ extension BPETokenizer {
         }
         try post(root["post_processor"], "post_processor")
 
-        return try BPETokenizer(vocab: vocab, mergeList: merges, added: added, pattern: pattern,
-                                addPrefixSpace: prefixSpace, nfc: nfc, ignoreMerges: ignoreMerges,
-                                prefixIds: prefix, suffixIds: suffix, file: file)
+        let t = try BPETokenizer(vocab: vocab, mergeList: merges, added: added, pattern: pattern,
+                                 addPrefixSpace: prefixSpace, nfc: nfc, ignoreMerges: ignoreMerges,
+                                 prefixIds: prefix, suffixIds: suffix, file: file)
+        t.sourceJSON = data
+        return t
     }
 
     /// Writes a `tokenizer.json` that Hugging Face `tokenizers` loads: Split(pattern) + ByteLevel,
