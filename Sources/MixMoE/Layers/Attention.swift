@@ -19,7 +19,7 @@ public final class Attention: @unchecked Sendable {
     // backward scratch
     private var dq = FloatBuffer(count: 0), dk = FloatBuffer(count: 0), dv = FloatBuffer(count: 0)
     private var dy = FloatBuffer(count: 0)                // [N, heads*hd]
-    private var dAtt = FloatBuffer(count: 0)              // [T, T]
+    private var dAtt = FloatBuffer(count: 0)              // [task slots, T, T] per-task scratch
 
     public init(_ store: ParameterStore, prefix: String, config c: ModelConfig, rotary: Rotary) {
         heads = c.numAttentionHeads; kvHeads = c.numKeyValueHeads; headDim = c.headDim; dim = c.hiddenSize
@@ -40,7 +40,7 @@ public final class Attention: @unchecked Sendable {
         func grow(_ buf: inout FloatBuffer, _ need: Int) { if buf.count < need { buf = FloatBuffer(count: need) } }
         grow(&qBuf, n * qd); grow(&kBuf, n * kd); grow(&vBuf, n * kd)
         grow(&att, b * heads * T * T); grow(&y, n * qd); grow(&out, n * dim)
-        grow(&dq, n * qd); grow(&dk, n * kd); grow(&dv, n * kd); grow(&dy, n * qd); grow(&dAtt, T * T)
+        grow(&dq, n * qd); grow(&dk, n * kd); grow(&dv, n * kd); grow(&dy, n * qd)
     }
 
     public func forward(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
@@ -58,22 +58,23 @@ public final class Attention: @unchecked Sendable {
             }
         }
         let scale = 1 / Float(hd).squareRoot()
+        let qb = qBuf.ptr, kb = kBuf.ptr, vb = vBuf.ptr, ab = att.ptr, yb = y.ptr, heads = heads
         Profile.measure("attention core") {
-        for s in 0..<b {
-            for h in 0..<heads {
-                let qh = qBuf.ptr + s * T * qd + h * hd
-                let kh = kBuf.ptr + s * T * kd + (h / group) * hd
-                let vh = vBuf.ptr + s * T * kd + (h / group) * hd
-                let P = att.ptr + (s * heads + h) * T * T
-                // S = Q K^T * scale
-                sgemm(transA: false, transB: true, M: T, N: T, K: hd, alpha: scale,
-                      A: qh, lda: qd, B: kh, ldb: kd, C: P, ldc: T)
-                causalSoftmaxRows(P, T: T)
-                // Y = P V
-                sgemm(transA: false, transB: false, M: T, N: hd, K: T, A: P, lda: T,
-                      B: vh, ldb: kd, C: y.ptr + s * T * qd + h * hd, ldc: qd)
+            // one task per (sequence, KV group): single-threaded GEMMs inside, tasks in parallel
+            Parallel.forEachTask(b * kvHeads) { task in
+                let s = task / kvHeads, g = task % kvHeads
+                for h in (g * group)..<((g + 1) * group) {
+                    let qh = qb + s * T * qd + h * hd
+                    let kh = kb + s * T * kd + g * hd, vh = vb + s * T * kd + g * hd
+                    let P = ab + (s * heads + h) * T * T
+                    // S = Q K^T * scale
+                    sgemm(transA: false, transB: true, M: T, N: T, K: hd, alpha: scale, A: qh, lda: qd, B: kh, ldb: kd, C: P, ldc: T)
+                    causalSoftmaxRowsSerial(P, T: T)
+                    // Y = P V
+                    sgemm(transA: false, transB: false, M: T, N: hd, K: T, A: P, lda: T, B: vh, ldb: kd,
+                          C: yb + s * T * qd + h * hd, ldc: qd)
+                }
             }
-        }
         }
         o.forward(y.ptr, out.ptr, n: n)
     }
@@ -88,27 +89,31 @@ public final class Attention: @unchecked Sendable {
         guard needQKV else { return }
         dk.zero(); dv.zero()
         let scale = 1 / Float(hd).squareRoot()
+        let tasks = b * kvHeads, slots = Parallel.taskSlots(tasks)
+        if dAtt.count < slots * T * T { dAtt = FloatBuffer(count: slots * T * T) }
+        let qb = qBuf.ptr, kb = kBuf.ptr, vb = vBuf.ptr, ab = att.ptr, dyb = dy.ptr, dqb = dq.ptr, dkb = dk.ptr, dvb = dv.ptr
+        let dAttb = dAtt.ptr, heads = heads
         Profile.measure("attention core") {
-        for s in 0..<b {
-            for h in 0..<heads {
-                let qh = qBuf.ptr + s * T * qd + h * hd, dqh = dq.ptr + s * T * qd + h * hd
-                let kOff = s * T * kd + (h / group) * hd
-                let P = att.ptr + (s * heads + h) * T * T, dP = dAtt.ptr
-                let dyh = dy.ptr + s * T * qd + h * hd
-                // Y = P V  ->  dP = dY V^T, dV += P^T dY
-                sgemm(transA: false, transB: true, M: T, N: T, K: hd, A: dyh, lda: qd,
-                      B: vBuf.ptr + kOff, ldb: kd, C: dP, ldc: T)
-                sgemm(transA: true, transB: false, M: T, N: hd, K: T, A: P, lda: T,
-                      B: dyh, ldb: qd, beta: 1, C: dv.ptr + kOff, ldc: kd)
-                // P = softmax(S)  ->  dS = P * (dP - rowsum(P * dP))
-                softmaxBackwardRows(P, dP, T: T)
-                // S = Q K^T * scale  ->  dQ = dS K * scale, dK += dS^T Q * scale
-                sgemm(transA: false, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T,
-                      B: kBuf.ptr + kOff, ldb: kd, C: dqh, ldc: qd)
-                sgemm(transA: true, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T,
-                      B: qh, ldb: qd, beta: 1, C: dk.ptr + kOff, ldc: kd)
+            // tasks per (sequence, KV group): dK and dV of a group are only written by its own task
+            Parallel.forEachTask(tasks) { task, slot in
+                let s = task / kvHeads, g = task % kvHeads, dP = dAttb + slot * T * T
+                let kOff = s * T * kd + g * hd
+                for h in (g * group)..<((g + 1) * group) {
+                    let qh = qb + s * T * qd + h * hd, dqh = dqb + s * T * qd + h * hd
+                    let P = ab + (s * heads + h) * T * T
+                    let dyh = dyb + s * T * qd + h * hd
+                    // Y = P V  ->  dP = dY V^T, dV += P^T dY
+                    sgemm(transA: false, transB: true, M: T, N: T, K: hd, A: dyh, lda: qd, B: vb + kOff, ldb: kd, C: dP, ldc: T)
+                    sgemm(transA: true, transB: false, M: T, N: hd, K: T, A: P, lda: T, B: dyh, ldb: qd, beta: 1, C: dvb + kOff, ldc: kd)
+                    // P = softmax(S)  ->  dS = P * (dP - rowsum(P * dP))
+                    softmaxBackwardRowsSerial(P, dP, T: T)
+                    // S = Q K^T * scale  ->  dQ = dS K * scale, dK += dS^T Q * scale
+                    sgemm(transA: false, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T, B: kb + kOff, ldb: kd,
+                          C: dqh, ldc: qd)
+                    sgemm(transA: true, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T, B: qh, ldb: qd, beta: 1,
+                          C: dkb + kOff, ldc: kd)
+                }
             }
-        }
         }
         // q = rope(x Wq^T): undo the rotation, then the projections
         rotary.backward(dq.ptr, positions: positions, n: n, heads: heads)
@@ -190,9 +195,10 @@ public final class LayerCache: @unchecked Sendable {
 }
 
 /// Row-wise softmax of `[T, T]` scores with a causal mask (row i sees columns 0...i), in place.
-func causalSoftmaxRows(_ P: UnsafeMutablePointer<Float>, T: Int) {
-    Parallel.forChunks(T, grain: 32) { rows in
-        for i in rows {
+/// Serial: it runs inside per-head parallel tasks.
+func causalSoftmaxRowsSerial(_ P: UnsafeMutablePointer<Float>, T: Int) {
+    do {
+        for i in 0..<T {
             let row = P + i * T
             var m = -Float.infinity
             for j in 0...i where row[j] > m { m = row[j] }
@@ -206,9 +212,9 @@ func causalSoftmaxRows(_ P: UnsafeMutablePointer<Float>, T: Int) {
 }
 
 /// dS = P * (dP - sum_j P dP), in place on `dP` (entries above the diagonal come out 0 since P = 0).
-func softmaxBackwardRows(_ P: UnsafePointer<Float>, _ dP: UnsafeMutablePointer<Float>, T: Int) {
-    Parallel.forChunks(T, grain: 32) { rows in
-        for i in rows {
+func softmaxBackwardRowsSerial(_ P: UnsafePointer<Float>, _ dP: UnsafeMutablePointer<Float>, T: Int) {
+    do {
+        for i in 0..<T {
             let p = P + i * T, d = dP + i * T
             var dot: Float = 0
             for j in 0...i { dot += p[j] * d[j] }

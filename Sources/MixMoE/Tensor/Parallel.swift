@@ -48,6 +48,29 @@ public enum Parallel {
         return lo..<(lo + base + (c < extra ? 1 : 0))
     }
 
+    /// Runs `n` independent tasks that call BLAS: OpenBLAS is set to one thread meanwhile so each
+    /// task's GEMMs run on the thread that issued them. Tasks are split into `taskSlots(n)`
+    /// contiguous groups (fixed, so results are deterministic); `slot` indexes per-group scratch.
+    public static func forEachTask(_ n: Int, _ body: (_ task: Int, _ slot: Int) -> Void) {
+        let slots = taskSlots(n)
+        if slots <= 1 {
+            for t in 0..<n { body(t, 0) }
+            return
+        }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(threads)) }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: slots) { c in
+                for t in chunkRange(n, chunks: slots, index: c) { box.value(t, c) }
+            }
+        }
+    }
+
+    public static func forEachTask(_ n: Int, _ body: (_ task: Int) -> Void) { forEachTask(n) { t, _ in body(t) } }
+
+    public static func taskSlots(_ n: Int) -> Int { Swift.max(1, Swift.min(threads, n)) }
+
     /// Number of chunks `forChunks` would use (for sizing per-chunk partial buffers).
     public static func chunkCount(_ n: Int, grain: Int = 1024) -> Int {
         Swift.min(threads, Swift.max(1, n / Swift.max(grain, 1)))
