@@ -19,10 +19,7 @@ struct Perplexity: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            let dir = URL(fileURLWithPath: model)
-            let m = try DecoderModel.load(directory: dir)
-            let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer ?? dir.appendingPathComponent("tokenizer.json").path))
-            try m.checkTokenizer(tok, file: tokenizer ?? dir.appendingPathComponent("tokenizer.json").path)
+            let (m, tok) = try DecoderModel.loadWithTokenizer(directory: URL(fileURLWithPath: model), tokenizer: tokenizer)
             for f in files {
                 let r = try m.perplexity(file: URL(fileURLWithPath: f), tokenizer: tok, seq: seq)
                 emitJSON(["file": f, "tokens": r.tokens, "loss": r.loss, "perplexity": r.perplexity])
@@ -120,9 +117,7 @@ struct Demo: AsyncParsableCommand {
     func baseModel(mono: [URL], train: [String], out: URL, say: (String) -> Void) throws -> (DecoderModel, BPETokenizer, String) {
         let dir = URL(fileURLWithPath: model)
         if FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) {
-            let m = try DecoderModel.load(directory: dir)
-            let tok = try BPETokenizer.load(dir.appendingPathComponent("tokenizer.json"))
-            try m.checkTokenizer(tok, file: dir.appendingPathComponent("tokenizer.json").path)
+            let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
             say("base model: \(model) (\(m.store.count) parameters)")
             return (m, tok, "Base model: `\(model)` (\(m.store.count) parameters).")
         }

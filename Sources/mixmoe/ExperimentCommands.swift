@@ -42,9 +42,7 @@ struct ExperimentOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else {
             throw CLIError("no base model at \(model). Hint: pretrain one with scripts/pretrain_base.sh, or pass --model DIR.")
         }
-        let m = try DecoderModel.load(directory: dir)
-        let tok = try BPETokenizer.load(dir.appendingPathComponent("tokenizer.json"))
-        try m.checkTokenizer(tok, file: dir.appendingPathComponent("tokenizer.json").path)
+        let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
         let root = URL(fileURLWithPath: data)
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         var mono: [URL] = []

@@ -21,9 +21,7 @@ struct ModelCard: AsyncParsableCommand {
         try compute.apply()
         try await reportingErrors {
             let dir = URL(fileURLWithPath: model)
-            let m = try DecoderModel.load(directory: dir)
-            let tok = try BPETokenizer.load(dir.appendingPathComponent("tokenizer.json"))
-            try m.checkTokenizer(tok, file: dir.appendingPathComponent("tokenizer.json").path)
+            let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
             // training log: step, loss, tokens, elapsed (elapsed restarts at 0 after each resume)
             var steps: [Double] = [], losses: [Double] = [], tokens = 0, seconds = 0.0, lastElapsed = 0.0
             for line in try readLines(URL(fileURLWithPath: log ?? dir.appendingPathComponent("train_log.jsonl").path)) where !line.isEmpty {

@@ -17,10 +17,7 @@ struct DecodeOptions: ParsableArguments {
 
     func translator(model dir: String) throws -> Translator {
         guard beam >= 1, batch >= 1 else { throw ValidationError("--beam and --batch must be at least 1") }
-        let url = URL(fileURLWithPath: dir)
-        let m = try DecoderModel.load(directory: url)
-        let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer ?? url.appendingPathComponent("tokenizer.json").path))
-        try m.checkTokenizer(tok, file: tokenizer ?? url.appendingPathComponent("tokenizer.json").path)
+        let (m, tok) = try DecoderModel.loadWithTokenizer(directory: URL(fileURLWithPath: dir), tokenizer: tokenizer)
         let t = Translator(model: m, tokenizer: tok)
         t.beams = beam; t.lengthPenalty = lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio
         return t

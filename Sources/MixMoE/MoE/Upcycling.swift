@@ -15,9 +15,7 @@ public enum Upcycling {
         m.stage = 1
         c.mixMoE = m
         try c.validate(file: "--experts/--placement")
-        let store = ParameterStore()
-        for (name, shape) in DecoderModel.fullLayout(c) { store.add(name, shape) }
-        store.finalize()
+        let store = ParameterStore(layout: DecoderModel.fullLayout(c))
         // dense tensors keep their names
         for e in store.entries {
             if let src = dense.store.id(e.name) { store.w(store.id(e.name)!).update(from: dense.store.w(src), count: e.count) }
@@ -76,9 +74,7 @@ public enum Upcycling {
         m.stage = 2
         var c = m1.config
         c.mixMoE = m
-        let store = ParameterStore()
-        for (name, shape) in DecoderModel.fullLayout(c) { store.add(name, shape) }
-        store.finalize()
+        let store = ParameterStore(layout: DecoderModel.fullLayout(c))
         for e in store.entries {
             let src = m1.store.id(e.name) ?? m1.store.id(e.name.replacingOccurrences(of: ".mt_", with: ".lm_"))!
             store.w(store.id(e.name)!).update(from: m1.store.w(src), count: e.count)

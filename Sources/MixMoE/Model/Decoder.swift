@@ -146,9 +146,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// A dense model with freshly initialised weights: N(0, 0.02) for matrices and embeddings
     /// (transformers' `initializer_range`), ones for norms, zeros for biases.
     public convenience init(config c: ModelConfig, seed: UInt64) {
-        let store = ParameterStore()
-        for (name, shape) in DecoderModel.fullLayout(c) { store.add(name, shape) }
-        store.finalize()
+        let store = ParameterStore(layout: DecoderModel.fullLayout(c))
         var rng = SplitMix64(seed: seed)
         for e in store.entries {
             let w = store.w(store.id(e.name)!)

@@ -11,9 +11,7 @@ extension DecoderModel {
         }
         let config = try ModelConfig.load(directory.appendingPathComponent("config.json"))
         let files = try openWeights(directory)
-        let store = ParameterStore()
-        for (name, shape) in fullLayout(config) { store.add(name, shape) }
-        store.finalize()
+        let store = ParameterStore(layout: fullLayout(config))
         try fill(store, from: files)
         return DecoderModel(config: config, store: store)
     }

@@ -21,6 +21,13 @@ public final class ParameterStore: @unchecked Sendable {
 
     public init() {}
 
+    /// A finalized, zero-filled store with the views of `layout`, in order.
+    public convenience init(layout: [(String, [Int])]) {
+        self.init()
+        for (name, shape) in layout { add(name, shape) }
+        finalize()
+    }
+
     /// Registers a view; returns its id. Only before `finalize()`.
     @discardableResult
     public func add(_ name: String, _ shape: [Int], trainable: Bool = true) -> Int {

@@ -8,9 +8,7 @@ public enum Baselines {
         var c = base.config
         guard c.lora == nil else { throw ModelError.config(file: "config.json", field: "lora", expected: "a model without LoRA adapters") }
         c.lora = LoRAConfig(r: r, alpha: alpha)
-        let store = ParameterStore()
-        for (n, sh) in DecoderModel.fullLayout(c) { store.add(n, sh) }
-        store.finalize()
+        let store = ParameterStore(layout: DecoderModel.fullLayout(c))
         var rng = SplitMix64(seed: seed)
         for e in store.entries {
             let w = store.w(store.id(e.name)!)
@@ -43,9 +41,7 @@ public enum Baselines {
         }
         c.numHiddenLayers = source.count
         c.expandedLayers = isNew.indices.filter { isNew[$0] }
-        let store = ParameterStore()
-        for (n, sh) in DecoderModel.fullLayout(c) { store.add(n, sh) }
-        store.finalize()
+        let store = ParameterStore(layout: DecoderModel.fullLayout(c))
         for e in store.entries {
             var srcName = e.name
             var zero = false
