@@ -1,6 +1,7 @@
 /// Interleaves two batch sources in a fixed pattern (`ratioA` micro-batches of A per one of B),
-/// for one-stage training on monolingual and parallel data together. Its cursor counts
-/// micro-batches; `seek` replays the pattern, so a resumed run draws the same batches.
+/// for one-stage training on monolingual and parallel data together (the generic-MoE baseline,
+/// which runs in one process without checkpoints). Its cursor counts micro-batches drawn; it
+/// cannot be resumed, since the children's positions depend on the sizes of past draws.
 public final class MixedSource: BatchSource {
     public let a: BatchSource, b: BatchSource
     public let ratioA: Int
@@ -22,14 +23,9 @@ public final class MixedSource: BatchSource {
         return pickA(cursor) ? a.nextBatch(tokens: tokens) : b.nextBatch(tokens: tokens)
     }
 
-    /// Replays: each child is rewound to 0 and advanced by the draws it would have served.
-    /// Only exact for `nextBatch(sequences:)`-style children with fixed draw sizes; training loops
-    /// record their own cursors through checkpoints.
+    /// Not resumable (see the type's documentation): calling it is a programmer error.
     public func seek(_ c: Int) {
-        var na = 0, nb = 0
-        for i in 0..<c { if pickA(i) { na += 1 } else { nb += 1 } }
-        a.seek(na); b.seek(nb)
-        cursor = c
+        precondition(c == cursor, "MixedSource cannot seek; checkpointed runs use a single batch source")
     }
 
     public var epochs: Double { max(a.epochs, b.epochs) }
