@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch-eager reference for `mixmoe bench train`: the same model and step, written as a competent
-PyTorch user would (transformers' LlamaForCausalLM with SDPA attention, fused AdamW, clipping).
-Prints one JSON line per measurement with the same keys as mixmoe's benchmark.
+"""PyTorch-eager reference for `mixmoe bench train|prefill|decode`: the same model and work, written
+as a competent PyTorch user would (transformers' LlamaForCausalLM with SDPA attention, fused AdamW,
+clipping; for Mix-MoE stage 2 an index-dispatch MoE module with torch.fft router features and
+requires_grad=False on frozen parameters). One JSON line per measurement, mixmoe's keys.
 
-  python3 scripts/bench_pytorch.py train --config small --threads 2
+  python3 scripts/bench_pytorch.py train --config small --threads 2 [--method full|stage2]
+  python3 scripts/bench_pytorch.py prefill --config small --threads 2
+  python3 scripts/bench_pytorch.py decode --config small --threads 2 --batch 1
 """
 import argparse, json, resource, statistics, time
 import torch
@@ -15,7 +18,50 @@ CONFIGS = {
                  num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True),
     "small": dict(vocab_size=8192, hidden_size=512, intermediate_size=1408, num_hidden_layers=8,
                   num_attention_heads=8, num_key_value_heads=4, tie_word_embeddings=True),
+    "base": dict(vocab_size=8192, hidden_size=256, intermediate_size=704, num_hidden_layers=8,
+                 num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True),
 }
+
+
+class ExpertGroup(torch.nn.Module):
+    """n SwiGLU experts (slices of d_ff) with a router over [h ; Re(FFT(h))], top-1, weight n * p."""
+
+    def __init__(self, d, ff, n):
+        super().__init__()
+        s = ff // n
+        self.n = n
+        self.router = torch.nn.Linear(2 * d, n)
+        self.gate = torch.nn.Parameter(torch.randn(n, s, d) * 0.02)
+        self.up = torch.nn.Parameter(torch.randn(n, s, d) * 0.02)
+        self.down = torch.nn.Parameter(torch.randn(n, d, s) * 0.02)
+
+    def forward(self, h):
+        feats = torch.cat([h, torch.fft.fft(h, dim=-1).real], dim=-1)
+        p = torch.softmax(self.router(feats), dim=-1)
+        w, idx = p.max(dim=-1)
+        out = torch.zeros_like(h)
+        for e in range(self.n):
+            sel = (idx == e).nonzero(as_tuple=True)[0]
+            if sel.numel() == 0:
+                continue
+            xe = h.index_select(0, sel)
+            ye = (F.silu(xe @ self.gate[e].T) * (xe @ self.up[e].T)) @ self.down[e].T
+            out.index_add_(0, sel, ye * (self.n * w.index_select(0, sel)).unsqueeze(1))
+        f = torch.bincount(idx, minlength=self.n).float() / h.shape[0]
+        self.lb = self.n * (f * p.mean(0)).sum()
+        return out
+
+
+class MixMoEMLP(torch.nn.Module):
+    def __init__(self, d, ff, n=4):
+        super().__init__()
+        self.lm = ExpertGroup(d, ff, n)
+        self.mt = ExpertGroup(d, ff, n)
+
+    def forward(self, x):
+        h = x.reshape(-1, x.shape[-1])
+        y = (self.lm(h) + self.mt(h)) / 2
+        return y.view_as(x)
 
 
 def matmul_params(c):
@@ -27,7 +73,10 @@ def matmul_params(c):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=["train"])
+    ap.add_argument("case", choices=["train", "prefill", "decode"])
+    ap.add_argument("--method", default="full", choices=["full", "stage2"])
+    ap.add_argument("--prompt", type=int, default=32)
+    ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--config", default="small", choices=list(CONFIGS))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=256)
@@ -41,7 +90,19 @@ def main():
     cfg = LlamaConfig(**c, rms_norm_eps=1e-5, max_position_embeddings=2048)
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg).float().train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0, fused=True)
+    mp, hd = matmul_params(c)
+    if a.case == "prefill":
+        return bench_prefill(a, c, model, mp, hd)
+    if a.case == "decode":
+        return bench_decode(a, c, model, mp)
+    moes = []
+    if a.method == "stage2":  # MoE in layers 3, 7, ...; only the MT group trains
+        for i in range(3, c["num_hidden_layers"], 4):
+            model.model.layers[i].mlp = MixMoEMLP(c["hidden_size"], c["intermediate_size"])
+            moes.append(model.model.layers[i].mlp)
+        for name, p in model.named_parameters():
+            p.requires_grad = ".mlp.mt." in name
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0, fused=True)
     ids = torch.randint(0, c["vocab_size"], (a.batch, a.seq))
     targets = torch.roll(ids, -1, 1)
     targets[:, -1] = -100
@@ -50,8 +111,10 @@ def main():
         opt.zero_grad(set_to_none=True)
         logits = model(input_ids=ids).logits
         loss = F.cross_entropy(logits.view(-1, c["vocab_size"]), targets.view(-1), ignore_index=-100)
+        if moes:
+            loss = loss + 0.01 * sum(m.lm.lb + m.mt.lb for m in moes) / len(moes)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
 
     for _ in range(a.warmup):
@@ -63,11 +126,49 @@ def main():
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     n = a.batch * a.seq
-    mp, hd = matmul_params(c)
     fpt = 6 * mp + 12 * c["num_hidden_layers"] * c["num_attention_heads"] * hd * a.seq
-    print(json.dumps(dict(case="train", method="full", config=a.config, batch=a.batch, seq=a.seq, threads=a.threads,
+    print(json.dumps(dict(case="train", method=a.method, config=a.config, batch=a.batch, seq=a.seq, threads=a.threads,
                           reps=a.reps, median_s=med, min_s=min(times), max_s=max(times), tokens_per_s=n / med,
                           flops_per_token=fpt, gflops=fpt * n / med / 1e9,
+                          peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          implementation=f"pytorch {torch.__version__} eager"), sort_keys=True), flush=True)
+
+
+def timed(a, fn):
+    for _ in range(a.warmup):
+        fn()
+    ts = []
+    for _ in range(a.reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts), min(ts), max(ts)
+
+
+def bench_prefill(a, c, model, mp, hd):
+    model.eval()
+    ids = torch.randint(0, c["vocab_size"], (a.batch, a.seq))
+    with torch.inference_mode():
+        med, lo, hi = timed(a, lambda: model(input_ids=ids))
+    n = a.batch * a.seq
+    fpt = 2 * mp + 4 * c["num_hidden_layers"] * c["num_attention_heads"] * hd * a.seq
+    print(json.dumps(dict(case="prefill", config=a.config, batch=a.batch, seq=a.seq, threads=a.threads, reps=a.reps,
+                          median_s=med, min_s=lo, max_s=hi, tokens_per_s=n / med, flops_per_token=fpt,
+                          gflops=fpt * n / med / 1e9,
+                          peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          implementation=f"pytorch {torch.__version__} eager"), sort_keys=True), flush=True)
+
+
+def bench_decode(a, c, model, mp):
+    model.eval()
+    ids = torch.randint(0, c["vocab_size"], (a.batch, a.prompt))
+    with torch.inference_mode():
+        med, lo, hi = timed(a, lambda: model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                                      max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens,
+                                                      do_sample=False, use_cache=True, pad_token_id=0))
+    print(json.dumps(dict(case="decode", config=a.config, batch=a.batch, prompt=a.prompt, new_tokens=a.new_tokens,
+                          threads=a.threads, reps=a.reps, median_s=med, min_s=lo, max_s=hi,
+                          tokens_per_s=a.batch * a.new_tokens / med, weight_gb_per_s=mp * 4 * a.new_tokens / med / 1e9,
                           peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           implementation=f"pytorch {torch.__version__} eager"), sort_keys=True), flush=True)
 

@@ -5,7 +5,7 @@ import MixMoE
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (release build). One JSON object per measurement on stdout.",
-        subcommands: [BenchTrain.self, BenchGemm.self])
+        subcommands: [BenchTrain.self, BenchPrefill.self, BenchDecode.self, BenchGemm.self])
 }
 
 struct BenchOptions: ParsableArguments {
@@ -86,7 +86,9 @@ struct BenchTrain: AsyncParsableCommand {
                       "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo, "max_s": hi,
                       "tokens_per_s": Double(n) / med, "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
                       "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe",
-                      "trainable_params": model.store.trainableCount]
+                      "trainable_params": model.store.trainableCount,
+                      // params + grads + Adam moments + activations/scratch, from the buffers' shapes
+                      "buffers_peak_mb": Double(FloatBuffer.peakBytes) / 1_048_576]
             if method != "full" { row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = experts }
             if profile {
                 let total = times.reduce(0, +)
@@ -129,6 +131,76 @@ struct BenchGemm: AsyncParsableCommand {
                           "median_s": med, "min_s": lo, "max_s": hi, "gflops": flops / med / 1e9,
                           "tokens_per_s": Double(M) / med, "peak_rss_mb": peakResidentMiB(), "blas": blasConfig])
             }
+        }
+    }
+}
+
+struct BenchPrefill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prefill", abstract: "Time forward passes (no gradients) over batch x seq random tokens.")
+
+    @Option(help: "Named config (tiny, base, small) or config.json.")
+    var config: String = "small"
+    @Option(help: "Sequences per pass.")
+    var batch: Int = 8
+    @Option(help: "Tokens per sequence.")
+    var seq: Int = 256
+    @OptionGroup var bench: BenchOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func run() async throws {
+        try compute.apply()
+        try await reportingErrors {
+            let cfg = try resolveConfig(config)
+            let model = DecoderModel(config: cfg, seed: 1)
+            var rng = SplitMix64(seed: 7)
+            let ids = (0..<(batch * seq)).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) }
+            model.setBatch(ids: ids, batch: batch, seq: seq)
+            let times = timed(reps: bench.reps, warmup: bench.warmup) { model.forward(batch: batch, seq: seq) }
+            let (med, lo, hi) = summary(times)
+            let n = Double(batch * seq), fpt = cfg.forwardFlopsPerToken(seq: seq)
+            emitJSON(["case": "prefill", "config": config, "batch": batch, "seq": seq, "threads": compute.threads, "reps": bench.reps,
+                      "median_s": med, "min_s": lo, "max_s": hi, "tokens_per_s": n / med, "flops_per_token": fpt,
+                      "gflops": fpt * n / med / 1e9, "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe"])
+        }
+    }
+}
+
+struct BenchDecode: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode", abstract: "Time greedy decoding with a KV cache: prompt tokens, then new tokens (no early stop).")
+
+    @Option(help: "Named config (tiny, base, small) or config.json.")
+    var config: String = "small"
+    @Option(help: "Prompts decoded together.")
+    var batch: Int = 1
+    @Option(help: "Prompt tokens.")
+    var prompt: Int = 32
+    @Option(help: "Generated tokens per prompt.")
+    var newTokens: Int = 128
+    @OptionGroup var bench: BenchOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func run() async throws {
+        try compute.apply()
+        try await reportingErrors {
+            let cfg = try resolveConfig(config)
+            let model = DecoderModel(config: cfg, seed: 1)
+            let gen = Generator(model: model, stopTokens: [])
+            var rng = SplitMix64(seed: 7)
+            let prompts = (0..<batch).map { _ in (0..<prompt).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) } }
+            let times = timed(reps: bench.reps, warmup: bench.warmup) {
+                _ = gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
+            }
+            let (med, lo, hi) = summary(times)
+            // weight bytes read per generated step (every matrix once), for a bandwidth estimate
+            let weightBytes = Double(cfg.matmulParameters) * 4
+            let steps = Double(newTokens)
+            emitJSON(["case": "decode", "config": config, "batch": batch, "prompt": prompt, "new_tokens": newTokens,
+                      "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo, "max_s": hi,
+                      "tokens_per_s": Double(batch * newTokens) / med, "weight_gb_per_s": weightBytes * steps / med / 1e9,
+                      "gflops": cfg.forwardFlopsPerToken(seq: prompt + newTokens) * Double(batch * (prompt + newTokens)) / med / 1e9,
+                      "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe"])
         }
     }
 }

@@ -7,11 +7,19 @@ public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let ptr: UnsafeMutablePointer<Float>
 
+    /// Bytes held by live buffers, and the peak (benchmarks compare peak RSS with it). Buffers are
+    /// created and freed outside parallel regions, so plain counters suffice.
+    nonisolated(unsafe) public private(set) static var liveBytes = 0
+    nonisolated(unsafe) public private(set) static var peakBytes = 0
+    public static func resetPeak() { peakBytes = liveBytes }
+
     public init(count: Int) {
         precondition(count >= 0, "negative buffer size")
         self.count = count
         ptr = .allocate(capacity: Swift.max(count, 1))
         ptr.initialize(repeating: 0, count: Swift.max(count, 1))
+        FloatBuffer.liveBytes += 4 * count
+        FloatBuffer.peakBytes = Swift.max(FloatBuffer.peakBytes, FloatBuffer.liveBytes)
     }
 
     public convenience init(_ values: [Float]) {
@@ -19,7 +27,10 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { ptr.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { ptr.deallocate() }
+    deinit {
+        FloatBuffer.liveBytes -= 4 * count
+        ptr.deallocate()
+    }
 
     public func zero() { ptr.update(repeating: 0, count: count) }
     public var array: [Float] { Array(UnsafeBufferPointer(start: ptr, count: count)) }
