@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tokenizer fixtures (committed): tokenizer.json files trained with Hugging Face `tokenizers` in the
 GPT-2 style (ByteLevel with its own regex), Llama-3 style (Split regex + ByteLevel, ignore_merges,
-BOS template) and Qwen2 style (NFC normaliser, single-digit split, EOS-free), and a multilingual test
+BOS template) and Qwen2 style (NFC normaliser, single-digit split, EOS appended by the template), and a multilingual test
 set with the ids HF gives for each line (with and without special tokens).
 
   python3 scripts/make_tokenizer_fixtures.py [--data ../shared/data]
@@ -68,6 +68,10 @@ def build(kind, corpus):
     trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(corpus, trainer)
+    if kind == "qwen2":  # an EOS-appending template: exercises the post-processor's suffix
+        eos = tok.token_to_id("<|end_of_text|>")
+        tok.post_processor = processors.TemplateProcessing(single="$A <|end_of_text|>", pair="$A <|end_of_text|> $B <|end_of_text|>",
+                                                           special_tokens=[("<|end_of_text|>", eos)])
     if kind == "llama3":
         bos = tok.token_to_id("<|begin_of_text|>")
         tok.post_processor = processors.TemplateProcessing(
