@@ -25,7 +25,8 @@ public enum ExperimentPlan {
                     Variant("Mix-MoE", .mixMoE)]
         case "ablation":
             return [Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("MoE PT", .moePt),
-                    Variant("MoE SFT", .moeSft), Variant("MoE PT+SFT", .moePtSft), Variant("Mix-MoE", .mixMoE)]
+                    Variant("MoE SFT", .moeSft), Variant("MoE PT+SFT", .moePtSft), Variant("Mix-MoE", .mixMoE),
+                    Variant("dense FFN at MoE layers (control)", .denseFFN)]
         case "router-features":
             return ["fft", "dct", "random", "none"].map { f in mm(f) { $0.routerFeatures = f } }
         case "placement":

@@ -12,6 +12,7 @@ public enum Method: String, Sendable, CaseIterable {
     case moePtSft = "moe-pt-sft"    // one group, mono then parallel, all experts both stages
     case moePt = "moe-pt"           // one group, mono only (Table III)
     case moeSft = "moe-sft"         // one group, parallel only (Table III)
+    case denseFFN = "dense-ffn"     // control: dense model, only the FFNs of the would-be MoE layers, parallel
 }
 
 /// Step and optimiser budget shared by every method of a comparison. One-stage methods get
@@ -83,8 +84,13 @@ public final class MethodRunner: @unchecked Sendable {
     }
 
     func train(_ m: DecoderModel, _ plan: FreezePlan, _ src: BatchSource, steps: Int, lr: Double, label: String) throws {
-        guard steps > 0 else { return }
         plan.apply(to: m)
+        try train(m, src, steps: steps, lr: lr, label: label)
+    }
+
+    /// Trains with whatever trainable flags `m` already has.
+    func train(_ m: DecoderModel, _ src: BatchSource, steps: Int, lr: Double, label: String) throws {
+        guard steps > 0 else { return }
         let t = Trainer(model: m, schedule: CosineSchedule(peak: lr, totalSteps: steps, warmupFraction: budget.warmup))
         let loop = TrainingLoop(trainer: t, source: src, stepTokens: budget.batchTokens, microTokens: budget.microTokens)
         try loop.run(steps: steps) { p in
@@ -130,6 +136,12 @@ public final class MethodRunner: @unchecked Sendable {
             let ratio = max(1, Int((Double(b.stage1Steps) / Double(max(1, b.stage2Steps))).rounded()))
             let src: BatchSource = b.stage1Steps >= b.stage2Steps ? MixedSource(mono(1), mt(2), ratioA: ratio) : MixedSource(mt(2), mono(1), ratioA: max(1, b.stage2Steps / max(1, b.stage1Steps)))
             try train(m, .moe, src, steps: total, lr: b.lr2, label: "moe")
+            return m
+        case .denseFFN:
+            let m = freshBase()
+            let layers = try MixMoEConfig.placement(moe.placement, layers: base.config.numHiddenLayers, every: moe.every)
+            m.store.setTrainable { name in layers.contains { name.hasPrefix("model.layers.\($0).mlp.") } }
+            try train(m, mt(2), steps: total, lr: b.lr2, label: "dense-ffn")
             return m
         case .moePt:
             let m = try Upcycling.upcycle(freshBase(), try mixConfig(groups: 1))
