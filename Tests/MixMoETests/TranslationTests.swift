@@ -193,3 +193,19 @@ struct VariableShapeTests {
         }
     }
 }
+
+struct MonolingualInputTests {
+    /// `{"text": ...}` JSON lines tokenise to the same stream as the plain-text lines they hold.
+    @Test func jsonLinesEqualPlainText() throws {
+        let tok = try BPETokenizer.load(fixtures.appendingPathComponent("tokenizers/llama3.json"))
+        let dir = tempDir("mono")
+        let texts = ["Hallo Welt", "Grüße aus Köln", "the cat sat"]
+        try Data((texts.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent("m.txt"))
+        let jsonl = texts.map { String(decoding: try! JSONSerialization.data(withJSONObject: ["text": $0]), as: UTF8.self) }
+        try Data((jsonl.joined(separator: "\n") + "\n").utf8).write(to: dir.appendingPathComponent("m.jsonl"))
+        let a = try PackedDataset.tokenize(files: [dir.appendingPathComponent("m.txt")], tokenizer: tok, eos: 1)
+        let b = try PackedDataset.tokenize(files: [dir.appendingPathComponent("m.jsonl")], tokenizer: tok, eos: 1)
+        #expect(a == b)
+        #expect(a.filter { $0 == 1 }.count == 3)
+    }
+}

@@ -21,13 +21,15 @@ public final class PackedDataset: @unchecked Sendable {
         self.seed = seed
     }
 
-    /// Tokenises `files` (one segment per line, tab-separated fields as separate segments).
+    /// Tokenises `files`: one segment per line (tab-separated fields as separate segments), or
+    /// JSON lines `{"text": ...}` for `*.jsonl`.
     public static func tokenize(files: [URL], tokenizer: BPETokenizer, eos: Int32?,
                                 progress: ((String, Int) -> Void)? = nil) throws -> [Int32] {
         var stream: [Int32] = []
         for f in files {
             let before = stream.count
-            for line in try readLines(f) {
+            let lines = f.pathExtension == "jsonl" ? try Corpus.readMonolingual(f.path) : try readLines(f)
+            for line in lines {
                 for field in line.split(separator: "\t") where !field.isEmpty {
                     stream += tokenizer.encode(String(field))
                     if let eos { stream.append(eos) }
