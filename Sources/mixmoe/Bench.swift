@@ -22,6 +22,12 @@ func emitJSON(_ obj: [String: Any]) {
     fflush(nil)  // flush every stream (stdout is a C global Swift 6 will not touch)
 }
 
+/// The benchmarks' fixed pseudo-random token ids (same stream for every case).
+func benchTokens(_ n: Int, vocab: Int) -> [Int32] {
+    var rng = SplitMix64(seed: 7)
+    return (0..<n).map { _ in Int32(rng.next() % UInt64(vocab)) }
+}
+
 func timed(reps: Int, warmup: Int, _ body: () throws -> Void) rethrows -> [Double] {
     for _ in 0..<warmup { try body() }
     return try (0..<reps).map { _ in
@@ -68,9 +74,8 @@ struct BenchTrain: AsyncParsableCommand {
                 model.moe.explicitRouter = explicitRouter
             }
             let trainer = Trainer(model: model, schedule: CosineSchedule(peak: 1e-4, totalSteps: 1000, warmupFraction: 0))
-            var rng = SplitMix64(seed: 7)
             let n = batch * seq
-            let ids = (0..<n).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) }
+            let ids = benchTokens(n, vocab: cfg.vocabSize)
             var targets = Array(ids.dropFirst()) + [-1]
             for s in 1...batch { targets[s * seq - 1] = -1 }
             let mb = TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)
@@ -153,8 +158,7 @@ struct BenchPrefill: AsyncParsableCommand {
         try await reportingErrors {
             let cfg = try resolveConfig(config)
             let model = DecoderModel(config: cfg, seed: 1)
-            var rng = SplitMix64(seed: 7)
-            let ids = (0..<(batch * seq)).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) }
+            let ids = benchTokens(batch * seq, vocab: cfg.vocabSize)
             model.setBatch(ids: ids, batch: batch, seq: seq)
             let times = timed(reps: bench.reps, warmup: bench.warmup) { model.forward(batch: batch, seq: seq) }
             let (med, lo, hi) = summary(times)
@@ -187,8 +191,8 @@ struct BenchDecode: AsyncParsableCommand {
             let cfg = try resolveConfig(config)
             let model = DecoderModel(config: cfg, seed: 1)
             let gen = Generator(model: model, stopTokens: [])
-            var rng = SplitMix64(seed: 7)
-            let prompts = (0..<batch).map { _ in (0..<prompt).map { _ in Int32(rng.next() % UInt64(cfg.vocabSize)) } }
+            let all = benchTokens(batch * prompt, vocab: cfg.vocabSize)
+            let prompts = (0..<batch).map { Array(all[($0 * prompt)..<(($0 + 1) * prompt)]) }
             let times = timed(reps: bench.reps, warmup: bench.warmup) {
                 _ = gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
             }
