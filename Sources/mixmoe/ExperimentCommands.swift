@@ -81,6 +81,10 @@ struct Experiment: AsyncParsableCommand {
     var seeds: String = "0"
     @Option(help: "Folder for the reports.")
     var reports: String = "reports"
+    @Option(help: "Folder of finished runs reused across experiments (same base weights, data, method, options, budget and seed).")
+    var cache: String = "runs/experiments/cache"
+    @Flag(help: "Train every run again instead of reusing finished ones.")
+    var noCache = false
     @OptionGroup var opts: ExperimentOptions
     @OptionGroup var compute: ComputeOptions
 
@@ -101,6 +105,7 @@ struct Experiment: AsyncParsableCommand {
                                           test: test, budget: opts.budget, seeds: seedList, testSegments: opts.testSegments) {
                 printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0)
             }
+            if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
             let results = try runner.run(variants)
             let wall = monotonicSeconds() - t0
             let rep = URL(fileURLWithPath: reports)
@@ -177,16 +182,23 @@ enum ExperimentReport {
         md += "(one-stage methods: \(opts.stage1Steps + opts.stage2Steps) steps), lr \(opts.lr1) / \(opts.lr2), seq \(opts.seq). "
         md += "Seeds: \(seeds.map(String.init).joined(separator: ", ")). Wall time: \(String(format: "%.1f", wall / 60)) min.\n"
         md += "Reproduce: `mixmoe experiment \(name) --data \(opts.data) --model \(opts.model) --stage1-steps \(opts.stage1Steps) --stage2-steps \(opts.stage2Steps) --seeds \(seeds.map(String.init).joined(separator: ","))`\n\n"
-        md += "| variant | mean BLEU | mean chrF | " + dirs.joined(separator: " | ") + " |\n"
-        md += "|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
+        let reused = results.filter(\.cached)
+        if !reused.isEmpty {
+            md += "Reused from the run cache (trained by an earlier experiment with identical settings): "
+                + reused.map { "\($0.variant) (seed \($0.seed))" }.joined(separator: ", ") + ". Training times below are those of the original runs.\n\n"
+        }
+        md += "Per-direction columns are BLEU (sacreBLEU-compatible, 13a; zh for en-zh).\n\n"
+        md += "| variant | mean BLEU | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
+        md += "|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
         for v in variants {
             let rs = results.filter { $0.variant == v }
             let b = meanStd(rs.map(\.meanBLEU)), c = meanStd(rs.map(\.meanChrF))
             let per = dirs.map { d in meanStd(rs.compactMap { $0.directions.first { $0.direction == d }?.bleu }).mean }
-            md += "| \(v) | " + String(format: "%.2f ± %.2f | %.2f ± %.2f", b.mean, b.std, c.mean, c.std) + " | "
+            let tmin = meanStd(rs.map(\.trainSeconds)).mean / 60
+            md += "| \(v) | " + String(format: "%.2f ± %.2f | %.2f ± %.2f | %.1f", b.mean, b.std, c.mean, c.std, tmin) + " | "
                 + per.map { String(format: "%.1f", $0) }.joined(separator: " | ") + " |\n"
         }
-        if name == "forgetting" {
+        if name == "forgetting" || name == "main" {
             let langs = results.first?.perplexity.keys.sorted() ?? []
             md += "\n## Monolingual perplexity on the dev split (lower is better)\n\n| variant | " + langs.joined(separator: " | ") + " |\n|---|"
                 + String(repeating: "---|", count: langs.count) + "\n"
@@ -218,7 +230,7 @@ enum ExperimentReport {
             "budget": ["stage1_steps": opts.stage1Steps, "stage2_steps": opts.stage2Steps, "batch_tokens": opts.batchTokens,
                        "seq": opts.seq, "lr1": opts.lr1, "lr2": opts.lr2],
             "runs": results.map { r in
-                ["variant": r.variant, "seed": Int(r.seed), "train_s": r.trainSeconds, "mean_bleu": r.meanBLEU, "mean_chrf": r.meanChrF,
+                ["variant": r.variant, "seed": Int(r.seed), "train_s": r.trainSeconds, "reused_from_cache": r.cached, "mean_bleu": r.meanBLEU, "mean_chrf": r.meanChrF,
                  "perplexity": r.perplexity, "expert_stats": r.expertStats,
                  "directions": r.directions.map { ["direction": $0.direction, "bleu": $0.bleu, "chrf": $0.chrf, "chrf++": $0.chrfpp,
                                                    "segments": $0.segments, "bleu_signature": $0.bleuSignature] }] as [String: Any]

@@ -50,6 +50,8 @@ public struct RunResult: @unchecked Sendable {  // expertStats holds JSON-ready 
     public var perplexity: [String: Double] = [:]
     public var expertStats: [String: Any] = [:]
     public var trainSeconds: Double
+    /// True when the result was read from a `RunCache` rather than trained in this invocation.
+    public var cached = false
     public var meanBLEU: Double { directions.map(\.bleu).reduce(0, +) / Double(max(directions.count, 1)) }
     public var meanChrF: Double { directions.map(\.chrf).reduce(0, +) / Double(max(directions.count, 1)) }
 }
@@ -74,13 +76,25 @@ public final class ExperimentRunner {
         self.train = train; self.test = test; self.budget = budget; self.seeds = seeds; self.testSegments = testSegments; self.log = log
     }
 
+    /// Where finished runs are stored and looked up (nil: no reuse).
+    public var cache: RunCache?
+
     public func run(_ variants: [Variant]) throws -> [RunResult] {
         var out: [RunResult] = []
         for seed in seeds {
             var b = budget
             b.seed = seed
             let runner = try MethodRunner(base: baseModel, tokenizer: tokenizer, monoFiles: monoFiles, parallel: train, budget: b, log: log)
+            let fp = RunCache.fingerprint(base: baseModel, monoStream: runner.monoStream, examples: runner.examples, test: test,
+                                          testSegments: testSegments)
             for v in variants {
+                let key = RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: b)
+                if let c = cache, let r = c.load(key, variant: v.label) {
+                    log(String(format: "[%@] %@ seed %llu: reused %@ (mean BLEU %.2f, chrF %.2f)", name, v.label, seed,
+                               c.directory.appendingPathComponent(key + ".json").path, r.meanBLEU, r.meanChrF))
+                    out.append(r)
+                    continue
+                }
                 log("[\(name)] \(v.label), seed \(seed)")
                 runner.moe = v.moe
                 let t0 = monotonicSeconds()
@@ -88,33 +102,38 @@ public final class ExperimentRunner {
                 let secs = monotonicSeconds() - t0
                 var r = RunResult(variant: v.label, seed: seed, directions: [], trainSeconds: secs)
                 r.directions = try Evaluation.run(Translator(model: m, tokenizer: tokenizer), bitexts: test, maxSegments: testSegments)
-                if name == "forgetting" {
-                    for (lang, f) in monoDev.sorted(by: { $0.key < $1.key }) {
-                        r.perplexity[lang] = try m.perplexity(file: f, tokenizer: tokenizer, seq: budget.seq).perplexity
-                    }
+                // Perplexity (forgetting) and expert use (utilisation, balance) are cheap next to training, so every run
+                // records them and any experiment can reuse the run.
+                for (lang, f) in monoDev.sorted(by: { $0.key < $1.key }) {
+                    r.perplexity[lang] = try m.perplexity(file: f, tokenizer: tokenizer, seq: budget.seq).perplexity
                 }
-                if m.config.mixMoE != nil && ["utilisation", "balance"].contains(name) {
-                    m.resetExpertStatistics()
-                    m.moe.collectStats = true
-                    for bt in test {
-                        for d in bt.directions {
-                            let segs = Array(bt.segments(d).prefix(64))
-                            let exs = segs.map { MTExample(prompt: Prompt.ids($0.src, d, tokenizer: tokenizer),
-                                                           target: tokenizer.encode(" " + $0.tgt) + [Int32(m.config.eosTokenIds[0])], direction: d) }
-                            m.moe.statsLabel = d.description
-                            let batch = MTDataset.collate(exs.filter { $0.length <= 256 }, pad: Int32(m.config.eosTokenIds[0]))
-                            m.setBatch(ids: batch.ids, targets: batch.targets, mask: batch.mask, batch: batch.batch, seq: batch.seq)
-                            m.forward(batch: batch.batch, seq: batch.seq)
-                        }
-                    }
-                    m.moe.collectStats = false
-                    r.expertStats = m.expertStatistics()
-                }
+                if m.config.mixMoE != nil { r.expertStats = expertUse(m) }
                 log(String(format: "[%@] %@ seed %llu: mean BLEU %.2f, chrF %.2f (train %.0f s)", name, v.label, seed, r.meanBLEU, r.meanChrF, secs))
+                try cache?.store(r, key: key)
                 out.append(r)
             }
         }
         return out
+    }
+
+    /// Expert-selection statistics of a MoE model over (at most 64) test segments per direction,
+    /// teacher-forced (prompt + reference), labelled by direction.
+    func expertUse(_ m: DecoderModel) -> [String: Any] {
+        m.resetExpertStatistics()
+        m.moe.collectStats = true
+        defer { m.moe.collectStats = false }
+        for bt in test {
+            for d in bt.directions {
+                let segs = Array(bt.segments(d).prefix(64))
+                let exs = segs.map { MTExample(prompt: Prompt.ids($0.src, d, tokenizer: tokenizer),
+                                               target: tokenizer.encode(" " + $0.tgt) + [Int32(m.config.eosTokenIds[0])], direction: d) }
+                m.moe.statsLabel = d.description
+                let batch = MTDataset.collate(exs.filter { $0.length <= 256 }, pad: Int32(m.config.eosTokenIds[0]))
+                m.setBatch(ids: batch.ids, targets: batch.targets, mask: batch.mask, batch: batch.batch, seq: batch.seq)
+                m.forward(batch: batch.batch, seq: batch.seq)
+            }
+        }
+        return m.expertStatistics()
     }
 }
 

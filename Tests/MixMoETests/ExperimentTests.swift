@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import MixMoE
+
+/// `mixmoe experiment` end to end on a tiny model and a few lines of the shipped data, and the
+/// run cache: a reused result must equal what retraining from scratch gives.
+@Suite(.serialized) struct ExperimentTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A 4-layer model (so `every 4` gives one MoE layer) pretrained for 2 steps, and a corpus
+    /// folder with the first lines of each shipped file.
+    func setup() throws -> (dir: URL, common: [String]) {
+        let dir = tempDir("experiment")
+        let cfg = #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "max_position_embeddings": 128, "tie_word_embeddings": true}"#
+        try Data(cfg.utf8).write(to: dir.appendingPathComponent("config.json"))
+        let demo = Self.repo.appendingPathComponent("data/demo")
+        let data = dir.appendingPathComponent("data")
+        for sub in ["mono", "parallel"] {
+            try FileManager.default.createDirectory(at: data.appendingPathComponent(sub), withIntermediateDirectories: true)
+            for f in try FileManager.default.contentsOfDirectory(atPath: demo.appendingPathComponent(sub).path) {
+                let lines = try String(contentsOf: demo.appendingPathComponent("\(sub)/\(f)"), encoding: .utf8).split(separator: "\n").prefix(6)
+                try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: data.appendingPathComponent("\(sub)/\(f)"))
+            }
+        }
+        let model = dir.appendingPathComponent("model")
+        let (p, _) = try runMixmoe(["pretrain", "--config", dir.appendingPathComponent("config.json").path,
+                                    "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
+                                    "--steps", "2", "--batch-tokens", "128", "--seq", "32", "--micro-batch", "4", "--threads", "1",
+                                    "--out", model.path, data.appendingPathComponent("mono/en.txt").path])
+        #expect(p.terminationStatus == 0)
+        let common = ["--model", model.path, "--data", data.path, "--stage1-steps", "2", "--stage2-steps", "2",
+                      "--batch-tokens", "128", "--micro-tokens", "128", "--seq", "48", "--test-segments", "2",
+                      "--threads", "1", "--cache", dir.appendingPathComponent("cache").path]
+        return (dir, common)
+    }
+
+    func report(_ dir: URL) throws -> [[String: Any]] {
+        let o = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("utilisation.json"))) as! [String: Any]
+        return o["runs"] as! [[String: Any]]
+    }
+
+    @Test func cachedRunEqualsRetrainedRun() throws {
+        let (dir, common) = try setup()
+        let r1 = dir.appendingPathComponent("r1"), r2 = dir.appendingPathComponent("r2"), r3 = dir.appendingPathComponent("r3")
+        let r4 = dir.appendingPathComponent("r4")
+        for (out, extra) in [(r1, [String]()), (r2, []), (r3, ["--no-cache"]), (r4, ["--seeds", "1"])] {
+            let (p, err) = try runMixmoe(["experiment", "utilisation", "--reports", out.path] + common + extra)
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == 0, "\(msg)")
+        }
+        let (a, b, c, d) = (try report(r1)[0], try report(r2)[0], try report(r3)[0], try report(r4)[0])
+        #expect(a["reused_from_cache"] as? Bool == false)
+        #expect(b["reused_from_cache"] as? Bool == true)
+        #expect(c["reused_from_cache"] as? Bool == false)
+        #expect(d["reused_from_cache"] as? Bool == false, "another seed is another run")
+        // The retrained run (no cache) is the truth the cached one must equal. Foundation's JSON
+        // writer does not always print the shortest round-tripping double, so allow 1e-12 relative.
+        func same(_ x: Double?, _ y: Double?) -> Bool {
+            guard let x, let y else { return false }
+            return abs(x - y) <= 1e-12 * max(abs(x), abs(y), 1e-300)
+        }
+        for key in ["mean_bleu", "mean_chrf"] {
+            #expect(same(b[key] as? Double, c[key] as? Double), "\(key)")
+        }
+        let pb = b["perplexity"] as? [String: Double] ?? [:], pc = c["perplexity"] as? [String: Double] ?? [:]
+        #expect(pb.keys.sorted() == pc.keys.sorted())
+        for (l, v) in pb { #expect(same(v, pc[l]), "perplexity \(l)") }
+        #expect((b["perplexity"] as? [String: Double])?.count == 8, "perplexity for en + 7 languages")
+        let sb = try JSONSerialization.data(withJSONObject: b["expert_stats"]!, options: .sortedKeys)
+        let sc = try JSONSerialization.data(withJSONObject: c["expert_stats"]!, options: .sortedKeys)
+        #expect(sb == sc)
+        #expect(((c["expert_stats"] as? [String: Any])?.count ?? 0) == 14, "expert use per direction")
+        let md = try String(contentsOf: r2.appendingPathComponent("utilisation.md"), encoding: .utf8)
+        #expect(md.contains("Reused from the run cache"))
+        #expect(FileManager.default.fileExists(atPath: r1.appendingPathComponent("utilisation.svg").path))
+    }
+}
