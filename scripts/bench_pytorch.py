@@ -4,7 +4,7 @@ as a competent PyTorch user would (transformers' LlamaForCausalLM with SDPA atte
 clipping; for Mix-MoE stage 2 an index-dispatch MoE module with torch.fft router features and
 requires_grad=False on frozen parameters). One JSON line per measurement, mixmoe's keys.
 
-  python3 scripts/bench_pytorch.py train --config small --threads 2 [--method full|stage2]
+  python3 scripts/bench_pytorch.py train --config small --threads 2 [--method full|stage2|lora]
   python3 scripts/bench_pytorch.py prefill --config small --threads 2
   python3 scripts/bench_pytorch.py decode --config small --threads 2 --batch 1
 """
@@ -64,6 +64,20 @@ class MixMoEMLP(torch.nn.Module):
         return y.view_as(x)
 
 
+class LoRALinear(torch.nn.Module):
+    """PEFT's LoRA: y = W x + (alpha / r) B A x, W frozen, A random, B zero (rank 8, alpha 16)."""
+
+    def __init__(self, base, r=8, alpha=16):
+        super().__init__()
+        self.base = base
+        self.lora_A = torch.nn.Parameter(torch.randn(r, base.in_features) / base.in_features ** 0.5)
+        self.lora_B = torch.nn.Parameter(torch.zeros(base.out_features, r))
+        self.scale = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.lora_A.T @ self.lora_B.T) * self.scale
+
+
 def matmul_params(c):
     d, hd = c["hidden_size"], c["hidden_size"] // c["num_attention_heads"]
     qd, kd = c["num_attention_heads"] * hd, c["num_key_value_heads"] * hd
@@ -74,7 +88,7 @@ def matmul_params(c):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("case", choices=["train", "prefill", "decode"])
-    ap.add_argument("--method", default="full", choices=["full", "stage2"])
+    ap.add_argument("--method", default="full", choices=["full", "stage2", "lora"])
     ap.add_argument("--prompt", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--config", default="small", choices=list(CONFIGS))
@@ -102,6 +116,14 @@ def main():
             moes.append(model.model.layers[i].mlp)
         for name, p in model.named_parameters():
             p.requires_grad = ".mlp.mt." in name
+    if a.method == "lora":  # every linear layer of every block; everything else frozen
+        for p in model.parameters():
+            p.requires_grad = False
+        for layer in model.model.layers:
+            for mod, names in ((layer.self_attn, ["q_proj", "k_proj", "v_proj", "o_proj"]),
+                               (layer.mlp, ["gate_proj", "up_proj", "down_proj"])):
+                for n in names:
+                    setattr(mod, n, LoRALinear(getattr(mod, n)))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0, fused=True)
     ids = torch.randint(0, c["vocab_size"], (a.batch, a.seq))
     targets = torch.roll(ids, -1, 1)

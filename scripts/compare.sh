@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs mixmoe's and PyTorch's benchmarks alternately (A B A B ...) on the same machine and prints
 # each measurement and the median ratio mixmoe / PyTorch of tokens/s per case.
-#   scripts/compare.sh [ROUNDS] [CONFIG]
+#   scripts/compare.sh [ROUNDS] [CONFIG]      (OUT=file keeps the raw JSON lines; THREADS=n)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}; CFG=${2:-small}; T=${THREADS:-2}
 M=.build/release/mixmoe
 swift build -c release >/dev/null
-out=$(mktemp)
+out=${OUT:-$(mktemp)}
+: > "$out"
 cases=(
   "train full|$M bench train --config $CFG --method full --threads $T --reps 3|python3 scripts/bench_pytorch.py train --config $CFG --method full --threads $T --reps 3"
+  "train lora|$M bench train --config $CFG --method lora --threads $T --reps 3|python3 scripts/bench_pytorch.py train --config $CFG --method lora --threads $T --reps 3"
   "train stage2|$M bench train --config $CFG --method stage2 --threads $T --reps 3|python3 scripts/bench_pytorch.py train --config $CFG --method stage2 --threads $T --reps 3"
   "prefill|$M bench prefill --config $CFG --threads $T|python3 scripts/bench_pytorch.py prefill --config $CFG --threads $T"
   "decode b1|$M bench decode --config $CFG --batch 1 --threads $T --reps 3|python3 scripts/bench_pytorch.py decode --config $CFG --batch 1 --threads $T --reps 3"

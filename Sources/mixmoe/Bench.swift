@@ -5,7 +5,7 @@ import MixMoE
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (release build). One JSON object per measurement on stdout.",
-        subcommands: [BenchTrain.self, BenchPrefill.self, BenchDecode.self, BenchGemm.self])
+        subcommands: [BenchTrain.self, BenchPrefill.self, BenchDecode.self, BenchGemm.self, BenchMemory.self])
 }
 
 struct BenchOptions: ParsableArguments {
@@ -43,7 +43,7 @@ struct BenchTrain: AsyncParsableCommand {
 
     @Option(help: "Named config (tiny, base, small) or config.json.")
     var config: String = "small"
-    @Option(help: "Training method: full (dense, every parameter), stage1 or stage2 (Mix-MoE, FFT routers, MoE every 4th layer).")
+    @Option(help: "Training method: full (dense, every parameter), lora (rank 8 on every linear layer, base frozen), stage1 or stage2 (Mix-MoE, FFT routers, MoE every 4th layer).")
     var method: String = "full"
     @Option(help: "Experts per group for stage1/stage2.")
     var experts: Int = 4
@@ -61,12 +61,15 @@ struct BenchTrain: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            guard ["full", "stage1", "stage2"].contains(method) else {
-                throw ValidationError("--method \(method): use full, stage1 or stage2 (lora comes with the baselines)")
+            guard ["full", "lora", "stage1", "stage2"].contains(method) else {
+                throw ValidationError("--method \(method): use full, lora, stage1 or stage2")
             }
             let cfg = try resolveConfig(config)
             var model = DecoderModel(config: cfg, seed: 1)
-            if method != "full" {
+            if method == "lora" {
+                model = try Baselines.addLoRA(model)
+                FreezePlan.lora.apply(to: model)
+            } else if method != "full" {
                 let layers = try MixMoEConfig.placement("uniform", layers: cfg.numHiddenLayers, every: 4)
                 model = try Upcycling.upcycle(model, MixMoEConfig(expertsPerGroup: experts, moeLayers: layers, hiddenSize: cfg.hiddenSize))
                 if method == "stage2" { model = try Upcycling.beginStage2(model) }
@@ -94,7 +97,7 @@ struct BenchTrain: AsyncParsableCommand {
                       "trainable_params": model.store.trainableCount,
                       // params + grads + Adam moments + activations/scratch, from the buffers' shapes
                       "buffers_peak_mb": Double(FloatBuffer.peakBytes) / 1_048_576]
-            if method != "full" { row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = experts }
+            if method.hasPrefix("stage") { row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = experts }
             if profile {
                 let total = times.reduce(0, +)
                 for (k, v) in Profile.totals { row["share_" + k.replacingOccurrences(of: " ", with: "_")] = v / total }
@@ -205,6 +208,48 @@ struct BenchDecode: AsyncParsableCommand {
                       "tokens_per_s": Double(batch * newTokens) / med, "weight_gb_per_s": weightBytes * steps / med / 1e9,
                       "gflops": cfg.forwardFlopsPerToken(seq: prompt + newTokens) * Double(batch * (prompt + newTokens)) / med / 1e9,
                       "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe"])
+        }
+    }
+}
+
+struct BenchMemory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory",
+        abstract: "Measure memory-read bandwidth (sum of a buffer far larger than the caches): the limit of batch-1 decoding.")
+
+    @Option(help: "Buffer size in MiB.")
+    var mib: Int = 512
+    @OptionGroup var bench: BenchOptions
+    @OptionGroup var compute: ComputeOptions
+
+    func run() async throws {
+        try compute.apply()
+        try await reportingErrors {
+            let n = mib * 1_048_576 / 4
+            let buf = FloatBuffer(count: n)
+            for i in 0..<n { buf[i] = Float(i & 1023) }   // touch every page before timing
+            var sink: Float = 0
+            let chunks = Parallel.threads
+            let partial = FloatBuffer(count: chunks)
+            let times = timed(reps: bench.reps, warmup: bench.warmup) {
+                let p = buf.ptr, q = partial.ptr
+                Parallel.forChunksIndexed(n, grain: 1 << 20) { c, r in
+                    // 8 independent accumulators so the loop is bound by loads, not by add latency
+                    var acc = SIMD8<Float>()
+                    var i = r.lowerBound
+                    while i + 8 <= r.upperBound {
+                        acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                    var t = acc.sum()
+                    while i < r.upperBound { t += p[i]; i += 1 }
+                    q[c] = t
+                }
+                for c in 0..<chunks { sink += q[c] }
+            }
+            let (med, lo, hi) = summary(times)
+            emitJSON(["case": "memory", "mib": mib, "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo,
+                      "max_s": hi, "read_gb_per_s": Double(n * 4) / med / 1e9, "checksum": Double(sink), "implementation": "mixmoe"])
         }
     }
 }

@@ -32,6 +32,9 @@ public enum Parallel {
         }
         // Chunks write disjoint outputs by construction; the box only silences the Sendable check
         // for the raw pointers the body captures.
+        let wasSuspended = Profile.suspended
+        Profile.suspended = true
+        defer { Profile.suspended = wasSuspended }
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
@@ -58,7 +61,9 @@ public enum Parallel {
             return
         }
         openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threads)) }
+        let wasSuspended = Profile.suspended
+        Profile.suspended = true
+        defer { openblas_set_num_threads(Int32(threads)); Profile.suspended = wasSuspended }
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: slots) { c in

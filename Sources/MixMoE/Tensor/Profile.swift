@@ -3,10 +3,13 @@
 public enum Profile {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) public private(set) static var totals: [String: Double] = [:]
+    /// Set while a parallel region runs: worker threads must not touch `totals` (and the region
+    /// as a whole is timed by whoever encloses it, e.g. "attention core").
+    nonisolated(unsafe) static var suspended = false
 
     @inline(__always)
     public static func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-        guard enabled else { return try body() }
+        guard enabled && !suspended else { return try body() }
         let t0 = monotonicSeconds()
         defer { totals[name, default: 0] += monotonicSeconds() - t0 }
         return try body()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every measurement of docs/PERFORMANCE.md in one go (release build, quiet machine please):
+# sgemm peak, the A/B comparison with PyTorch eager (scripts/compare.sh), memory-read bandwidth,
+# training memory, and the scaling table (context 256/512/1024 x 1/2 threads, with profiles).
+# Raw JSON lines go to runs/perf/; the tables are printed as Markdown.
+#   scripts/perf_report.sh [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+M=.build/release/mixmoe
+swift build -c release >/dev/null
+mkdir -p runs/perf
+R=runs/perf
+date -u +"%Y-%m-%d %H:%M UTC" > $R/date.txt
+{ lscpu | grep -E "Model name|^CPU\(s\)|L2|L3"; python3 -c "import torch; print('torch', torch.__version__)"; swift --version 2>&1 | head -1; } > $R/machine.txt
+$M bench gemm --config small --threads 2 > $R/gemm_before.jsonl
+OUT=$R/compare.jsonl scripts/compare.sh "$ROUNDS" small | tee $R/compare.txt
+$M bench gemm --config small --threads 2 > $R/gemm_after.jsonl
+$M bench gemm --config small --threads 1 > $R/gemm_1thread.jsonl
+: > $R/memory.jsonl
+for t in 1 2; do $M bench memory --threads $t >> $R/memory.jsonl; done
+: > $R/scaling.jsonl
+for t in 2 1; do
+  for s in 256 512 1024; do
+    $M bench train --config small --seq $s --batch $((2048 / s)) --threads $t --reps 3 --profile >> $R/scaling.jsonl
+    python3 scripts/bench_pytorch.py train --config small --seq $s --batch $((2048 / s)) --threads $t --reps 3 >> $R/scaling.jsonl
+  done
+done
+python3 scripts/perf_tables.py $R
