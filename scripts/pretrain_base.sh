@@ -3,16 +3,17 @@
 # text of all 8 languages plus both sides of the parallel training split. Resumable: run it again
 # (it passes --resume when a checkpoint exists) to continue an interrupted run.
 #   scripts/pretrain_base.sh [OUT] [DATA]
-# STEPS (default 1100) sets the schedule's length. The committed models/base was trained as: this
-# script with STEPS=3000 up to step 600 (where a session ended), then resumed with STEPS=1100 and
-# FORCE=1 (the cosine schedule recomputed over 1100 steps, i.e. annealed early for time). A fresh
-# run with the defaults uses the 1100-step schedule from the start.
+# STEPS (default 950) sets the schedule's length. The committed models/base was trained as: this
+# script with STEPS=3000 up to step 600 (where a session ended), resumed with STEPS=1100 FORCE=1 up
+# to step 741, then resumed with STEPS=950 FORCE=1 to the end (each time the cosine schedule is
+# recomputed over the new length, i.e. annealed early for time). A fresh run with the defaults
+# uses the 950-step schedule from the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/root/mixmoe-runs/base}
 DATA=${2:-../shared/data}
 swift build -c release >/dev/null
-STEPS=${STEPS:-1100}
+STEPS=${STEPS:-950}
 resume=()
 [ -d "$OUT/checkpoints" ] && resume=(--resume)
 [ -d "$OUT/checkpoints" ] && [ "${FORCE:-0}" = 1 ] && resume+=(--force)

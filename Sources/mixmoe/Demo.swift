@@ -46,15 +46,15 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Pretraining steps when no base model exists (8192 tokens each).")
     var pretrainSteps: Int = 200
     @Option(help: "Stage-1 steps (monolingual).")
-    var stage1Steps: Int = 30
+    var stage1Steps: Int = 20
     @Option(help: "Stage-2 steps (parallel).")
-    var stage2Steps: Int = 200
+    var stage2Steps: Int = 120
     @Option(help: "Tokens per step.")
     var batchTokens: Int = 8192
     @Option(help: "Peak learning rate of both stages.")
     var lr: Double = 2e-3
     @Option(help: "Test segments per direction.")
-    var testSegments: Int = 50
+    var testSegments: Int = 30
     @OptionGroup var compute: ComputeOptions
 
     static let langs = ["cs", "de", "ru", "tr", "zh", "fi", "et"]

@@ -22,8 +22,8 @@ struct ModelCard: AsyncParsableCommand {
         try await reportingErrors {
             let dir = URL(fileURLWithPath: model)
             let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
-            // training log: step, loss, tokens, elapsed (elapsed restarts at 0 after each resume)
-            var steps: [Double] = [], losses: [Double] = [], tokens = 0, seconds = 0.0, lastElapsed = 0.0
+            // training log: step, loss, tokens, elapsed (tokens and elapsed count from 0 again after each resume)
+            var steps: [Double] = [], losses: [Double] = [], tokens = 0, lastTokens = 0, seconds = 0.0, lastElapsed = 0.0
             for line in try readLines(URL(fileURLWithPath: log ?? dir.appendingPathComponent("train_log.jsonl").path)) where !line.isEmpty {
                 guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                       let s = o["step"] as? Int, let l = o["loss"] as? Double else { continue }
@@ -31,7 +31,9 @@ struct ModelCard: AsyncParsableCommand {
                 let e = o["elapsed_s"] as? Double ?? 0
                 seconds += e >= lastElapsed ? e - lastElapsed : e
                 lastElapsed = e
-                tokens = max(tokens, o["tokens"] as? Int ?? 0)
+                let t = o["tokens"] as? Int ?? 0
+                tokens += t >= lastTokens ? t - lastTokens : t
+                lastTokens = t
             }
             try AtomicFile.write(LineChart.svg(title: "Pretraining loss (token-mean cross-entropy)", x: steps, y: losses,
                                                xLabel: "optimiser step", yLabel: "loss"), to: dir.appendingPathComponent("loss.svg"))

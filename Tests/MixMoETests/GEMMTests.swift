@@ -19,4 +19,20 @@ struct GEMMTests {
                    beta: beta, C: c2.ptr, ldc: ldc)
         expectClose(c1.array, c2.array, atol: 1e-5, "sgemm \(trans) beta \(beta)")
     }
+
+    /// The small-M kernel decoding uses (M <= 8, B transposed), at sizes that take its path
+    /// through `sgemm`, including a K that is not a multiple of 16 and strided operands.
+    @Test(arguments: [1, 2, 3, 8], [Float(0), 1])
+    func smallMKernelMatchesNaive(_ M: Int, beta: Float) {
+        let N = 300, K = 77, pad = 5
+        let lda = K + pad, ldb = K + pad, ldc = N + pad
+        let a = FloatBuffer(randomFloats(M * lda, seed: 4)), b = FloatBuffer(randomFloats(N * ldb, seed: 5))
+        let c0 = randomFloats(M * ldc, seed: 6)
+        let c1 = FloatBuffer(c0), c2 = FloatBuffer(c0)
+        sgemm(transA: false, transB: true, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
+              beta: beta, C: c1.ptr, ldc: ldc)
+        sgemmNaive(transA: false, transB: true, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
+                   beta: beta, C: c2.ptr, ldc: ldc)
+        expectClose(c1.array, c2.array, atol: 1e-5, "small-M sgemm M=\(M) beta \(beta)")
+    }
 }

@@ -143,7 +143,8 @@ extension Attention {
         let scale = 1 / Float(hd).squareRoot(), qb = qBuf.ptr, yb = y.ptr, heads = heads
         let K = cache.k.ptr, V = cache.v.ptr
         Parallel.forChunks(b * heads, grain: 4) { r in
-            var scores = [Float](repeating: 0, count: L)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: L)
+            defer { scores.deallocate() }
             for sh in r {
                 let s = sh / heads, h = sh % heads, len = Int(positions[s]) + 1
                 let qv = qb + s * qd + h * hd, out = yb + s * qd + h * hd
@@ -156,8 +157,7 @@ extension Attention {
                     scores[j] = dot * scale
                     m = max(m, scores[j])
                 }
-                var sum: Float = 0
-                for j in 0..<len { scores[j] = expf(scores[j] - m); sum += scores[j] }
+                let sum = VectorMath.expSum(scores, len, shift: m, out: scores)
                 out.update(repeating: 0, count: hd)
                 for j in 0..<len {
                     let w = scores[j] / sum, vj = vBase + j * kd
@@ -200,12 +200,7 @@ func causalSoftmaxRowsSerial(_ P: UnsafeMutablePointer<Float>, T: Int) {
     do {
         for i in 0..<T {
             let row = P + i * T
-            var m = -Float.infinity
-            for j in 0...i where row[j] > m { m = row[j] }
-            var sum: Float = 0
-            for j in 0...i { let e = expf(row[j] - m); row[j] = e; sum += e }
-            let inv = 1 / sum
-            for j in 0...i { row[j] *= inv }
+            VectorMath.softmax(row, i + 1)
             for j in (i + 1)..<T { row[j] = 0 }
         }
     }

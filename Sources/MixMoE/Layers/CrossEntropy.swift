@@ -11,10 +11,8 @@ public enum CrossEntropy {
                 let tgt = Int(targets[t])
                 guard tgt >= 0 else { losses[t] = 0; continue }
                 let row = logits + t * V
-                var m = -Float.infinity
-                for j in 0..<V where row[j] > m { m = row[j] }
-                var s: Float = 0
-                for j in 0..<V { s += expf(row[j] - m) }
+                let m = VectorMath.max(row, V)
+                let s = VectorMath.expSum(row, V, shift: m, out: nil)
                 losses[t] = logf(s) + m - row[tgt]  // -log softmax(row)[tgt]
             }
         }
@@ -32,12 +30,9 @@ public enum CrossEntropy {
             for t in range {
                 let row = logits + t * V, tgt = Int(targets[t])
                 guard tgt >= 0 else { row.update(repeating: 0, count: V); continue }
-                var m = -Float.infinity
-                for j in 0..<V where row[j] > m { m = row[j] }
-                var s: Float = 0
-                for j in 0..<V { let e = expf(row[j] - m); row[j] = e; s += e }
-                let inv = scale / s
-                for j in 0..<V { row[j] *= inv }
+                let m = VectorMath.max(row, V)
+                let s = VectorMath.expSum(row, V, shift: m, out: row)
+                VectorMath.scale(row, V, by: scale / s)
                 row[tgt] -= scale
             }
         }

@@ -57,7 +57,7 @@ public final class SwiGLU: FeedForward, @unchecked Sendable {
 @inline(__always)
 func swigluForward(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, count: Int) {
     Parallel.forChunks(count, grain: 4096) { r in
-        for i in r { h[i] = g[i] / (1 + expf(-g[i])) * u[i] }
+        VectorMath.swiglu(g, u, h, r)
     }
 }
 
@@ -66,10 +66,6 @@ func swigluForward(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ h: Un
 @inline(__always)
 func swigluBackward(_ g: UnsafeMutablePointer<Float>, _ u: UnsafeMutablePointer<Float>, _ dh: UnsafePointer<Float>, count: Int) {
     Parallel.forChunks(count, grain: 4096) { r in
-        for i in r {
-            let gi = g[i], s = 1 / (1 + expf(-gi)), d = dh[i]
-            g[i] = d * u[i] * s * (1 + gi * (1 - s))
-            u[i] = d * gi * s
-        }
+        VectorMath.swigluBackward(g, u, dh, r)
     }
 }

@@ -7,6 +7,10 @@ import CBLAS
 /// a given thread count (reductions combine per-chunk partials in chunk order).
 public enum Parallel {
     nonisolated(unsafe) public private(set) static var threads: Int = 1
+    /// True while a parallel region (`forChunks*`, `forEachTask` with several slots) runs. Set and
+    /// cleared by the thread that opened the region; code inside reads it to stay single-threaded
+    /// (no nested regions) and to keep worker threads out of shared profiling state.
+    nonisolated(unsafe) public private(set) static var inRegion = false
 
     /// Sets our pool size and OpenBLAS's. Call once at start-up (the CLI's `--threads`).
     public static func setThreads(_ n: Int) {
@@ -32,9 +36,9 @@ public enum Parallel {
         }
         // Chunks write disjoint outputs by construction; the box only silences the Sendable check
         // for the raw pointers the body captures.
-        let wasSuspended = Profile.suspended
-        Profile.suspended = true
-        defer { Profile.suspended = wasSuspended }
+        let wasInRegion = inRegion
+        inRegion = true
+        defer { inRegion = wasInRegion }
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
@@ -61,9 +65,9 @@ public enum Parallel {
             return
         }
         openblas_set_num_threads(1)
-        let wasSuspended = Profile.suspended
-        Profile.suspended = true
-        defer { openblas_set_num_threads(Int32(threads)); Profile.suspended = wasSuspended }
+        let wasInRegion = inRegion
+        inRegion = true
+        defer { openblas_set_num_threads(Int32(threads)); inRegion = wasInRegion }
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: slots) { c in
@@ -74,11 +78,11 @@ public enum Parallel {
 
     public static func forEachTask(_ n: Int, _ body: (_ task: Int) -> Void) { forEachTask(n) { t, _ in body(t) } }
 
-    public static func taskSlots(_ n: Int) -> Int { Swift.max(1, Swift.min(threads, n)) }
+    public static func taskSlots(_ n: Int) -> Int { inRegion ? 1 : Swift.max(1, Swift.min(threads, n)) }
 
     /// Number of chunks `forChunks` would use (for sizing per-chunk partial buffers).
     public static func chunkCount(_ n: Int, grain: Int = 1024) -> Int {
-        Swift.min(threads, Swift.max(1, n / Swift.max(grain, 1)))
+        inRegion ? 1 : Swift.min(threads, Swift.max(1, n / Swift.max(grain, 1)))
     }
 }
 

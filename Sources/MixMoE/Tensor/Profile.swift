@@ -3,13 +3,12 @@
 public enum Profile {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) public private(set) static var totals: [String: Double] = [:]
-    /// Set while a parallel region runs: worker threads must not touch `totals` (and the region
-    /// as a whole is timed by whoever encloses it, e.g. "attention core").
-    nonisolated(unsafe) static var suspended = false
 
     @inline(__always)
     public static func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-        guard enabled && !suspended else { return try body() }
+        // Inside a parallel region worker threads must not touch `totals`; the region as a whole is
+        // timed by whoever encloses it (e.g. "attention core").
+        guard enabled && !Parallel.inRegion else { return try body() }
         let t0 = monotonicSeconds()
         defer { totals[name, default: 0] += monotonicSeconds() - t0 }
         return try body()

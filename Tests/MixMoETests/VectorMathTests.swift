@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+@testable import MixMoE
+
+/// The vectorised kernels against double-precision references (Foundation's `exp`).
+struct VectorMathTests {
+    @Test func expMatchesDoublePrecision() {
+        var worst = 0.0
+        for i in 0..<200_000 {
+            let x = -87 + 175 * Float(i) / 200_000
+            let got = Double(VectorMath.exp(SIMD8(repeating: x))[0]), want = Foundation.exp(Double(x))
+            worst = max(worst, abs(got - want) / want)
+        }
+        #expect(worst < 3e-7, "max relative error \(worst)")
+        // below the clamp the result is tiny and positive, above it finite
+        #expect(VectorMath.exp(SIMD8(repeating: -1000))[0] < 1e-37)
+        #expect(VectorMath.exp(SIMD8(repeating: 1000))[0].isFinite)
+    }
+
+    /// Softmax, cross-entropy pieces and SwiGLU for lengths around the 8-lane boundary.
+    @Test(arguments: [1, 7, 8, 9, 31, 1000])
+    func kernelsMatchReferences(_ n: Int) {
+        let x = randomFloats(n, seed: UInt64(n)).map { $0 * 20 }
+        let ref = x.map(Double.init), m = ref.max()!
+        #expect(VectorMath.max(x, n) == x.max()!)
+        let sum = ref.map { Foundation.exp($0 - m) }.reduce(0, +)
+        let buf = FloatBuffer(x)
+        #expect(abs(Double(VectorMath.expSum(buf.ptr, n, shift: Float(m), out: nil)) - sum) <= 1e-6 * sum)
+        VectorMath.softmax(buf.ptr, n)
+        expectClose(buf.array, ref.map { Float(Foundation.exp($0 - m) / sum) }, atol: 1e-6, "softmax n=\(n)")
+
+        let g = randomFloats(n, seed: 10 + UInt64(n)).map { $0 * 8 }, u = randomFloats(n, seed: 20), dh = randomFloats(n, seed: 30)
+        func sig(_ v: Float) -> Double { 1 / (1 + Foundation.exp(-Double(v))) }
+        let h = FloatBuffer(count: n)
+        VectorMath.swiglu(g, u, h.ptr, 0..<n)
+        expectClose(h.array, (0..<n).map { Float(Double(g[$0]) * sig(g[$0]) * Double(u[$0])) }, atol: 1e-5, "swiglu n=\(n)")
+        let gb = FloatBuffer(g), ub = FloatBuffer(u)
+        VectorMath.swigluBackward(gb.ptr, ub.ptr, dh, 0..<n)
+        let dg = (0..<n).map { i -> Float in
+            let s = sig(g[i]); return Float(Double(dh[i]) * Double(u[i]) * s * (1 + Double(g[i]) * (1 - s)))
+        }
+        expectClose(gb.array, dg, atol: 1e-5, "swiglu dg n=\(n)")
+        expectClose(ub.array, (0..<n).map { Float(Double(dh[$0]) * Double(g[$0]) * sig(g[$0])) }, atol: 1e-5, "swiglu du n=\(n)")
+    }
+}
