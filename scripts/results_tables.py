@@ -30,7 +30,7 @@ def util(stats):
     return statistics.mean(hs) if hs else float("nan")
 
 
-for name in ["main", "ablation", "router-features", "placement", "experts", "balance", "utilisation", "forgetting"]:
+for name in ["main", "ablation", "router-features", "placement", "experts", "balance", "utilisation", "forgetting", "spread"]:
     p = os.path.join(R, f"{name}.json")
     if not os.path.exists(p):
         print(f"## {name}: no report\n")

@@ -6,11 +6,11 @@
 #   S1=20 S2=80 SEEDS=0,1 scripts/run_experiments.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-S1=${S1:-10}; S2=${S2:-40}; BT=${BT:-4096}; SEGS=${SEGS:-30}; SEEDS=${SEEDS:-0}; LR=${LR:-2e-3}
+S1=${S1:-15}; S2=${S2:-60}; BT=${BT:-4096}; SEGS=${SEGS:-30}; SEEDS=${SEEDS:-0}; LR=${LR:-2e-3}
 DATA=${DATA:-data/demo}; MODEL=${MODEL:-models/base}
 swift build -c release >/dev/null
 mkdir -p runs/experiments
-for name in ${EXPERIMENTS:-main ablation router-features placement experts balance utilisation forgetting}; do
+for name in ${EXPERIMENTS:-main ablation utilisation forgetting router-features placement experts balance}; do
   echo "== $name $(date -u +%H:%M:%S)"
   .build/release/mixmoe experiment "$name" --model "$MODEL" --data "$DATA" --stage1-steps "$S1" --stage2-steps "$S2" \
     --batch-tokens "$BT" --micro-tokens "$BT" --lr1 "$LR" --lr2 "$LR" --test-segments "$SEGS" --seeds "$SEEDS" \

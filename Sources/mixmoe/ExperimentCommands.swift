@@ -181,7 +181,10 @@ enum ExperimentReport {
         md += "Base model: `\(opts.model)`. Budget: \(opts.stage1Steps) mono + \(opts.stage2Steps) parallel steps of \(opts.batchTokens) tokens "
         md += "(one-stage methods: \(opts.stage1Steps + opts.stage2Steps) steps), lr \(opts.lr1) / \(opts.lr2), seq \(opts.seq). "
         md += "Seeds: \(seeds.map(String.init).joined(separator: ", ")). Wall time: \(String(format: "%.1f", wall / 60)) min.\n"
-        md += "Reproduce: `mixmoe experiment \(name) --data \(opts.data) --model \(opts.model) --stage1-steps \(opts.stage1Steps) --stage2-steps \(opts.stage2Steps) --seeds \(seeds.map(String.init).joined(separator: ","))`\n\n"
+        md += "Reproduce: `mixmoe experiment \(name) --data \(opts.data) --model \(opts.model) --stage1-steps \(opts.stage1Steps) "
+            + "--stage2-steps \(opts.stage2Steps) --batch-tokens \(opts.batchTokens) --micro-tokens \(opts.microTokens) --seq \(opts.seq) "
+            + "--lr1 \(opts.lr1) --lr2 \(opts.lr2) --test-segments \(opts.testSegments) --mono-bytes \(opts.monoBytes) "
+            + "--seeds \(seeds.map(String.init).joined(separator: ","))`\n\n"
         let reused = results.filter(\.cached)
         if !reused.isEmpty {
             md += "Reused from the run cache (trained by an earlier experiment with identical settings): "
@@ -195,7 +198,10 @@ enum ExperimentReport {
             let b = meanStd(rs.map(\.meanBLEU)), c = meanStd(rs.map(\.meanChrF))
             let per = dirs.map { d in meanStd(rs.compactMap { $0.directions.first { $0.direction == d }?.bleu }).mean }
             let tmin = meanStd(rs.map(\.trainSeconds)).mean / 60
-            md += "| \(v) | " + String(format: "%.2f ± %.2f | %.2f ± %.2f | %.1f", b.mean, b.std, c.mean, c.std, tmin) + " | "
+            // one seed has no spread: print the value alone rather than a misleading "± 0.00"
+            let cell = rs.count > 1 ? String(format: "%.2f ± %.2f | %.2f ± %.2f", b.mean, b.std, c.mean, c.std)
+                                    : String(format: "%.2f | %.2f", b.mean, c.mean)
+            md += "| \(v) | " + cell + String(format: " | %.1f", tmin) + " | "
                 + per.map { String(format: "%.1f", $0) }.joined(separator: " | ") + " |\n"
         }
         if name == "forgetting" || name == "main" {

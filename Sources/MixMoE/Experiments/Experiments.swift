@@ -12,7 +12,7 @@ public struct Variant: Sendable {
 
 /// The paper's experiments (DESIGN section 5) as lists of variants.
 public enum ExperimentPlan {
-    public static let names = ["main", "ablation", "router-features", "placement", "experts", "balance", "utilisation", "forgetting"]
+    public static let names = ["main", "ablation", "router-features", "placement", "experts", "balance", "utilisation", "forgetting", "spread"]
 
     public static func variants(_ name: String) -> [Variant]? {
         func mm(_ label: String, _ edit: (inout MoEOptions) -> Void) -> Variant {
@@ -37,6 +37,8 @@ public enum ExperimentPlan {
             return [0, 0.001, 0.01, 0.1, 1].map { l in mm("lambda \(l)") { $0.lbCoef = l } }
         case "utilisation":
             return [Variant("Mix-MoE", .mixMoE)]
+        case "spread":  // seed-to-seed spread of the two methods the main comparison hinges on
+            return [Variant("dense SFT", .sft), Variant("Mix-MoE", .mixMoE)]
         default: return nil
         }
     }
