@@ -238,8 +238,7 @@ enum ExperimentReport {
             "runs": results.map { r in
                 ["variant": r.variant, "seed": Int(r.seed), "train_s": r.trainSeconds, "reused_from_cache": r.cached, "mean_bleu": r.meanBLEU, "mean_chrf": r.meanChrF,
                  "perplexity": r.perplexity, "expert_stats": r.expertStats,
-                 "directions": r.directions.map { ["direction": $0.direction, "bleu": $0.bleu, "chrf": $0.chrf, "chrf++": $0.chrfpp,
-                                                   "segments": $0.segments, "bleu_signature": $0.bleuSignature] }] as [String: Any]
+                 "directions": r.directions.map(\.jsonObject)] as [String: Any]
             },
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]),

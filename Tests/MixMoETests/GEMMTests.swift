@@ -4,6 +4,15 @@ import Testing
 /// The optimised GEMM (OpenBLAS) against the naive triple loop, for every transpose combination,
 /// strided leading dimensions and beta = 0 / 1.
 struct GEMMTests {
+    /// `sgemm` and `sgemmNaive` on the same operands (alpha 0.7, C starting at `c0`) agree to 1e-5.
+    func compare(_ ta: Bool, _ tb: Bool, _ M: Int, _ N: Int, _ K: Int, _ a: FloatBuffer, _ lda: Int, _ b: FloatBuffer, _ ldb: Int,
+                 _ beta: Float, _ c0: [Float], _ ldc: Int, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let c1 = FloatBuffer(c0), c2 = FloatBuffer(c0)
+        sgemm(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb, beta: beta, C: c1.ptr, ldc: ldc)
+        sgemmNaive(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb, beta: beta, C: c2.ptr, ldc: ldc)
+        expectClose(c1.array, c2.array, atol: 1e-5, what, sourceLocation: sourceLocation)
+    }
+
     @Test(arguments: [(false, false), (false, true), (true, false), (true, true)], [Float(0), 1])
     func matchesNaive(_ trans: (Bool, Bool), beta: Float) {
         let M = 5, N = 7, K = 9, pad = 3
@@ -12,12 +21,7 @@ struct GEMMTests {
         let a = FloatBuffer(randomFloats((ta ? K : M) * lda, seed: 1))
         let b = FloatBuffer(randomFloats((tb ? N : K) * ldb, seed: 2))
         let c0 = randomFloats(M * ldc, seed: 3)
-        let c1 = FloatBuffer(c0), c2 = FloatBuffer(c0)
-        sgemm(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
-              beta: beta, C: c1.ptr, ldc: ldc)
-        sgemmNaive(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
-                   beta: beta, C: c2.ptr, ldc: ldc)
-        expectClose(c1.array, c2.array, atol: 1e-5, "sgemm \(trans) beta \(beta)")
+        compare(ta, tb, M, N, K, a, lda, b, ldb, beta, c0, ldc, "sgemm \(trans) beta \(beta)")
     }
 
     /// The small-M kernel decoding uses (M <= 8, B transposed), at sizes that take its path
@@ -28,11 +32,6 @@ struct GEMMTests {
         let lda = K + pad, ldb = K + pad, ldc = N + pad
         let a = FloatBuffer(randomFloats(M * lda, seed: 4)), b = FloatBuffer(randomFloats(N * ldb, seed: 5))
         let c0 = randomFloats(M * ldc, seed: 6)
-        let c1 = FloatBuffer(c0), c2 = FloatBuffer(c0)
-        sgemm(transA: false, transB: true, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
-              beta: beta, C: c1.ptr, ldc: ldc)
-        sgemmNaive(transA: false, transB: true, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb,
-                   beta: beta, C: c2.ptr, ldc: ldc)
-        expectClose(c1.array, c2.array, atol: 1e-5, "small-M sgemm M=\(M) beta \(beta)")
+        compare(false, true, M, N, K, a, lda, b, ldb, beta, c0, ldc, "small-M sgemm M=\(M) beta \(beta)")
     }
 }

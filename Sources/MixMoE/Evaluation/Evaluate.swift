@@ -13,6 +13,12 @@ public struct DirectionResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case direction, segments, bleu, chrf, chrfpp = "chrf++", seconds, bleuSignature = "bleu_signature"
     }
+
+    /// The result as a JSONSerialization-ready dictionary (the CodingKeys' names).
+    public var jsonObject: [String: Any] {
+        ["direction": direction, "segments": segments, "bleu": bleu, "chrf": chrf, "chrf++": chrfpp, "seconds": seconds,
+         "bleu_signature": bleuSignature]
+    }
 }
 
 public enum Evaluation {

@@ -86,10 +86,7 @@ public struct RunCache: Sendable {
         let o: [String: Any] = [
             "variant": r.variant, "seed": Int(r.seed), "train_s": r.trainSeconds, "perplexity": r.perplexity,
             "expert_stats": r.expertStats,
-            "directions": r.directions.map {
-                ["direction": $0.direction, "segments": $0.segments, "bleu": $0.bleu, "chrf": $0.chrf, "chrf++": $0.chrfpp,
-                 "seconds": $0.seconds, "bleu_signature": $0.bleuSignature] as [String: Any]
-            },
+            "directions": r.directions.map(\.jsonObject),
         ]
         try AtomicFile.write(JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), to: url(key))
     }

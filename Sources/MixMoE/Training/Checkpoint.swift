@@ -125,10 +125,8 @@ public enum Checkpoint {
     /// FNV-1a 64 of a file, hex.
     public static func fnv1a(_ url: URL) throws -> String {
         let d = try Data(contentsOf: url, options: .alwaysMapped)
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        d.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            for b in raw { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        }
-        return String(format: "%016llx", h)
+        var h = FNV64()
+        d.withUnsafeBytes { h.add(bytes: $0) }
+        return h.hex
     }
 }
