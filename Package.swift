@@ -2,21 +2,14 @@
 import PackageDescription
 import Foundation
 
-// The numeric code is compiled for the build machine's vector unit when it has AVX2 + FMA (the
-// build and the runs happen on the same machine here): element-wise loops (norms, SwiGLU, AdamW,
-// softmax) then use 256-bit registers instead of SSE2's 128. MIXMOE_TARGET_CPU overrides the
-// choice (e.g. `MIXMOE_TARGET_CPU=generic` for a portable binary, `haswell`, `znver2`).
-let cpuFlags: Set<Substring> = {
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-    return Set(line.split(separator: " "))
-}()
-let targetCPU: String? = {
-    if let cpu = ProcessInfo.processInfo.environment["MIXMOE_TARGET_CPU"] { return cpu == "generic" ? nil : cpu }
-    let haswell: [Substring] = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "abm", "movbe", "popcnt"]
-    return haswell.allSatisfy(cpuFlags.contains) ? "haswell" : nil
-}()
-let releaseFlags = ["-Ounchecked"] + (targetCPU.map { ["-target-cpu", $0] } ?? [])
+// Release builds use the default `-O`: every `precondition` stays a check, the binary runs on any
+// x86-64 (or arm64) CPU, and the package has no unsafe flags, so other packages can depend on it
+// by version. MIXMOE_TARGET_CPU=NAME (e.g. `haswell`, `znver2`, `native`) opts in to code for one
+// CPU family (256-bit vectors in the element-wise loops); its measured effect is in
+// docs/PERFORMANCE.md ("Compiler flags"). It is an unsafe flag, so SwiftPM accepts it only when
+// this package is built as the root package (or consumed by path or branch).
+let targetCPU = ProcessInfo.processInfo.environment["MIXMOE_TARGET_CPU"].flatMap { $0.isEmpty || $0 == "generic" ? nil : $0 }
+let releaseSettings: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0], .when(configuration: .release))] } ?? []
 
 let package = Package(
     name: "MixMoE",
@@ -37,7 +30,7 @@ let package = Package(
         .target(
             name: "MixMoE",
             dependencies: ["CBLAS"],
-            swiftSettings: [.unsafeFlags(releaseFlags, .when(configuration: .release))]
+            swiftSettings: releaseSettings
         ),
         .executableTarget(
             name: "mixmoe",

@@ -18,6 +18,6 @@ resume=()
 [ -d "$OUT/checkpoints" ] && resume=(--resume)
 [ -d "$OUT/checkpoints" ] && [ "${FORCE:-0}" = 1 ] && resume+=(--force)
 exec .build/release/mixmoe pretrain --config base --tokenizer models/base/tokenizer.json \
-  --steps "$STEPS" --batch-tokens 8192 --seq 128 --micro-batch 16 --lr 2e-3 --warmup 0.03 \
+  --steps "$STEPS" --batch-tokens 8192 --seq 128 --micro-tokens 2048 --lr 2e-3 --warmup 0.03 \
   --checkpoint-every 25 --keep-checkpoints 3 --log-every 5 --threads 2 --seed 0 --out "$OUT" "${resume[@]}" \
   "$DATA"/mono/{en,cs,de,ru,tr,zh,fi,et}.txt "$DATA"/parallel/train.{cs,de,ru,tr,zh,fi,et}-en.tsv

@@ -37,7 +37,11 @@ for name in ["main", "ablation", "router-features", "placement", "experts", "bal
         continue
     o = json.load(open(p))
     runs = o["runs"]
-    b = o["budget"]
+    # reports before the refactor kept budget and test_segments at the top level
+    setup = o.get("setup", o)
+    b = setup["budget"]
+    b = {**b, **b.get("shared", {})}
+    o["seeds"], o["test_segments"] = setup["seeds"], setup["test_segments"]
     print(f"## {name}\n")
     print(f"seeds {o['seeds']}, {b['stage1_steps']} mono + {b['stage2_steps']} parallel steps x {b['batch_tokens']} tokens, "
           f"lr {b['lr1']}/{b['lr2']}, {o['test_segments']} test segments per direction, wall {o['wall_time_s'] / 60:.1f} min "

@@ -8,20 +8,6 @@ struct Bench: AsyncParsableCommand {
         subcommands: [BenchTrain.self, BenchPrefill.self, BenchDecode.self, BenchGemm.self, BenchMemory.self])
 }
 
-struct BenchOptions: ParsableArguments {
-    @Option(help: "Timed repetitions (after warm-up); the median is reported.")
-    var reps: Int = 5
-    @Option(help: "Untimed warm-up repetitions.")
-    var warmup: Int = 1
-}
-
-/// Prints one JSON object (sorted keys) as a line.
-func emitJSON(_ obj: [String: Any]) {
-    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
-    print(String(decoding: d, as: UTF8.self))
-    fflush(nil)  // flush every stream (stdout is a C global Swift 6 will not touch)
-}
-
 /// The benchmarks' fixed pseudo-random token ids (same stream for every case).
 func benchTokens(_ n: Int, vocab: Int) -> [Int32] {
     var rng = SplitMix64(seed: 7)
@@ -43,10 +29,9 @@ struct BenchTrain: AsyncParsableCommand {
 
     @Option(help: "Named config (tiny, base, small) or config.json.")
     var config: String = "small"
-    @Option(help: "Training method: full (dense, every parameter), lora (rank 8 on every linear layer, base frozen), stage1 or stage2 (Mix-MoE, FFT routers, MoE every 4th layer).")
-    var method: String = "full"
-    @Option(help: "Experts per group for stage1/stage2.")
-    var experts: Int = 4
+    @Option(help: "Training method: full (dense, every parameter), lora (rank 8 on every linear layer, base frozen), stage1 or stage2 (Mix-MoE with the MoE options below).")
+    var method: BenchMethod = .full
+    @OptionGroup var moe: MoEOptionGroup
     @Flag(help: "Use the explicit [h ; T h] router instead of the folded one (stage1/stage2).")
     var explicitRouter = false
     @Flag(help: "Also report the share of step time in router, attention core and optimiser.")
@@ -58,46 +43,53 @@ struct BenchTrain: AsyncParsableCommand {
     @OptionGroup var bench: BenchOptions
     @OptionGroup var compute: ComputeOptions
 
+    enum BenchMethod: String, ExpressibleByArgument, CaseIterable { case full, lora, stage1, stage2 }
+
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            guard ["full", "lora", "stage1", "stage2"].contains(method) else {
-                throw ValidationError("--method \(method): use full, lora, stage1 or stage2")
-            }
-            let cfg = try resolveConfig(config)
+            let cfg = try ModelConfig.resolve(config)
             var model = DecoderModel(config: cfg, seed: 1)
-            if method == "lora" {
+            switch method {
+            case .full: break
+            case .lora:
                 model = try Baselines.addLoRA(model)
                 FreezePlan.lora.apply(to: model)
-            } else if method != "full" {
-                let layers = try MixMoEConfig.placement("uniform", layers: cfg.numHiddenLayers, every: 4)
-                model = try Upcycling.upcycle(model, MixMoEConfig(expertsPerGroup: experts, moeLayers: layers, hiddenSize: cfg.hiddenSize))
-                if method == "stage2" { model = try Upcycling.beginStage2(model) }
-                (method == "stage1" ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: model)
+            case .stage1, .stage2:
+                model = try Upcycling.prepare(try Upcycling.upcycle(model, try moe.options.config(for: cfg)), stage: method == .stage1 ? 1 : 2,
+                                              name: "the benchmark model")
                 model.moe.explicitRouter = explicitRouter
             }
-            let trainer = Trainer(model: model, schedule: CosineSchedule(peak: 1e-4, totalSteps: 1000, warmupFraction: 0))
             let n = batch * seq
             let ids = benchTokens(n, vocab: cfg.vocabSize)
             var targets = Array(ids.dropFirst()) + [-1]
             for s in 1...batch { targets[s * seq - 1] = -1 }
-            let mb = TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)
-            for _ in 0..<bench.warmup { try trainer.trainStep([mb]) }
-            Profile.enabled = profile
-            Profile.reset()
-            let times = try timed(reps: bench.reps, warmup: 0) { try trainer.trainStep([mb]) }
+            // one step = one micro-batch of batch x seq tokens, through the same TrainingRun as every command
+            let settings = TrainingSettings(steps: bench.warmup + bench.reps, batchTokens: n, microTokens: n, seq: seq, lr: 1e-4, warmup: 0)
+            let run = TrainingRun(model: model, settings: settings,
+                                  source: RepeatingSource(TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)))
+            var times: [Double] = []
+            let warm = bench.warmup, prof = profile
+            if warm == 0 { Profile.enabled = prof; Profile.reset() }
+            run.progress = { p in
+                if p.step > warm { times.append(p.stepSeconds) }
+                if p.step == warm { Profile.enabled = prof; Profile.reset() }
+            }
+            try run.run()
             Profile.enabled = false
             let (med, lo, hi) = summary(times)
             // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
             let fpt = cfg.trainFlopsPerToken(seq: seq)
-            var row: [String: Any] = ["case": "train", "method": method, "config": config, "batch": batch, "seq": seq,
+            var row: [String: Any] = ["case": "train", "method": method.rawValue, "config": config, "batch": batch, "seq": seq,
                       "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo, "max_s": hi,
                       "tokens_per_s": Double(n) / med, "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
                       "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe",
                       "trainable_params": model.store.trainableCount,
                       // params + grads + Adam moments + activations/scratch, from the buffers' shapes
                       "buffers_peak_mb": Double(FloatBuffer.peakBytes) / 1_048_576]
-            if method.hasPrefix("stage") { row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = experts }
+            if method == .stage1 || method == .stage2 {
+                row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = moe.experts
+            }
             if profile {
                 let total = times.reduce(0, +)
                 for (k, v) in Profile.totals { row["share_" + k.replacingOccurrences(of: " ", with: "_")] = v / total }
@@ -121,7 +113,7 @@ struct BenchGemm: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            let c = try resolveConfig(config)
+            let c = try ModelConfig.resolve(config)
             let d = c.hiddenSize, f = c.intermediateSize
             // (name, M, N, K): the forward projections on a token batch
             let shapes = [("qkvo", tokens, d, d), ("ffn_up", tokens, f, d), ("ffn_down", tokens, d, f),
@@ -159,10 +151,10 @@ struct BenchPrefill: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            let cfg = try resolveConfig(config)
+            let cfg = try ModelConfig.resolve(config)
             let model = DecoderModel(config: cfg, seed: 1)
             let ids = benchTokens(batch * seq, vocab: cfg.vocabSize)
-            model.setBatch(ids: ids, batch: batch, seq: seq)
+            try model.setBatch(ids: ids, batch: batch, seq: seq)
             let times = timed(reps: bench.reps, warmup: bench.warmup) { model.forward(batch: batch, seq: seq) }
             let (med, lo, hi) = summary(times)
             let n = Double(batch * seq), fpt = cfg.forwardFlopsPerToken(seq: seq)
@@ -191,13 +183,13 @@ struct BenchDecode: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            let cfg = try resolveConfig(config)
+            let cfg = try ModelConfig.resolve(config)
             let model = DecoderModel(config: cfg, seed: 1)
             let gen = Generator(model: model, stopTokens: [])
             let all = benchTokens(batch * prompt, vocab: cfg.vocabSize)
             let prompts = (0..<batch).map { Array(all[($0 * prompt)..<(($0 + 1) * prompt)]) }
-            let times = timed(reps: bench.reps, warmup: bench.warmup) {
-                _ = gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
+            let times = try timed(reps: bench.reps, warmup: bench.warmup) {
+                _ = try gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
             }
             let (med, lo, hi) = summary(times)
             // weight bytes read per generated step (every matrix once), for a bandwidth estimate

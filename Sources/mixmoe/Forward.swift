@@ -16,17 +16,14 @@ struct Forward: AsyncParsableCommand {
         try compute.apply()
         try await reportingErrors {
             let tokens = try ids.split(separator: ",").map { s -> Int32 in
-                guard let v = Int32(s.trimmingCharacters(in: .whitespaces)), v >= 0 else {
-                    throw ValidationError("--ids: '\(s)' is not a non-negative integer")
+                guard let v = Int32(s.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--ids: '\(s)' is not an integer token id")
                 }
                 return v
             }
             guard !tokens.isEmpty else { throw ValidationError("--ids is empty") }
             let m = try DecoderModel.load(directory: URL(fileURLWithPath: model))
-            if let bad = tokens.first(where: { Int($0) >= m.config.vocabSize }) {
-                throw CLIError("--ids: token \(bad) is outside the vocabulary of \(model) (size \(m.config.vocabSize))")
-            }
-            m.setBatch(ids: tokens, batch: 1, seq: tokens.count)
+            try m.setBatch(ids: tokens, batch: 1, seq: tokens.count)
             m.forward(batch: 1, seq: tokens.count)
             let V = m.config.vocabSize
             var out = "{\"logits\": ["
@@ -58,19 +55,9 @@ struct Init: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let cfg = try resolveConfig(config)
-            let m = DecoderModel(config: cfg, seed: seed)
+            let m = DecoderModel(config: try ModelConfig.resolve(config), seed: seed)
             try m.save(directory: URL(fileURLWithPath: out))
             printErr("wrote \(out) (\(m.store.count) parameters)")
         }
     }
-}
-
-/// A named configuration or a config.json file.
-func resolveConfig(_ s: String) throws -> ModelConfig {
-    if let c = ModelConfig.named(s) { return c }
-    guard FileManager.default.fileExists(atPath: s) else {
-        throw ValidationError("--config: '\(s)' is neither a named config (tiny, base, small) nor an existing config.json")
-    }
-    return try ModelConfig.load(URL(fileURLWithPath: s))
 }

@@ -4,7 +4,7 @@ import MixMoE
 
 struct Pretrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a dense Llama-architecture model from scratch on monolingual text (packed sequences).")
+        abstract: "Train a dense Llama-architecture model from scratch (or continue one) on monolingual text (packed sequences).")
 
     @Option(help: "Named config (tiny, base, small) or a config.json. vocab_size is set from the tokenizer.")
     var config: String
@@ -12,63 +12,52 @@ struct Pretrain: AsyncParsableCommand {
     var tokenizer: String
     @Option(help: "Output model directory (Hugging Face layout).")
     var out: String
-    @Option(help: "Peak learning rate (cosine schedule with linear warm-up).")
-    var lr: Double = 1e-3
-    @OptionGroup var train: TrainOptions
+    @Option(help: "Continue pretraining from this model directory's weights (fresh optimiser and schedule) instead of random weights.")
+    var initFrom: String?
+    @Option(help: "Windows of the data order already consumed (e.g. by the run --init-from continues); training starts there, so no data repeats.")
+    var dataStart: Int = 0
+    @OptionGroup var train: TrainingOptions
+    @OptionGroup var run: RunOptions
     @OptionGroup var compute: ComputeOptions
-    @Argument(help: "Text files, one segment per line.")
+    @Argument(help: "Text files, one segment per line (or JSON lines {\"text\": ...}).")
     var files: [String]
 
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
             guard !files.isEmpty else { throw ValidationError("give at least one text file") }
+            let settings = try train.settings(defaultLR: 1e-3)
             let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer))
-            var cfg = try resolveConfig(config)
-            cfg.vocabSize = tok.vocabSize
-            cfg.bosTokenId = tok.prefixIds.first.map(Int.init)
-            let eos = tok.id("<|end_of_text|>") ?? tok.id("<|endoftext|>") ?? tok.id("</s>")
-            cfg.eosTokenIds = eos.map { [Int($0)] } ?? []
-            cfg.maxPositionEmbeddings = max(cfg.maxPositionEmbeddings, train.seq)
-            try cfg.validate(file: config)
-
+            let (cfg, eos) = try Pretraining.config(try ModelConfig.resolve(config), tokenizer: tok, seq: settings.seq, file: config)
             let t0 = monotonicSeconds()
             let stream = try PackedDataset.tokenize(files: files.map { URL(fileURLWithPath: $0) }, tokenizer: tok, eos: eos) {
                 printErr("tokenised \($0): \($1) tokens")
             }
-            let data = PackedDataset(tokens: stream, seq: train.seq, seed: train.seed)
+            let data = PackedDataset(tokens: stream, seq: settings.seq, seed: settings.seed)
             guard data.windowCount > 0 else { throw DataError.empty(files.joined(separator: ", ")) }
-            let seqsPerStep = max(1, train.batchTokens / train.seq)
+            let seqsPerStep = max(1, settings.batchTokens / settings.seq)
             printErr(String(format: "data: %d tokens, %d windows of %d; %d sequences per step (%.2f epochs); tokenising took %.1f s",
-                            stream.count, data.windowCount, train.seq, seqsPerStep,
-                            Double(train.steps * seqsPerStep) / Double(data.windowCount), monotonicSeconds() - t0))
-            let model = DecoderModel(config: cfg, seed: train.seed)
+                            stream.count, data.windowCount, settings.seq, seqsPerStep,
+                            Double(settings.steps * seqsPerStep) / Double(data.windowCount), monotonicSeconds() - t0))
+            let model = try initFrom.map { try Pretraining.initialModel(from: URL(fileURLWithPath: $0), matching: cfg) }
+                ?? DecoderModel(config: cfg, seed: settings.seed)
+            if let initFrom { printErr("continuing from \(initFrom); data starts at window \(dataStart)") }
+            data.seek(dataStart)
             printErr("model: \(model.store.count) parameters (\(cfg.numHiddenLayers) layers, d=\(cfg.hiddenSize), ff=\(cfg.intermediateSize), vocab=\(cfg.vocabSize))")
-            let trainer = Trainer(model: model, schedule: CosineSchedule(peak: lr, totalSteps: train.steps, warmupFraction: train.warmup),
-                                  weightDecay: Float(train.weightDecay))
-            let start = monotonicSeconds()
             let outURL = URL(fileURLWithPath: out)
-            let record = train.runRecord(["command": "pretrain", "config": try sortedJSON(cfg),
-                                          "tokenizer": try Checkpoint.fnv1a(URL(fileURLWithPath: tokenizer)),
-                                          "data": try fileHashes(files), "lr": String(lr)], threads: compute.threads)
-            let log = try train.runLoop(trainer: trainer, source: data, out: outURL, run: record)
+            let record = ["command": "pretrain", "config": try sortedJSON(cfg), "threads": String(compute.threads),
+                          "tokenizer": try Checkpoint.fnv1a(URL(fileURLWithPath: tokenizer)), "data": try fileHashes(files),
+                          "init_from": try initFrom.map { try Checkpoint.fnv1a(URL(fileURLWithPath: $0).appendingPathComponent("model.safetensors")) } ?? "random",
+                          "data_start": String(dataStart)]
+            let training = TrainingRun(model: model, settings: settings, source: data, record: record)
+            run.configure(training, out: outURL)
+            let start = monotonicSeconds()
+            let log = try training.run()
             try model.save(directory: outURL)
             try AtomicFile.write(Data(contentsOf: URL(fileURLWithPath: tokenizer)), to: outURL.appendingPathComponent("tokenizer.json"))
-            try AtomicFile.write(log, to: outURL.appendingPathComponent("train_log.jsonl"))
-            printErr(String(format: "wrote %@ (%d steps, %.1f min)", out, train.steps, (monotonicSeconds() - start) / 60))
+            try AtomicFile.write(log.text, to: outURL.appendingPathComponent("train_log.jsonl"))
+            try RunRecord.write(training.record.merging(["data_end": String(data.cursor)]) { a, _ in a }, to: outURL)
+            printErr(String(format: "wrote %@ (%d steps, %.1f min; data cursor %d)", out, settings.steps, (monotonicSeconds() - start) / 60, data.cursor))
         }
     }
-}
-
-func formatDuration(_ s: Double) -> String {
-    guard s.isFinite else { return "?" }
-    let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
-}
-
-/// JSON with sorted keys (JSONEncoder's key order differs between processes).
-func sortedJSON<T: Encodable>(_ v: T) throws -> String {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys]
-    return String(decoding: try e.encode(v), as: UTF8.self)
 }

@@ -19,7 +19,7 @@ struct TrainTokenizer: AsyncParsableCommand {
     @Option(help: "Special token the post-processor puts before every sequence ('' for none). Default: the first special token.")
     var bos: String?
     @Option(help: "Pre-tokenizer split pattern: llama3, qwen2 or gpt2.")
-    var pattern: String = "llama3"
+    var pattern: SplitPattern = .llama3
     @Option(help: "Read at most this many bytes of each file (0 = all).")
     var maxBytesPerFile: Int = 0
     @Option(help: "Output tokenizer.json path.")
@@ -30,7 +30,7 @@ struct TrainTokenizer: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard !files.isEmpty else { throw ValidationError("give at least one text file") }
-            guard let pat = SplitPattern(rawValue: pattern) else { throw ValidationError("--pattern must be llama3, qwen2 or gpt2") }
+            let pat = pattern
             let specials = special.isEmpty ? ["<|begin_of_text|>", "<|end_of_text|>", "<|pad|>"] : special
             let trainer = BPETrainer(vocabSize: vocabSize, specialTokens: specials, pattern: pat)
             var counts: [String: Int] = [:]

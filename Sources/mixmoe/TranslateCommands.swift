@@ -2,46 +2,6 @@ import ArgumentParser
 import Foundation
 import MixMoE
 
-/// Options shared by commands that decode.
-struct DecodeOptions: ParsableArguments {
-    @Option(help: "Beam size (1 = greedy).")
-    var beam: Int = 1
-    @Option(help: "Beam length penalty alpha: score = log p / length^alpha.")
-    var lengthPenalty: Double = 1
-    @Option(help: "Prompts decoded together (greedy).")
-    var batch: Int = 8
-    @Option(help: "At most this many generated tokens per source token (plus 10).")
-    var maxRatio: Double = 2
-    @Option(help: "tokenizer.json (default: the model directory's).")
-    var tokenizer: String?
-
-    func translator(model dir: String) throws -> Translator {
-        guard beam >= 1, batch >= 1 else { throw ValidationError("--beam and --batch must be at least 1") }
-        let (m, tok) = try DecoderModel.loadWithTokenizer(directory: URL(fileURLWithPath: dir), tokenizer: tokenizer)
-        let t = Translator(model: m, tokenizer: tok)
-        t.beams = beam; t.lengthPenalty = lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio
-        return t
-    }
-}
-
-/// A one-line progress bar on stderr, only when stderr is a terminal.
-struct ProgressBar {
-    let enabled = isatty(STDERR_FILENO) != 0
-    func update(_ label: String, _ done: Int, _ total: Int) {
-        guard enabled, total > 0 else { return }
-        let w = 30, k = w * done / total
-        FileHandle.standardError.write(Data("\r\(label) [\(String(repeating: "=", count: k))\(String(repeating: " ", count: w - k))] \(done)/\(total)".utf8))
-        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
-}
-
-func direction(_ from: String, _ to: String) throws -> Direction {
-    guard let d = Direction("\(from)-\(to)") else {
-        throw ValidationError("unknown language pair \(from)-\(to); known codes: \(Languages.names.keys.sorted().joined(separator: ", "))")
-    }
-    return d
-}
-
 struct Translate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Translate source lines from stdin; one translation per line on stdout, in order.")
@@ -58,12 +18,18 @@ struct Translate: AsyncParsableCommand {
     func run() async throws {
         try compute.apply()
         try await reportingErrors {
-            let d = try direction(from, to)
+            guard let d = Direction("\(from)-\(to)") else {
+                throw ValidationError("unknown language pair \(from)-\(to); known codes: \(Languages.names.keys.sorted().joined(separator: ", "))")
+            }
             let t = try decode.translator(model: model)
-            var lines: [String] = []
-            while let l = readLine(strippingNewline: true) { lines.append(l) }
+            let lines = try readInput(nil)
             let bar = ProgressBar()
-            let out = t.translate(lines, d) { bar.update("translating", $0, lines.count) }
+            let out: [String]
+            do {
+                out = try t.translate(lines, d) { bar.update("translating", $0, lines.count) }
+            } catch let e as ModelError {
+                throw DataError.malformed(file: "stdin", line: 0, expected: "lines that fit the model: \(e.localizedDescription)")
+            }
             FileHandle.standardOutput.write(Data((out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")).utf8))
         }
     }
@@ -74,11 +40,11 @@ struct Score: AsyncParsableCommand {
         abstract: "Score hypotheses against references as sacreBLEU 2.x does; prints {\"name\", \"score\", \"signature\"} as JSON.")
 
     @Option(help: "bleu, chrf or chrf++.")
-    var metric: String = "bleu"
+    var metric: MetricName = .bleu
     @Option(help: "Reference file, one segment per line.")
     var ref: String
     @Option(help: "BLEU tokenizer: 13a, zh, intl, char or none (default: zh for --target-lang zh, else 13a).")
-    var tokenize: String?
+    var tokenize: SacreTokenizer?
     @Option(help: "Target language code (chooses the default BLEU tokenizer).")
     var targetLang: String?
     @Argument(help: "Hypothesis file (default: stdin).")
@@ -87,29 +53,12 @@ struct Score: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let refs = try readLines(URL(fileURLWithPath: ref))
-            var hyps: [String]
-            if let hyp { hyps = try readLines(URL(fileURLWithPath: hyp)) } else {
-                hyps = []
-                while let l = readLine(strippingNewline: true) { hyps.append(l) }
-            }
+            let hyps = try readInput(hyp)
             guard hyps.count == refs.count else {
                 throw DataError.malformed(file: hyp ?? "stdin", line: min(hyps.count, refs.count) + 1,
                                           expected: "as many lines as the reference \(ref) (\(refs.count)); got \(hyps.count)")
             }
-            let s: MetricScore
-            switch metric {
-            case "bleu":
-                let tok: SacreTokenizer
-                if let t = tokenize {
-                    guard let tt = SacreTokenizer(rawValue: t) else { throw ValidationError("--tokenize must be 13a, zh, intl, char or none") }
-                    tok = tt
-                } else { tok = Evaluation.bleuTokenizer(target: targetLang ?? "") }
-                s = Metrics.bleu(hypotheses: hyps, references: refs, tokenize: tok)
-            case "chrf": s = Metrics.chrf(hypotheses: hyps, references: refs)
-            case "chrf++": s = Metrics.chrf(hypotheses: hyps, references: refs, wordOrder: 2)
-            default: throw ValidationError("--metric must be bleu, chrf or chrf++")
-            }
-            emitJSON(s.json)
+            emitJSON(metric.score(hypotheses: hyps, references: refs, tokenize: tokenize, targetLang: targetLang).json)
         }
     }
 }
@@ -136,8 +85,8 @@ struct Evaluate: AsyncParsableCommand {
         try await reportingErrors {
             guard !files.isEmpty else { throw ValidationError("give at least one test corpus") }
             let bitexts = try files.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
+            let dirs = try Direction.parseList(directions)
             let t = try decode.translator(model: model)
-            let dirs = try parseDirections(directions)
             let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: model).appendingPathComponent("eval").path)
             let bar = ProgressBar()
             let rs = try Evaluation.run(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL) { d, k, n in
@@ -150,12 +99,4 @@ struct Evaluate: AsyncParsableCommand {
             print(md, terminator: "")
         }
     }
-}
-
-func parseDirections(_ s: String?) throws -> Set<Direction>? {
-    guard let s else { return nil }
-    return Set(try s.split(separator: ",").map { p in
-        guard let d = Direction(String(p)) else { throw ValidationError("--directions: '\(p)' is not like de-en") }
-        return d
-    })
 }

@@ -54,7 +54,7 @@ struct BaselineTests {
         let (m, _, _) = try setup(k)
         let e = try ModelExpectation(modelFixture("llama_untied"))
         m.moe.forceAllExperts = k == .moe
-        m.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
+        try m.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
         m.forward(batch: e.batch, seq: e.seq)
         expectClose(Array(UnsafeBufferPointer(start: m.logits.ptr, count: e.logits.count)), e.logits, atol: 1e-4, k.rawValue)
     }
@@ -69,12 +69,12 @@ struct BaselineTests {
         }
         FreezePlan.lora.apply(to: m)
         let b = batch(5)
-        func loss() -> Double {
-            m.setBatch(ids: b.ids, targets: b.targets, batch: 2, seq: 32)
+        func loss() throws -> Double {
+            try m.setBatch(ids: b.ids, targets: b.targets, batch: 2, seq: 32)
             m.forward(batch: 2, seq: 32)
             return m.loss(batch: 2, seq: 32).sum
         }
-        _ = loss()
+        _ = try loss()
         m.store.zeroGrads()
         m.backward(batch: 2, seq: 32, lossScale: 1)
         for name in ["model.layers.0.self_attn.q_proj.lora_A.weight", "model.layers.1.mlp.down_proj.lora_B.weight"] {
@@ -82,8 +82,8 @@ struct BaselineTests {
             var num: [Float] = [], ana: [Float] = []
             for i in stride(from: 0, to: m.store.entries[id].count, by: 7) {
                 let v = w[i]
-                w[i] = v + 1e-2; let lp = loss()
-                w[i] = v - 1e-2; let lm = loss()
+                w[i] = v + 1e-2; let lp = try loss()
+                w[i] = v - 1e-2; let lm = try loss()
                 w[i] = v
                 num.append(Float((lp - lm) / 2e-2)); ana.append(g[i])
             }
@@ -102,8 +102,8 @@ struct BaselineTests {
         try m.save(directory: dir)
         let r = try DecoderModel.load(directory: dir)
         let ids: [Int32] = [1, 5, 9, 33, 70]
-        m.setBatch(ids: ids, batch: 1, seq: 5); m.forward(batch: 1, seq: 5)
-        r.setBatch(ids: ids, batch: 1, seq: 5); r.forward(batch: 1, seq: 5)
+        try m.setBatch(ids: ids, batch: 1, seq: 5); m.forward(batch: 1, seq: 5)
+        try r.setBatch(ids: ids, batch: 1, seq: 5); r.forward(batch: 1, seq: 5)
         expectClose(Array(UnsafeBufferPointer(start: r.logits.ptr, count: 5 * 97)),
                     Array(UnsafeBufferPointer(start: m.logits.ptr, count: 5 * 97)), atol: 1e-6, "reloaded LoRA model")
     }

@@ -25,7 +25,7 @@ import Testing
         let model = dir.appendingPathComponent("model")
         let (p, _) = try runMixmoe(["pretrain", "--config", dir.appendingPathComponent("config.json").path,
                                     "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
-                                    "--steps", "2", "--batch-tokens", "128", "--seq", "32", "--micro-batch", "4", "--threads", "1",
+                                    "--steps", "2", "--batch-tokens", "128", "--seq", "32", "--micro-tokens", "128", "--threads", "1",
                                     "--out", model.path, data.appendingPathComponent("mono/en.txt").path])
         #expect(p.terminationStatus == 0)
         let common = ["--model", model.path, "--data", data.path, "--stage1-steps", "2", "--stage2-steps", "2",

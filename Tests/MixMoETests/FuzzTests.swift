@@ -59,7 +59,9 @@ struct FuzzTests {
                 ok += 1
             } catch is ModelError { failed += 1 }
         }
-        #expect(ok + failed == Self.cases)
+        // Any other error type, or a crash, fails the test by itself; this checks that the fuzzer
+        // reached both sides of the reader (inputs it accepts and inputs it rejects).
+        #expect(ok > 0 && failed > 0, "accepted \(ok), rejected \(failed) of \(Self.cases)")
         #expect(failed > Self.cases / 2, "most mutations must be rejected (ok \(ok), rejected \(failed))")
     }
 
@@ -99,7 +101,9 @@ struct FuzzTests {
                 ok += 1
             } catch is TokenizerError { failed += 1 }
         }
-        #expect(ok + failed == Self.cases)
+        // Any other error type, or a crash, fails the test by itself; this checks that the fuzzer
+        // reached both sides of the reader (inputs it accepts and inputs it rejects).
+        #expect(ok > 0 && failed > 0, "accepted \(ok), rejected \(failed) of \(Self.cases)")
         #expect(failed > 1000, "mutations must be rejected (ok \(ok), rejected \(failed))")
     }
 
@@ -124,6 +128,8 @@ struct FuzzTests {
                 ok += 1
             } catch is DataError { failed += 1 }
         }
-        #expect(ok + failed == Self.cases)
+        // Any other error type, or a crash, fails the test by itself; this checks that the fuzzer
+        // reached both sides of the reader (inputs it accepts and inputs it rejects).
+        #expect(ok > 0 && failed > 0, "accepted \(ok), rejected \(failed) of \(Self.cases)")
     }
 }

@@ -13,7 +13,11 @@ func expectClose(_ a: [Float], _ b: [Float], atol: Float, _ what: String,
     #expect(a.count == b.count, "\(what): \(a.count) values vs \(b.count)", sourceLocation: sourceLocation)
     guard a.count == b.count else { return }
     var worst: Float = 0, at = 0
-    for i in a.indices where abs(a[i] - b[i]) > worst || a[i].isNaN { worst = abs(a[i] - b[i]); at = i }
+    // a NaN on either side is a failure (abs(x - NaN) > worst is false, so test for it explicitly)
+    for i in a.indices where abs(a[i] - b[i]) > worst || a[i].isNaN || b[i].isNaN {
+        worst = a[i].isNaN || b[i].isNaN ? .infinity : abs(a[i] - b[i]); at = i
+        if worst == .infinity { break }
+    }
     #expect(worst <= atol, "\(what): max |diff| \(worst) at \(at) (\(a[at]) vs \(b[at])) > \(atol)",
             sourceLocation: sourceLocation)
 }

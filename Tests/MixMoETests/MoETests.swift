@@ -13,7 +13,7 @@ func makeMoELayer(_ cfg: MixMoEConfig, d: Int, ff: Int, values: (String) -> [Flo
         let v = values(e.name) ?? randomFloats(e.count, seed: UInt64(store.id(e.name)!) + 100, scale: 0.3)
         store.w(store.id(e.name)!).update(from: v, count: e.count)
     }
-    let T: [Float]? = cfg.routerFeatures == "random" ? RouterTransform.random(d: d, seed: 5) : RouterTransform.matrix(cfg.routerFeatures, d: d)
+    let T: [Float]? = cfg.routerFeatures == .random ? RouterTransform.random(d: d, seed: 5) : RouterTransform.matrix(cfg.routerFeatures, d: d)
     let ctx = MoEContext()
     let Tbuf = T.map { FloatBuffer($0) }
     let layer = MixMoELayer(store, layer: 0, cfg: cfg, d: d, intermediate: ff,
@@ -22,8 +22,8 @@ func makeMoELayer(_ cfg: MixMoEConfig, d: Int, ff: Int, values: (String) -> [Flo
 }
 
 struct SpectralFeatureTests {
-    @Test(arguments: [("fft", "fft_real"), ("dct", "dct2")])
-    func matchesNumpyScipy(features: String, key: String) throws {
+    @Test(arguments: [(RouterFeatures.fft, "fft_real"), (.dct, "dct2")])
+    func matchesNumpyScipy(features: RouterFeatures, key: String) throws {
         let f = try SafetensorsFile(url: fixtures.appendingPathComponent("moe/spectral.safetensors"))
         let h = f.floats("h"), want = f.floats(key), d = 16, n = h.count / d
         let T = try #require(RouterTransform.matrix(features, d: d))
@@ -39,7 +39,7 @@ struct MixMoELayerTests {
     @Test(arguments: [1, 2])
     func matchesPyTorchReference(k: Int) throws {
         let fx = try SafetensorsFile(url: fixtures.appendingPathComponent("moe/layer_k\(k).safetensors"))
-        let cfg = MixMoEConfig(expertsPerGroup: 4, moeLayers: [0], routerFeatures: "fft", topK: k, stage: 2, hiddenSize: 16)
+        let cfg = MixMoEConfig(expertsPerGroup: 4, moeLayers: [0], routerFeatures: .fft, topK: k, stage: 2, hiddenSize: 16)
         let (store, layer, ctx, _) = makeMoELayer(cfg, d: 16, ff: 32) { fx.tensors[$0] != nil ? fx.floats($0) : nil }
         let x = FloatBuffer(fx.floats("x")), mask = FloatBuffer(fx.floats("mask")), N = 10
         ctx.realMask = UnsafePointer(mask.ptr)
@@ -59,8 +59,8 @@ struct MixMoELayerTests {
 
     /// The folded router (W_eff = W1 + W2 T, one GEMM) against the explicit per-token `[h ; T h]`
     /// path: outputs, input gradient and every router gradient, for each feature type and k.
-    @Test(arguments: ["fft", "dct", "random", "none"], [1, 2])
-    func foldedRouterEqualsExplicit(features: String, k: Int) {
+    @Test(arguments: RouterFeatures.allCases, [1, 2])
+    func foldedRouterEqualsExplicit(features: RouterFeatures, k: Int) {
         let d = 16, ff = 32, N = 12
         let cfg = MixMoEConfig(expertsPerGroup: 4, moeLayers: [0], routerFeatures: features, topK: k, stage: 2, hiddenSize: d)
         func run(explicit: Bool) -> (out: [Float], dx: [Float], grads: [Float]) {
@@ -86,7 +86,7 @@ struct LoadBalanceTests {
     @Test(arguments: [true, false])
     func closedForm(balanced: Bool) {
         let n = 4, d = 8, N = 16, a: Float = 2
-        let cfg = MixMoEConfig(expertsPerGroup: n, moeLayers: [0], routerFeatures: "none", stage: 1, hiddenSize: d)
+        let cfg = MixMoEConfig(expertsPerGroup: n, moeLayers: [0], routerFeatures: .none, stage: 1, hiddenSize: d)
         let (_, layer, _, _) = makeMoELayer(cfg, d: d, ff: 16) { name in
             if name.hasSuffix("router.weight") { return (0..<(n * d)).map { $0 / d == $0 % d ? a : 0 } }
             if name.hasSuffix("router.bias") { return [Float](repeating: 0, count: n) }
@@ -105,7 +105,7 @@ struct LoadBalanceTests {
 struct UpcyclingTests {
     func upcycled(experts: Int = 4) throws -> (DecoderModel, DecoderModel) {
         let dense = try DecoderModel.load(directory: modelFixture("llama_untied"))
-        let cfg = MixMoEConfig(expertsPerGroup: experts, moeLayers: [0, 1], routerFeatures: "fft", hiddenSize: dense.config.hiddenSize)
+        let cfg = MixMoEConfig(expertsPerGroup: experts, moeLayers: [0, 1], routerFeatures: .fft, hiddenSize: dense.config.hiddenSize)
         return (dense, try Upcycling.upcycle(dense, cfg))
     }
 
@@ -128,7 +128,7 @@ struct UpcyclingTests {
         let (_, moe) = try upcycled()
         let e = try ModelExpectation(modelFixture("llama_untied"))
         moe.moe.forceAllExperts = true
-        moe.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
+        try moe.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
         moe.forward(batch: e.batch, seq: e.seq)
         expectClose(Array(UnsafeBufferPointer(start: moe.logits.ptr, count: e.logits.count)), e.logits, atol: 1e-4, "logits")
     }
@@ -146,11 +146,11 @@ struct UpcyclingTests {
     @Test(arguments: [("uniform", [3, 7, 11, 15]), ("bottom", [0, 1, 2, 3]), ("top", [12, 13, 14, 15]),
                       ("dense-bottom", [1, 3, 5, 7]), ("2, 9", [2, 9])])
     func placements(strategy: String, want: [Int]) throws {
-        #expect(try MixMoEConfig.placement(strategy, layers: 16, every: 4) == want)
+        #expect(try #require(Placement(strategy)).layers(of: 16, every: 4) == want)
     }
 }
 
-/// The freeze matrix of DESIGN section 4 on a real training run, and the stage-2 start identity.
+/// The freeze matrix (docs/DESIGN.md, *Training*) on a real training run, and the stage-2 start identity.
 struct TwoStageTests {
     func batch(seed: UInt64) -> TokenBatch {
         var g = SplitMix64(seed: seed)
@@ -182,13 +182,11 @@ struct TwoStageTests {
         let m1 = try Upcycling.upcycle(dense, MixMoEConfig(expertsPerGroup: 2, moeLayers: [0, 1], hiddenSize: 32))
         try checkStage(m1, before: snapshot(m1), plan: .stage1, steps: 4, seed: 1)
 
-        let m2 = try Upcycling.upcycle(dense, MixMoEConfig(expertsPerGroup: 2, moeLayers: [0, 1], hiddenSize: 32)) // fresh copy
-        _ = m2
         let probe = batch(seed: 99)
-        m1.setBatch(ids: probe.ids, batch: 2, seq: 32); m1.forward(batch: 2, seq: 32)
+        try m1.setBatch(ids: probe.ids, batch: 2, seq: 32); m1.forward(batch: 2, seq: 32)
         let logits1 = m1.logits.array
         let s2 = try Upcycling.beginStage2(m1)
-        s2.setBatch(ids: probe.ids, batch: 2, seq: 32); s2.forward(batch: 2, seq: 32)
+        try s2.setBatch(ids: probe.ids, batch: 2, seq: 32); s2.forward(batch: 2, seq: 32)
         expectClose(s2.logits.array, logits1, atol: 1e-6, "stage-2 step-0 logits vs stage-1 logits (combine mean)")
         try checkStage(s2, before: snapshot(s2), plan: .stage2, steps: 4, seed: 50)
     }

@@ -97,7 +97,7 @@ struct ModelIOTests {
         let out = tempDir("save")
         try DecoderModel.load(directory: src).save(directory: out)
         let m = try DecoderModel.load(directory: out)
-        m.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
+        try m.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
         m.forward(batch: e.batch, seq: e.seq)
         expectClose(Array(UnsafeBufferPointer(start: m.logits.ptr, count: e.logits.count)), e.logits, atol: 1e-4, "reloaded logits")
         let left = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.contains(".tmp") }
@@ -112,7 +112,7 @@ struct ModelIOTests {
             let m = try DecoderModel.load(directory: dir)
             Parallel.setThreads(threads)
             defer { Parallel.setThreads(1) }
-            m.setBatch(ids: e.ids, targets: e.targets, batch: e.batch, seq: e.seq)
+            try m.setBatch(ids: e.ids, targets: e.targets, batch: e.batch, seq: e.seq)
             m.forward(batch: e.batch, seq: e.seq)
             m.backward(batch: e.batch, seq: e.seq, lossScale: 0.1)
             return m.store.grads.array

@@ -11,7 +11,7 @@ struct ModelParityTests {
         let dir = modelFixture(name)
         let m = try DecoderModel.load(directory: dir)
         let e = try ModelExpectation(dir)
-        m.setBatch(ids: e.ids, targets: e.targets, batch: e.batch, seq: e.seq)
+        try m.setBatch(ids: e.ids, targets: e.targets, batch: e.batch, seq: e.seq)
         return (m, e)
     }
 
@@ -87,7 +87,7 @@ struct ModelParityTests {
         m.store.zeroGrads()
         for s in 0..<e.batch {
             let r = (s * e.seq)..<((s + 1) * e.seq)
-            m.setBatch(ids: Array(e.ids[r]), targets: Array(e.targets[r]), batch: 1, seq: e.seq)
+            try m.setBatch(ids: Array(e.ids[r]), targets: Array(e.targets[r]), batch: 1, seq: e.seq)
             m.forward(batch: 1, seq: e.seq)
             m.backward(batch: 1, seq: e.seq, lossScale: 1 / Float(total))
         }

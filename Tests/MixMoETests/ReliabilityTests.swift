@@ -28,7 +28,7 @@ func tinyRunSetup() throws -> (dir: URL, args: [String]) {
     try Data(text.utf8).write(to: dir.appendingPathComponent("text.txt"))
     let args = ["pretrain", "--config", dir.appendingPathComponent("config.json").path,
                 "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
-                "--steps", "12", "--batch-tokens", "256", "--seq", "32", "--micro-batch", "4", "--lr", "3e-3",
+                "--steps", "12", "--batch-tokens", "256", "--seq", "32", "--micro-tokens", "128", "--lr", "3e-3",
                 "--checkpoint-every", "3", "--threads", "1", dir.appendingPathComponent("text.txt").path]
     return (dir, args)
 }

@@ -11,21 +11,35 @@ struct DecodingTests {
         Generator(model: try DecoderModel.load(directory: modelFixture(fixture)), stopTokens: [7, 13])
     }
 
+    /// Greedy decoding against transformers' `generate` (scripts/make_generate_fixtures.py):
+    /// identical token ids for every prompt, decoded one by one and all together in one batch.
+    @Test(arguments: ["llama_untied", "llama_tied_rope3", "llama_attn_bias", "qwen2_bias"])
+    func greedyMatchesTransformersGenerate(_ fixture: String) throws {
+        struct Fixture: Decodable { let prompts: [[Int32]]; let max_new_tokens: Int; let outputs: [[Int32]] }
+        let fx = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: modelFixture(fixture).appendingPathComponent("generate.json")))
+        let g = Generator(model: try DecoderModel.load(directory: modelFixture(fixture)), stopTokens: [])
+        for (p, want) in zip(fx.prompts, fx.outputs) {
+            #expect(try g.greedy([p], maxNew: [fx.max_new_tokens])[0] == want, "\(fixture) prompt \(p)")
+        }
+        let batched = try g.greedy(fx.prompts, maxNew: fx.prompts.map { _ in fx.max_new_tokens })
+        #expect(batched == fx.outputs, "\(fixture): batched greedy")
+    }
+
     @Test(arguments: ["llama_tied_rope3", "qwen2_bias"])
     func cachedEqualsUncached(_ fixture: String) throws {
         let g = try generator(fixture)
         for p in prompts {
-            let cached = g.greedy([p], maxNew: [12])[0]
-            #expect(cached == g.greedyUncached(p, maxNew: 12), "prompt \(p)")
+            let cached = try g.greedy([p], maxNew: [12])[0]
+            #expect(try cached == g.greedyUncached(p, maxNew: 12), "prompt \(p)")
         }
     }
 
     @Test func batchedEqualsOneByOne() throws {
         let g = try generator()
         let limits = [12, 9, 12, 5]
-        let batched = g.greedy(prompts, maxNew: limits)
+        let batched = try g.greedy(prompts, maxNew: limits)
         for (i, p) in prompts.enumerated() {
-            #expect(batched[i] == g.greedy([p], maxNew: [limits[i]])[0], "prompt \(i)")
+            #expect(try batched[i] == g.greedy([p], maxNew: [limits[i]])[0], "prompt \(i)")
         }
     }
 
@@ -33,7 +47,7 @@ struct DecodingTests {
     func beamOneIsGreedy(lengthPenalty: Double) throws {
         let g = try generator()
         for p in prompts {
-            #expect(g.beam(p, maxNew: 12, beams: 1, lengthPenalty: lengthPenalty) == g.greedy([p], maxNew: [12])[0], "prompt \(p)")
+            #expect(try g.beam(p, maxNew: 12, beams: 1, lengthPenalty: lengthPenalty) == g.greedy([p], maxNew: [12])[0], "prompt \(p)")
         }
     }
 
@@ -43,9 +57,9 @@ struct DecodingTests {
     func beamScoreEqualsFullForwardLogProb(beams: Int) throws {
         let g = try generator()
         let m = g.model, V = m.config.vocabSize
-        func logProb(_ p: [Int32], _ gen: [Int32]) -> Double {
+        func logProb(_ p: [Int32], _ gen: [Int32]) throws -> Double {
             let seq = p + gen
-            m.setBatch(ids: seq, batch: 1, seq: seq.count)
+            try m.setBatch(ids: seq, batch: 1, seq: seq.count)
             m.forward(batch: 1, seq: seq.count)
             var s = 0.0
             for (i, t) in gen.enumerated() {
@@ -55,9 +69,10 @@ struct DecodingTests {
             return s
         }
         for p in prompts {
-            let (toks, score) = g.beamSearch(p, maxNew: 6, beams: beams, lengthPenalty: 1)
+            let (toks, score) = try g.beamSearch(p, maxNew: 6, beams: beams, lengthPenalty: 1)
             #expect(!toks.isEmpty)
-            #expect(abs(logProb(p, toks) - score) < 1e-3, "prompt \(p): beam score \(score) vs forward \(logProb(p, toks))")
+            let full = try logProb(p, toks)
+            #expect(abs(full - score) < 1e-3, "prompt \(p): beam score \(score) vs forward \(full)")
         }
     }
 }
@@ -179,17 +194,15 @@ struct VariableShapeTests {
         for (i, (b, T)) in shapes.enumerated() {
             let ids = (0..<(b * T)).map { Int32(($0 * 7 + i) % 97) }
             let tgt = ids.map { ($0 + 1) % 97 }
-            m.setBatch(ids: ids, targets: tgt, batch: b, seq: T)
+            try m.setBatch(ids: ids, targets: tgt, batch: b, seq: T)
             m.forward(batch: b, seq: T)
             m.backward(batch: b, seq: T, lossScale: 0.01)
-            let got = Array(UnsafeBufferPointer(start: m.logits.ptr, count: b * T * 97))
             m.forward(batch: b, seq: T)  // logits were overwritten by backward; recompute
             let reused = Array(UnsafeBufferPointer(start: m.logits.ptr, count: b * T * 97))
             let fresh = try Upcycling.upcycle(dense, MixMoEConfig(expertsPerGroup: 4, moeLayers: [1], topK: 2, hiddenSize: 32))
-            fresh.setBatch(ids: ids, batch: b, seq: T)
+            try fresh.setBatch(ids: ids, batch: b, seq: T)
             fresh.forward(batch: b, seq: T)
             expectClose(reused, Array(UnsafeBufferPointer(start: fresh.logits.ptr, count: b * T * 97)), atol: 1e-5, "shape \(b)x\(T)")
-            _ = got
         }
     }
 }

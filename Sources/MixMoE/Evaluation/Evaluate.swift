@@ -36,7 +36,7 @@ public enum Evaluation {
                 var segs = b.segments(d)
                 if let m = maxSegments { segs = Array(segs.prefix(m)) }
                 let t0 = monotonicSeconds()
-                let hyps = translator.translate(segs.map(\.src), d) { progress?(d, $0, segs.count) }
+                let hyps = try translator.translate(segs.map(\.src), d) { progress?(d, $0, segs.count) }
                 let secs = monotonicSeconds() - t0
                 let refs = segs.map(\.tgt)
                 let bleu = Metrics.bleu(hypotheses: hyps, references: refs, tokenize: bleuTokenizer(target: d.tgt))

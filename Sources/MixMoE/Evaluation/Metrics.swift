@@ -145,3 +145,21 @@ struct Interner {
         }
     }
 }
+
+/// The corpus metrics `mixmoe score` computes.
+public enum MetricName: String, CaseIterable, Sendable {
+    case bleu, chrf
+    case chrfpp = "chrf++"
+
+    /// Scores `hypotheses` against `references` (same count, checked by the caller); `tokenize`
+    /// applies to BLEU only (default: `zh` for a Chinese target, `13a` otherwise).
+    public func score(hypotheses: [String], references: [String], tokenize: SacreTokenizer? = nil, targetLang: String? = nil) -> MetricScore {
+        switch self {
+        case .bleu:
+            return Metrics.bleu(hypotheses: hypotheses, references: references,
+                                tokenize: tokenize ?? Evaluation.bleuTokenizer(target: targetLang ?? ""))
+        case .chrf: return Metrics.chrf(hypotheses: hypotheses, references: references)
+        case .chrfpp: return Metrics.chrf(hypotheses: hypotheses, references: references, wordOrder: 2)
+        }
+    }
+}

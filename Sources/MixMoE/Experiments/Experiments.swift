@@ -10,57 +10,88 @@ public struct Variant: Sendable {
     }
 }
 
-/// The paper's experiments (DESIGN section 5) as lists of variants.
-public enum ExperimentPlan {
-    public static let names = ["main", "ablation", "router-features", "placement", "experts", "balance", "utilisation", "forgetting", "spread"]
+/// The paper's experiments (docs/DESIGN.md, "Experiments") as lists of variants.
+public enum ExperimentName: String, Codable, Sendable, CaseIterable {
+    case main, ablation
+    case routerFeatures = "router-features"
+    case placement, experts, balance, utilisation, forgetting
+    /// seed-to-seed spread of the two methods the main comparison hinges on
+    case spread
 
-    public static func variants(_ name: String) -> [Variant]? {
+    public var variants: [Variant] {
         func mm(_ label: String, _ edit: (inout MoEOptions) -> Void) -> Variant {
             var o = MoEOptions(); edit(&o); return Variant(label, .mixMoE, o)
         }
-        switch name {
-        case "main", "forgetting":
+        switch self {
+        case .main, .forgetting:
             return [Variant("base", .base), Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("LoRA", .lora),
                     Variant("LLaMA-Pro", .llamaPro), Variant("generic MoE", .moe), Variant("MoE PT+SFT", .moePtSft),
                     Variant("Mix-MoE", .mixMoE)]
-        case "ablation":
+        case .ablation:
             return [Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("MoE PT", .moePt),
                     Variant("MoE SFT", .moeSft), Variant("MoE PT+SFT", .moePtSft), Variant("Mix-MoE", .mixMoE),
                     Variant("dense FFN at MoE layers (control)", .denseFFN)]
-        case "router-features":
-            return ["fft", "dct", "random", "none"].map { f in mm(f) { $0.routerFeatures = f } }
-        case "placement":
-            return ["uniform", "bottom", "top", "dense-bottom"].map { p in mm(p) { $0.placement = p } }
-        case "experts":
+        case .routerFeatures:
+            return RouterFeatures.allCases.map { f in mm(f.rawValue) { $0.routerFeatures = f } }
+        case .placement:
+            return [Placement.uniform, .bottom, .top, .denseBottom].map { p in mm(p.description) { $0.placement = p } }
+        case .experts:
             return [2, 4, 8].map { n in mm("\(n) experts") { $0.experts = n } }
-        case "balance":
+        case .balance:
             return [0, 0.001, 0.01, 0.1, 1].map { l in mm("lambda \(l)") { $0.lbCoef = l } }
-        case "utilisation":
+        case .utilisation:
             return [Variant("Mix-MoE", .mixMoE)]
-        case "spread":  // seed-to-seed spread of the two methods the main comparison hinges on
+        case .spread:
             return [Variant("dense SFT", .sft), Variant("Mix-MoE", .mixMoE)]
-        default: return nil
         }
     }
 }
 
-/// Results of one trained variant under one seed.
-public struct RunResult: @unchecked Sendable {  // expertStats holds JSON-ready values only
+/// Results of one trained variant under one seed (also the run cache's record).
+public struct RunResult: Codable, Sendable {
     public var variant: String
     public var seed: UInt64
     public var directions: [DirectionResult]
     public var perplexity: [String: Double] = [:]
-    public var expertStats: [String: Any] = [:]
+    public var expertStats: ExpertStatistics = [:]
     public var trainSeconds: Double
     /// True when the result was read from a `RunCache` rather than trained in this invocation.
     public var cached = false
     public var meanBLEU: Double { directions.map(\.bleu).reduce(0, +) / Double(max(directions.count, 1)) }
     public var meanChrF: Double { directions.map(\.chrf).reduce(0, +) / Double(max(directions.count, 1)) }
+
+    enum CodingKeys: String, CodingKey {
+        case variant, seed, directions, perplexity, expertStats = "expert_stats", trainSeconds = "train_s", cached = "reused_from_cache"
+        case meanBLEU = "mean_bleu", meanChrF = "mean_chrf"  // written for readers of the JSON; derived on reading
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(variant, forKey: .variant); try c.encode(seed, forKey: .seed); try c.encode(directions, forKey: .directions)
+        try c.encode(perplexity, forKey: .perplexity); try c.encode(expertStats, forKey: .expertStats)
+        try c.encode(trainSeconds, forKey: .trainSeconds); try c.encode(cached, forKey: .cached)
+        try c.encode(meanBLEU, forKey: .meanBLEU); try c.encode(meanChrF, forKey: .meanChrF)
+    }
+
+    public init(variant: String, seed: UInt64, directions: [DirectionResult], trainSeconds: Double) {
+        self.variant = variant; self.seed = seed; self.directions = directions; self.trainSeconds = trainSeconds
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        variant = try c.decode(String.self, forKey: .variant)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        directions = try c.decode([DirectionResult].self, forKey: .directions)
+        perplexity = try c.decodeIfPresent([String: Double].self, forKey: .perplexity) ?? [:]
+        expertStats = try c.decodeIfPresent(ExpertStatistics.self, forKey: .expertStats) ?? [:]
+        trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
+        cached = try c.decodeIfPresent(Bool.self, forKey: .cached) ?? false
+    }
 }
 
 /// Runs an experiment: every variant under every seed, evaluated on the test directions.
 public final class ExperimentRunner {
-    public let name: String
+    public let name: ExperimentName
     public let baseModel: DecoderModel
     public let tokenizer: BPETokenizer
     public let monoFiles: [URL]
@@ -72,7 +103,7 @@ public final class ExperimentRunner {
     public var testSegments: Int
     public var log: (String) -> Void
 
-    public init(name: String, baseModel: DecoderModel, tokenizer: BPETokenizer, monoFiles: [URL], monoDev: [String: URL],
+    public init(name: ExperimentName, baseModel: DecoderModel, tokenizer: BPETokenizer, monoFiles: [URL], monoDev: [String: URL],
                 train: [Bitext], test: [Bitext], budget: Budget, seeds: [UInt64], testSegments: Int, log: @escaping (String) -> Void) {
         self.name = name; self.baseModel = baseModel; self.tokenizer = tokenizer; self.monoFiles = monoFiles; self.monoDev = monoDev
         self.train = train; self.test = test; self.budget = budget; self.seeds = seeds; self.testSegments = testSegments; self.log = log
@@ -87,17 +118,17 @@ public final class ExperimentRunner {
             var b = budget
             b.seed = seed
             let runner = try MethodRunner(base: baseModel, tokenizer: tokenizer, monoFiles: monoFiles, parallel: train, budget: b, log: log)
-            let fp = RunCache.fingerprint(base: baseModel, monoStream: runner.monoStream, examples: runner.examples, test: test,
-                                          testSegments: testSegments)
+            let fp = try RunCache.fingerprint(base: baseModel, monoStream: runner.monoStream, examples: runner.examples, test: test,
+                                          testSegments: testSegments, dev: monoDev)
             for v in variants {
-                let key = RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: b)
+                let key = try RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: b)
                 if let c = cache, let r = c.load(key, variant: v.label) {
-                    log(String(format: "[%@] %@ seed %llu: reused %@ (mean BLEU %.2f, chrF %.2f)", name, v.label, seed,
+                    log(String(format: "[%@] %@ seed %llu: reused %@ (mean BLEU %.2f, chrF %.2f)", name.rawValue, v.label, seed,
                                c.directory.appendingPathComponent(key + ".json").path, r.meanBLEU, r.meanChrF))
                     out.append(r)
                     continue
                 }
-                log("[\(name)] \(v.label), seed \(seed)")
+                log("[\(name.rawValue)] \(v.label), seed \(seed)")
                 runner.moe = v.moe
                 let t0 = monotonicSeconds()
                 let m = try runner.run(v.method)
@@ -107,10 +138,10 @@ public final class ExperimentRunner {
                 // Perplexity (forgetting) and expert use (utilisation, balance) are cheap next to training, so every run
                 // records them and any experiment can reuse the run.
                 for (lang, f) in monoDev.sorted(by: { $0.key < $1.key }) {
-                    r.perplexity[lang] = try m.perplexity(file: f, tokenizer: tokenizer, seq: budget.seq).perplexity
+                    r.perplexity[lang] = try m.perplexity(file: f, tokenizer: tokenizer, seq: budget.shared.seq).perplexity
                 }
-                if m.config.mixMoE != nil { r.expertStats = expertUse(m) }
-                log(String(format: "[%@] %@ seed %llu: mean BLEU %.2f, chrF %.2f (train %.0f s)", name, v.label, seed, r.meanBLEU, r.meanChrF, secs))
+                if m.config.mixMoE != nil { r.expertStats = try expertUse(m) }
+                log(String(format: "[%@] %@ seed %llu: mean BLEU %.2f, chrF %.2f (train %.0f s)", name.rawValue, v.label, seed, r.meanBLEU, r.meanChrF, secs))
                 try cache?.store(r, key: key)
                 out.append(r)
             }
@@ -120,7 +151,7 @@ public final class ExperimentRunner {
 
     /// Expert-selection statistics of a MoE model over (at most 64) test segments per direction,
     /// teacher-forced (prompt + reference), labelled by direction.
-    func expertUse(_ m: DecoderModel) -> [String: Any] {
+    func expertUse(_ m: DecoderModel) throws -> ExpertStatistics {
         m.resetExpertStatistics()
         m.moe.collectStats = true
         defer { m.moe.collectStats = false }
@@ -131,7 +162,7 @@ public final class ExperimentRunner {
                                                target: tokenizer.encode(" " + $0.tgt) + [Int32(m.config.eosTokenIds[0])], direction: d) }
                 m.moe.statsLabel = d.description
                 let batch = MTDataset.collate(exs.filter { $0.length <= 256 }, pad: Int32(m.config.eosTokenIds[0]))
-                m.setBatch(ids: batch.ids, targets: batch.targets, mask: batch.mask, batch: batch.batch, seq: batch.seq)
+                try m.setBatch(ids: batch.ids, targets: batch.targets, mask: batch.mask, batch: batch.batch, seq: batch.seq)
                 m.forward(batch: batch.batch, seq: batch.seq)
             }
         }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The training methods compared in the paper (Table II) and its ablations.
-public enum Method: String, Sendable, CaseIterable {
+public enum Method: String, Codable, Sendable, CaseIterable {
     case base                       // no training
     case mixMoE = "mix-moe"         // upcycle, stage 1 (LM group, mono), stage 2 (MT group, parallel)
     case sft                        // dense, full fine-tuning on parallel
@@ -13,33 +13,6 @@ public enum Method: String, Sendable, CaseIterable {
     case moePt = "moe-pt"           // one group, mono only (Table III)
     case moeSft = "moe-sft"         // one group, parallel only (Table III)
     case denseFFN = "dense-ffn"     // control: dense model, only the FFNs of the would-be MoE layers, parallel
-}
-
-/// Step and optimiser budget shared by every method of a comparison. One-stage methods get
-/// `stage1Steps + stage2Steps` steps on their data; two-stage methods split them.
-public struct Budget: Sendable {
-    public var stage1Steps = 100
-    public var stage2Steps = 200
-    public var batchTokens = 8192
-    public var microTokens = 4096
-    public var seq = 128
-    public var lr1 = 1e-3
-    public var lr2 = 1e-3
-    public var warmup = 0.03
-    public var seed: UInt64 = 0
-    public init() {}
-}
-
-/// Mix-MoE / MoE options (ablations vary these).
-public struct MoEOptions: Sendable {
-    public var experts = 4
-    public var every = 4
-    public var placement = "uniform"
-    public var routerFeatures = "fft"
-    public var topK = 1
-    public var lbCoef = 0.01
-    public var combine = "mean"
-    public init() {}
 }
 
 /// Runs any method from one base model on shared data, reporting progress through `log`.
@@ -61,27 +34,16 @@ public final class MethodRunner: @unchecked Sendable {
         }
         eos = Int32(e)
         monoStream = try PackedDataset.tokenize(files: monoFiles, tokenizer: tokenizer, eos: eos)
-        examples = MTDataset.build(bitexts: parallel, directions: nil, tokenizer: tokenizer, eos: eos, maxTokens: budget.seq).examples
+        examples = MTDataset.build(bitexts: parallel, directions: nil, tokenizer: tokenizer, eos: eos, maxTokens: budget.shared.seq).examples
     }
 
-    func mono(_ salt: UInt64) -> PackedDataset { PackedDataset(tokens: monoStream, seq: budget.seq, seed: budget.seed &+ salt) }
+    func mono(_ salt: UInt64) -> PackedDataset { PackedDataset(tokens: monoStream, seq: budget.shared.seq, seed: budget.seed &+ salt) }
     func mt(_ salt: UInt64) -> MTDataset { MTDataset(examples: examples, seed: budget.seed &+ salt, pad: eos) }
 
     /// A copy of the base model (methods never modify the base).
-    func freshBase() -> DecoderModel {
-        let s = ParameterStore()
-        for e in base.store.entries { s.add(e.name, e.shape) }
-        s.finalize()
-        s.params.ptr.update(from: base.store.params.ptr, count: base.store.count)
-        return DecoderModel(config: base.config, store: s)
-    }
+    func freshBase() -> DecoderModel { base.copy() }
 
-    func mixConfig(groups: Int) throws -> MixMoEConfig {
-        let layers = try MixMoEConfig.placement(moe.placement, layers: base.config.numHiddenLayers, every: moe.every)
-        return MixMoEConfig(expertsPerGroup: moe.experts, moeLayers: layers, routerFeatures: moe.routerFeatures, topK: moe.topK,
-                            combine: moe.combine, lbCoef: moe.lbCoef, hiddenSize: base.config.hiddenSize,
-                            seed: budget.seed, placement: moe.placement, groups: groups)
-    }
+    func mixConfig(groups: Int) throws -> MixMoEConfig { try moe.config(for: base.config, groups: groups, seed: budget.seed) }
 
     func train(_ m: DecoderModel, _ plan: FreezePlan, _ src: BatchSource, steps: Int, lr: Double, label: String) throws {
         plan.apply(to: m)
@@ -91,14 +53,11 @@ public final class MethodRunner: @unchecked Sendable {
     /// Trains with whatever trainable flags `m` already has.
     func train(_ m: DecoderModel, _ src: BatchSource, steps: Int, lr: Double, label: String) throws {
         guard steps > 0 else { return }
-        let t = Trainer(model: m, schedule: CosineSchedule(peak: lr, totalSteps: steps, warmupFraction: budget.warmup))
-        let loop = TrainingLoop(trainer: t, source: src, stepTokens: budget.batchTokens, microTokens: budget.microTokens)
-        try loop.run(steps: steps) { p in
-            if p.step == 1 || p.step % 50 == 0 || p.step == p.steps {
-                self.log(String(format: "  %@ step %d/%d loss %.3f aux %.4f %.0f tok/s", label, p.step, p.steps, p.stats.loss,
-                                p.stats.auxLoss, p.tokensPerSecond))
-            }
+        let run = TrainingRun(model: m, settings: budget.stage(steps: steps, lr: lr), source: src)
+        run.progress = { p in
+            if p.step == 1 || p.step % 50 == 0 || p.step == p.steps { self.log("  \(label) " + p.line) }
         }
+        try run.run()
     }
 
     /// Trains `method` and returns the resulting model.
@@ -139,7 +98,7 @@ public final class MethodRunner: @unchecked Sendable {
             return m
         case .denseFFN:
             let m = freshBase()
-            let layers = try MixMoEConfig.placement(moe.placement, layers: base.config.numHiddenLayers, every: moe.every)
+            let layers = try moe.placement.layers(of: base.config.numHiddenLayers, every: moe.every)
             m.store.setTrainable { name in layers.contains { name.hasPrefix("model.layers.\($0).mlp.") } }
             try train(m, mt(2), steps: total, lr: b.lr2, label: "dense-ffn")
             return m

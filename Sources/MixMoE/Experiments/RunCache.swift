@@ -1,25 +1,5 @@
 import Foundation
 
-/// FNV-1a 64-bit streaming hash. Used for cache keys, where a collision would need identical
-/// lengths and adversarial inputs; not a security boundary.
-public struct FNV64: Sendable {
-    public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
-    public init() {}
-
-    public mutating func add(bytes: UnsafeRawBufferPointer) {
-        var h = value
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        value = h
-    }
-    public mutating func add<T: BitwiseCopyable>(_ xs: [T]) {
-        add(xs.count)
-        xs.withUnsafeBytes { add(bytes: $0) }
-    }
-    public mutating func add(_ n: Int) { withUnsafeBytes(of: n.littleEndian) { add(bytes: $0) } }
-    public mutating func add(_ s: String) { add(Array(s.utf8)) }
-    public var hex: String { String(format: "%016llx", value) }
-}
-
 /// Results of finished runs on disk, keyed by everything that determines them: the base model's
 /// weights, the training and test data, the method, its MoE options, the budget and the seed.
 /// Experiments share variants (Mix-MoE with default options appears in six of them), so a run is
@@ -28,9 +8,20 @@ public struct RunCache: Sendable {
     public let directory: URL
     public init(directory: URL) { self.directory = directory }
 
-    /// Hash of the inputs shared by every run of an experiment.
+    /// Hash of the running executable: a run cached by another build of the code is not reused,
+    /// since a kernel fix can change every result. (Coarse: any rebuild with different machine
+    /// code invalidates the cache; the cost is retraining, never a stale number.)
+    public static let codeVersion: String = {
+        var h = FNV64()
+        let exe = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        if let d = try? Data(contentsOf: exe, options: .alwaysMapped) { d.withUnsafeBytes { h.add(bytes: $0) } }
+        return h.hex
+    }()
+
+    /// Hash of the inputs shared by every run of an experiment: base weights, training data, the
+    /// test segments used, and the held-out texts behind the perplexities.
     public static func fingerprint(base: DecoderModel, monoStream: [Int32], examples: [MTExample], test: [Bitext],
-                                   testSegments: Int) -> String {
+                                   testSegments: Int, dev: [String: URL]) throws -> String {
         var h = FNV64()
         h.add(bytes: UnsafeRawBufferPointer(start: base.store.params.ptr, count: base.store.count * 4))
         h.add(base.store.entries.map(\.name).joined(separator: ","))
@@ -42,20 +33,19 @@ public struct RunCache: Sendable {
             for p in b.pairs.prefix(testSegments) { h.add(p.a); h.add(p.b) }
         }
         h.add(testSegments)
+        for (lang, url) in dev.sorted(by: { $0.key < $1.key }) {
+            h.add(lang)
+            let d = try Data(contentsOf: url)
+            d.withUnsafeBytes { h.add(bytes: $0) }
+        }
         return h.hex
     }
 
-    /// Key of one run: the shared fingerprint plus the run's own settings.
-    public static func key(fingerprint: String, method: Method, moe: MoEOptions, budget: Budget) -> String {
-        let parts = [
-            "v1", fingerprint, method.rawValue,
-            "experts=\(moe.experts)", "every=\(moe.every)", "placement=\(moe.placement)", "features=\(moe.routerFeatures)",
-            "topk=\(moe.topK)", "lb=\(moe.lbCoef)", "combine=\(moe.combine)",
-            "s1=\(budget.stage1Steps)", "s2=\(budget.stage2Steps)", "bt=\(budget.batchTokens)", "mt=\(budget.microTokens)",
-            "seq=\(budget.seq)", "lr1=\(budget.lr1)", "lr2=\(budget.lr2)", "warmup=\(budget.warmup)", "seed=\(budget.seed)",
-        ]
+    /// Key of one run: the code version, the shared fingerprint and the run's own settings.
+    public static func key(fingerprint: String, method: Method, moe: MoEOptions, budget: Budget,
+                           codeVersion: String = RunCache.codeVersion) throws -> String {
         var h = FNV64()
-        h.add(parts.joined(separator: "|"))
+        h.add(["v2", codeVersion, fingerprint, method.rawValue, moe.key, try sortedJSON(budget)].joined(separator: "|"))
         return h.hex
     }
 
@@ -63,31 +53,17 @@ public struct RunCache: Sendable {
 
     /// The stored result for `key`, or nil (absent or unreadable: the run is simply redone).
     public func load(_ key: String, variant: String) -> RunResult? {
-        guard let d = try? Data(contentsOf: url(key)),
-              let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-              let seed = o["seed"] as? Int, let secs = o["train_s"] as? Double,
-              let dirs = o["directions"] as? [[String: Any]] else { return nil }
-        var r = RunResult(variant: variant, seed: UInt64(seed), directions: [], trainSeconds: secs)
-        for x in dirs {
-            guard let dir = x["direction"] as? String, let n = x["segments"] as? Int, let b = x["bleu"] as? Double,
-                  let c = x["chrf"] as? Double, let cp = x["chrf++"] as? Double, let s = x["seconds"] as? Double,
-                  let sig = x["bleu_signature"] as? String else { return nil }
-            r.directions.append(DirectionResult(direction: dir, segments: n, bleu: b, chrf: c, chrfpp: cp, seconds: s, bleuSignature: sig))
-        }
-        r.perplexity = (o["perplexity"] as? [String: Double]) ?? [:]
-        r.expertStats = (o["expert_stats"] as? [String: Any]) ?? [:]
+        guard let d = try? Data(contentsOf: url(key)), var r = try? JSONDecoder().decode(RunResult.self, from: d) else { return nil }
+        r.variant = variant
         r.cached = true
         return r
     }
 
     /// Stores a result atomically.
     public func store(_ r: RunResult, key: String) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let o: [String: Any] = [
-            "variant": r.variant, "seed": Int(r.seed), "train_s": r.trainSeconds, "perplexity": r.perplexity,
-            "expert_stats": r.expertStats,
-            "directions": r.directions.map(\.jsonObject),
-        ]
-        try AtomicFile.write(JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), to: url(key))
+        var r = r
+        r.cached = false
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        try AtomicFile.write(enc.encode(r), to: url(key))
     }
 }

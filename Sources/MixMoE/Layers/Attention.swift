@@ -136,7 +136,7 @@ extension Attention {
         rotary.forward(kBuf.ptr, positions: positions, n: b, heads: kvHeads)
         for s in 0..<b {
             let p = Int(positions[s])
-            precondition(p < L, "KV cache full (\(L) positions)")
+            precondition(p < L, "KV cache full (\(L) positions)")  // checked by DecoderModel.decodeStep
             (cache.k.ptr + (s * L + p) * kd).update(from: kBuf.ptr + s * kd, count: kd)
             (cache.v.ptr + (s * L + p) * kd).update(from: vBuf.ptr + s * kd, count: kd)
         }

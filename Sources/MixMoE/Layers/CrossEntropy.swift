@@ -11,9 +11,7 @@ public enum CrossEntropy {
                 let tgt = Int(targets[t])
                 guard tgt >= 0 else { losses[t] = 0; continue }
                 let row = logits + t * V
-                let m = VectorMath.max(row, V)
-                let s = VectorMath.expSum(row, V, shift: m, out: nil)
-                losses[t] = logf(s) + m - row[tgt]  // -log softmax(row)[tgt]
+                losses[t] = VectorMath.logSumExp(row, V) - row[tgt]  // -log softmax(row)[tgt]
             }
         }
         var sum = 0.0, count = 0

@@ -1,18 +1,106 @@
 import Foundation
 
-/// The `mix_moe` block of a Mix-MoE model's `config.json` (DESIGN section 3).
+/// What the router sees (paper III-B; docs/DESIGN.md, "Routers"): `[h ; T h]` for a fixed linear
+/// transform `T`, or `h` alone.
+public enum RouterFeatures: String, Codable, Sendable, CaseIterable {
+    /// `[h ; Re(FFT(h))]`, the paper's choice
+    case fft
+    /// `[h ; DCT-II(h)]`
+    case dct
+    /// `[h ; R h]` with a fixed Gaussian `R` (stored as `model.router_transform`)
+    case random
+    /// `h` alone (a plain linear router)
+    case none
+}
+
+/// How stage 2 combines the two groups' outputs.
+public enum GroupCombine: String, Codable, Sendable, CaseIterable {
+    /// `(y_LM + y_MT) / 2`: the stage-2 model starts at the stage-1 function (MT = copy of LM)
+    case mean
+    /// `y_LM + y_MT`
+    case sum
+}
+
+/// Which layers become Mix-MoE layers (paper Table VI).
+public enum Placement: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    /// every `every`-th layer: `every-1, 2*every-1, ...`
+    case uniform
+    /// the first `L / every` layers
+    case bottom
+    /// the last `L / every` layers
+    case top
+    /// `L / every` layers at stride 2 over the bottom `2 L / every` (the paper's "dense bottom,
+    /// sparse top, layers 1-8" for 16 layers, in our reading)
+    case denseBottom
+    /// explicit 0-based layer indices
+    case layers([Int])
+
+    /// Parses `uniform`, `bottom`, `top`, `dense-bottom` or a comma-separated list of layers.
+    public init?(_ s: String) {
+        switch s {
+        case "uniform": self = .uniform
+        case "bottom": self = .bottom
+        case "top": self = .top
+        case "dense-bottom": self = .denseBottom
+        default:
+            let parts = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+            self = .layers(parts.map { $0! })
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .uniform: return "uniform"
+        case .bottom: return "bottom"
+        case .top: return "top"
+        case .denseBottom: return "dense-bottom"
+        case .layers(let l): return l.map(String.init).joined(separator: ",")
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let s = try decoder.singleValueContainer().decode(String.self)
+        guard let p = Placement(s) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "expected uniform, bottom, top, dense-bottom or a list of layers, got '\(s)'"))
+        }
+        self = p
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
+    /// MoE layer indices among `L` layers with one MoE layer per `every` layers.
+    public func layers(of L: Int, every k: Int) throws -> [Int] {
+        let m = max(1, L / k)
+        switch self {
+        case .uniform: return stride(from: k - 1, to: L, by: k).map { $0 }
+        case .bottom: return Array(0..<min(m, L))
+        case .top: return Array(max(0, L - m)..<L)
+        case .denseBottom:
+            guard 2 * m <= L else {
+                throw SettingsError.invalid(option: "--placement", expected: "at least \(2 * m) layers for dense-bottom (the model has \(L))")
+            }
+            return (0..<m).map { 2 * $0 + 1 }
+        case .layers(let l): return l
+        }
+    }
+}
+
+/// The `mix_moe` block of a Mix-MoE model's `config.json` (docs/DESIGN.md, "Mix-MoE layer").
 public struct MixMoEConfig: Codable, Sendable, Equatable {
     /// Experts per group (n); each expert is a d_ff / n slice of the dense FFN.
     public var expertsPerGroup: Int
     /// 0-based indices of the layers whose FFN is a Mix-MoE layer.
     public var moeLayers: [Int]
-    /// Router input: `fft` (`[h; Re(FFT(h))]`), `dct`, `random` (fixed Gaussian transform) or `none` (`h`).
-    public var routerFeatures: String
+    public var routerFeatures: RouterFeatures
     public var topK: Int
     /// Weight of a selected expert = gateScale * p (un-renormalised softmax probability).
     public var gateScale: Double
-    /// How stage 2 combines the groups: `mean` ((y_LM + y_MT) / 2) or `sum`.
-    public var combine: String
+    public var combine: GroupCombine
     /// Load-balance loss weight (lambda).
     public var lbCoef: Double
     /// 1: only the LM group is in the forward pass; 2: both groups.
@@ -23,8 +111,8 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
     public var spectralInitScale: Double
     /// Seed of the router initialisation and of the `random` transform.
     public var seed: UInt64
-    /// How the MoE layers were chosen (for the record): uniform, bottom, top, dense-bottom, list.
-    public var placement: String
+    /// How the MoE layers were chosen (for the record).
+    public var placement: Placement
     /// Groups: 2 for Mix-MoE; 1 for the generic-MoE baselines (only the LM group ever exists).
     public var groups: Int
 
@@ -34,10 +122,10 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
         case routerInitStd = "router_init_std", spectralInitScale = "spectral_init_scale", seed, placement, groups
     }
 
-    public init(expertsPerGroup: Int = 4, moeLayers: [Int], routerFeatures: String = "fft", topK: Int = 1,
-                gateScale: Double? = nil, combine: String = "mean", lbCoef: Double = 0.01, stage: Int = 1,
+    public init(expertsPerGroup: Int = 4, moeLayers: [Int], routerFeatures: RouterFeatures = .fft, topK: Int = 1,
+                gateScale: Double? = nil, combine: GroupCombine = .mean, lbCoef: Double = 0.01, stage: Int = 1,
                 routerInitStd: Double = 0.02, spectralInitScale: Double? = nil, hiddenSize: Int,
-                seed: UInt64 = 0, placement: String = "uniform", groups: Int = 2) {
+                seed: UInt64 = 0, placement: Placement = .uniform, groups: Int = 2) {
         self.expertsPerGroup = expertsPerGroup
         self.moeLayers = moeLayers
         self.routerFeatures = routerFeatures
@@ -55,16 +143,16 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
 
     /// Re(FFT(h)) and the unnormalised DCT-II grow like sqrt(d/2) and sqrt(2d) times h; a random
     /// N(0, 1/d) transform keeps the scale. Scale the spectral half's initial weights to match.
-    public static func defaultSpectralScale(_ features: String, _ d: Int) -> Double {
+    public static func defaultSpectralScale(_ features: RouterFeatures, _ d: Int) -> Double {
         switch features {
-        case "fft": return 1 / (Double(d) / 2).squareRoot()
-        case "dct": return 1 / (2 * Double(d)).squareRoot()
-        default: return 1
+        case .fft: return 1 / (Double(d) / 2).squareRoot()
+        case .dct: return 1 / (2 * Double(d)).squareRoot()
+        case .random, .none: return 1
         }
     }
 
     /// Width of the router input: 2d with a transform, d for `none`.
-    public func routerInputWidth(_ d: Int) -> Int { routerFeatures == "none" ? d : 2 * d }
+    public func routerInputWidth(_ d: Int) -> Int { routerFeatures == .none ? d : 2 * d }
 
     public var groupNames: [String] { groups == 1 || stage == 1 ? ["lm"] : ["lm", "mt"] }
 
@@ -77,35 +165,43 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
                  "a divisor of intermediate_size (\(intermediateSize)); \(expertsPerGroup) does not divide it")
         try need(!moeLayers.isEmpty && moeLayers.allSatisfy { $0 >= 0 && $0 < layers } && Set(moeLayers).count == moeLayers.count,
                  "moe_layers", "distinct layer indices in 0..<\(layers)")
-        try need(["fft", "dct", "random", "none"].contains(routerFeatures), "router_features", "fft, dct, random or none")
         try need(topK >= 1 && topK <= expertsPerGroup, "top_k", "between 1 and experts_per_group (\(expertsPerGroup))")
-        try need(["mean", "sum"].contains(combine), "combine", "mean or sum")
         try need(stage == 1 || stage == 2, "stage", "1 or 2")
         try need(groups == 1 || groups == 2, "groups", "1 or 2")
         try need(!(groups == 1 && stage == 2), "stage", "1 for a one-group (generic MoE) model")
         try need(lbCoef >= 0, "lb_coef", "a non-negative number")
     }
+}
 
-    /// MoE layer indices for a placement strategy (paper Table VI) with one MoE layer per `every`
-    /// layers: uniform = every-th layer (k-1, 2k-1, ...); bottom / top = the first / last m layers;
-    /// dense-bottom = m layers at stride 2 over the bottom 2m (the paper's "dense bottom, sparse top,
-    /// layers 1-8" for 16 layers); or an explicit comma-separated list.
-    public static func placement(_ strategy: String, layers L: Int, every k: Int) throws -> [Int] {
-        let m = max(1, L / k)
-        switch strategy {
-        case "uniform": return stride(from: k - 1, to: L, by: k).map { $0 }
-        case "bottom": return Array(0..<min(m, L))
-        case "top": return Array(max(0, L - m)..<L)
-        case "dense-bottom":
-            guard 2 * m <= L else { throw ModelError.config(file: "--placement", field: "placement", expected: "at least \(2 * m) layers for dense-bottom") }
-            return (0..<m).map { 2 * $0 + 1 }
-        default:
-            let parts = strategy.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else {
-                throw ModelError.config(file: "--placement", field: "placement",
-                                        expected: "uniform, bottom, top, dense-bottom or a comma-separated list of layer indices")
-            }
-            return parts.map { $0! }
-        }
+/// The MoE settings a user chooses (`mixmoe upcycle`, `baseline`, `bench train`, the experiments'
+/// variants): the one place their defaults live. ``config(for:groups:seed:)`` turns them into the
+/// `mix_moe` block of a given base model.
+public struct MoEOptions: Codable, Sendable, Equatable, Hashable {
+    /// Experts per group (must divide intermediate_size).
+    public var experts = 4
+    /// One MoE layer per `every` layers.
+    public var every = 4
+    public var placement = Placement.uniform
+    public var routerFeatures = RouterFeatures.fft
+    public var topK = 1
+    /// Weight of a selected expert = gateScale * p; nil = experts / top-k.
+    public var gateScale: Double? = nil
+    public var combine = GroupCombine.mean
+    /// Load-balance weight lambda (the paper's 0.01).
+    public var lbCoef = 0.01
+    public init() {}
+
+    /// The `mix_moe` block for `base` with `groups` expert groups (2 = Mix-MoE, 1 = generic MoE).
+    public func config(for base: ModelConfig, groups: Int = 2, seed: UInt64 = 0) throws -> MixMoEConfig {
+        let layers = try placement.layers(of: base.numHiddenLayers, every: every)
+        return MixMoEConfig(expertsPerGroup: experts, moeLayers: layers, routerFeatures: routerFeatures, topK: topK,
+                            gateScale: gateScale, combine: combine, lbCoef: lbCoef, hiddenSize: base.hiddenSize,
+                            seed: seed, placement: placement, groups: groups)
+    }
+
+    /// A stable text form, for run-cache keys and reports.
+    public var key: String {
+        "experts=\(experts)|every=\(every)|placement=\(placement)|features=\(routerFeatures.rawValue)|topk=\(topK)|"
+            + "gate=\(gateScale.map { String($0) } ?? "auto")|lb=\(lbCoef)|combine=\(combine.rawValue)"
     }
 }

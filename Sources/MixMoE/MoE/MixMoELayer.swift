@@ -1,4 +1,4 @@
-/// The Mix-MoE feed-forward layer (paper III-A/B, DESIGN section 3): an LM group and, from
+/// The Mix-MoE feed-forward layer (paper III-A/B; docs/DESIGN.md, *Mix-MoE layer*): an LM group and, from
 /// stage 2 on, an MT group, each with its own router; `y = (y_LM + y_MT) / 2` (or the sum) in
 /// stage 2, `y = y_LM` in stage 1.
 public final class MixMoELayer: FeedForward, @unchecked Sendable {
@@ -14,7 +14,7 @@ public final class MixMoELayer: FeedForward, @unchecked Sendable {
             ExpertGroup(store, prefix: prefix, group: $0, cfg: cfg, d: d, intermediate: intermediate,
                         transform: transform, transformOwner: transformOwner, context: context)
         }
-        combineScale = groups.count == 2 && cfg.combine == "mean" ? 0.5 : 1
+        combineScale = groups.count == 2 && cfg.combine == .mean ? 0.5 : 1
         self.d = d
     }
 

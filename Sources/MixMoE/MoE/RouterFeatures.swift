@@ -1,6 +1,6 @@
 import Foundation
 
-/// The fixed linear map `T` of the router features, `f = T h` (DESIGN section 3, paper III-B):
+/// The fixed linear map `T` of the router features, `f = T h` (paper III-B; docs/DESIGN.md, *Routers*):
 /// - fft:    `f_k = sum_j h_j cos(2 pi j k / d)`  (Re(FFT(h)), unnormalised)
 /// - dct:    `f_k = 2 sum_j h_j cos(pi k (2j + 1) / (2d))`  (scipy's DCT-II, unnormalised)
 /// - random: `T` with entries N(0, 1/d) from a recorded seed (stored as `model.router_transform`)
@@ -10,20 +10,20 @@ import Foundation
 public enum RouterTransform {
     /// Row-major `[d, d]` matrix with `f = T h`, or nil for `none` (and for `random`, whose matrix
     /// lives in the parameter store).
-    public static func matrix(_ features: String, d: Int) -> [Float]? {
+    public static func matrix(_ features: RouterFeatures, d: Int) -> [Float]? {
         switch features {
-        case "fft":
+        case .fft:
             return (0..<(d * d)).map { idx in
                 let k = idx / d, j = idx % d
                 // reduce j*k mod d first so the angle stays exact for large d
                 return Float(cos(2 * Double.pi * Double((j * k) % d) / Double(d)))
             }
-        case "dct":
+        case .dct:
             return (0..<(d * d)).map { idx in
                 let k = idx / d, j = idx % d
                 return Float(2 * cos(Double.pi * Double(k) * Double(2 * j + 1) / Double(2 * d)))
             }
-        default:
+        case .random, .none:
             return nil
         }
     }

@@ -82,3 +82,36 @@ public enum Upcycling {
         return DecoderModel(config: c, store: store)
     }
 }
+
+/// A model that cannot enter the requested Mix-MoE stage.
+public enum StageError: LocalizedError, Equatable {
+    case notMoE(model: String)
+    case wrongStage(model: String, stage: Int, expected: String)
+    public var errorDescription: String? {
+        switch self {
+        case .notMoE(let m): return "\(m) is a dense model. Hint: run `mixmoe upcycle` first."
+        case .wrongStage(let m, let s, let e): return "\(m) is a stage-\(s) model; \(e)."
+        }
+    }
+}
+
+extension Upcycling {
+    /// The model that stage `stage` trains, from the model a user gave: stage 1 takes an upcycled
+    /// (stage-1) model as it is; stage 2 takes the stage-1 output and adds the MT group
+    /// (``beginStage2(_:)``). `lbCoef` overrides the recorded load-balance weight. The freeze plan
+    /// of the stage is applied.
+    public static func prepare(_ m: DecoderModel, stage: Int, lbCoef: Double? = nil, name: String) throws -> DecoderModel {
+        guard let mc = m.config.mixMoE else { throw StageError.notMoE(model: name) }
+        guard mc.stage == 1 else {
+            throw StageError.wrongStage(model: name, stage: mc.stage, expected: stage == 2 ? "give the stage-1 output" : "stage 1 starts from an upcycled model")
+        }
+        var out = stage == 2 ? try beginStage2(m) : m
+        if let lbCoef {
+            var c = out.config
+            c.mixMoE!.lbCoef = lbCoef
+            out = DecoderModel(config: c, store: out.store)
+        }
+        (stage == 1 ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: out)
+        return out
+    }
+}

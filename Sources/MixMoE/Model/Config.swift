@@ -102,10 +102,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// Memberwise init for tiny test models and named configs.
+    /// Memberwise init for tiny test models and named configs. Defaults are transformers'
+    /// (`rms_norm_eps` 1e-6, as when the field is absent from config.json).
     public init(modelType: String = "llama", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
                 numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int? = nil,
-                headDim: Int? = nil, rmsNormEps: Double = 1e-5, ropeTheta: Double = 10000,
+                headDim: Int? = nil, rmsNormEps: Double = 1e-6, ropeTheta: Double = 10000,
                 ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
                 tieWordEmbeddings: Bool = false, attentionBias: Bool = false,
                 bosTokenId: Int? = nil, eosTokenIds: [Int] = []) {
@@ -248,16 +249,16 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// A few-hundred-thousand-parameter model for tests and quick demos.
     public static let tiny = ModelConfig(vocabSize: 4096, hiddenSize: 128, intermediateSize: 352,
                                          numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 2,
-                                         tieWordEmbeddings: true)
+                                         rmsNormEps: 1e-5, tieWordEmbeddings: true)
     /// The benchmark configuration of the core and performance issues.
     public static let small = ModelConfig(vocabSize: 8192, hiddenSize: 512, intermediateSize: 1408,
                                           numHiddenLayers: 8, numAttentionHeads: 8, numKeyValueHeads: 4,
-                                          tieWordEmbeddings: true)
+                                          rmsNormEps: 1e-5, tieWordEmbeddings: true)
     /// The embedded base model: 8 layers (so MoE placements bottom/top/dense-bottom differ),
     /// d_ff divisible by 2, 4 and 8 experts, about 8M parameters (32 MB in fp32).
     public static let base = ModelConfig(vocabSize: 8192, hiddenSize: 256, intermediateSize: 704,
                                          numHiddenLayers: 8, numAttentionHeads: 4, numKeyValueHeads: 2,
-                                         maxPositionEmbeddings: 512, tieWordEmbeddings: true)
+                                         rmsNormEps: 1e-5, maxPositionEmbeddings: 512, tieWordEmbeddings: true)
     public static func named(_ name: String) -> ModelConfig? {
         switch name {
         case "tiny": return tiny
@@ -265,6 +266,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case "small": return small
         default: return nil
         }
+    }
+
+    /// A named configuration (tiny, base, small) or a config.json file.
+    public static func resolve(_ s: String) throws -> ModelConfig {
+        if let c = named(s) { return c }
+        guard FileManager.default.fileExists(atPath: s) else {
+            throw ModelError.missingFile(s, hint: "--config takes a named config (tiny, base, small) or a config.json path")
+        }
+        return try load(URL(fileURLWithPath: s))
     }
 }
 

@@ -14,7 +14,7 @@ public final class Block: @unchecked Sendable {
     var ffnTrainable: Bool { ln2.weight.trainable || ffn.anyTrainable }
 }
 
-/// A Llama-family decoder (DESIGN section 2) over one contiguous `ParameterStore`.
+/// A Llama-family decoder (docs/DESIGN.md, *The dense model*) over one contiguous `ParameterStore`.
 ///
 /// Activations are preallocated for the largest `(batch, seq)` seen; `forward` fills `logits`,
 /// `backward` accumulates into the store's gradients for trainable views only and stops below the
@@ -82,7 +82,7 @@ public final class DecoderModel: @unchecked Sendable {
             }
             l.append((name, shape))
         }
-        if m.routerFeatures == "random" { l.append(("model.router_transform", [c.hiddenSize, c.hiddenSize])) }
+        if m.routerFeatures == .random { l.append(("model.router_transform", [c.hiddenSize, c.hiddenSize])) }
         return l
     }
 
@@ -122,7 +122,7 @@ public final class DecoderModel: @unchecked Sendable {
             if let mat = RouterTransform.matrix(m.routerFeatures, d: c.hiddenSize) {
                 let buf = FloatBuffer(mat)
                 T = UnsafePointer(buf.ptr); owner = buf
-            } else if m.routerFeatures == "random", let id = store.id("model.router_transform") {
+            } else if m.routerFeatures == .random, let id = store.id("model.router_transform") {
                 T = UnsafePointer(store.w(id)); owner = store
             }
             for i in m.moeLayers {
@@ -183,13 +183,16 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// Copies a `[b, T]` batch of token ids (and optional targets) into the model's input buffers;
-    /// positions restart at 0 for every sequence.
-    public func setBatch(ids src: [Int32], targets tgt: [Int32]? = nil, mask: [Float]? = nil, batch b: Int, seq T: Int) {
+    /// positions restart at 0 for every sequence. Ids come from users' input: one outside the
+    /// vocabulary throws (in release builds too) instead of reading past the embedding table.
+    public func setBatch(ids src: [Int32], targets tgt: [Int32]? = nil, mask: [Float]? = nil, batch b: Int, seq T: Int) throws {
         precondition(src.count == b * T, "ids must hold batch*seq tokens")
+        if let i = src.firstIndex(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+            throw ModelError.tokenOutOfRange(id: src[i], position: i, vocabSize: config.vocabSize)
+        }
         reserve(batch: b, seq: T)
         for i in 0..<(b * T) {
             let id = src[i]
-            precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) outside vocabulary")
             ids.ptr[i] = id
             targets.ptr[i] = tgt?[i] ?? -1
             realMask.ptr[i] = mask?[i] ?? 1
@@ -197,9 +200,22 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
-    /// Forward pass over the current batch; fills `logits` `[b*T, V]`. With `cache`, every
-    /// layer's keys and values are kept for generation (prefill).
-    public func forward(batch b: Int, seq T: Int, cache: [LayerCache]? = nil) {
+    /// Forward pass over the current batch; fills `logits` `[b*T, V]`.
+    public func forward(batch b: Int, seq T: Int) {
+        forwardPass(batch: b, seq: T, cache: nil)
+    }
+
+    /// Prefill: the forward pass, keeping every layer's keys and values in `cache` for generation.
+    /// Throws when the cache holds fewer than `T` positions or `b` sequences.
+    public func forward(batch b: Int, seq T: Int, cache: [LayerCache]) throws {
+        guard let c = cache.first, T <= c.maxLen, b <= c.batch else {
+            throw ModelError.contextOverflow(what: "a prompt of \(b) x \(T) tokens (prefill)", tokens: T,
+                                             limit: cache.first.map { $0.maxLen } ?? 0)
+        }
+        forwardPass(batch: b, seq: T, cache: cache)
+    }
+
+    private func forwardPass(batch b: Int, seq T: Int, cache: [LayerCache]?) {
         let n = b * T, d = config.hiddenSize, V = config.vocabSize
         Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
         for (l, blk) in blocks.enumerated() {
@@ -218,9 +234,16 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// One generation step: token `ids[s]` of sequence `s` at position (and cache slot)
-    /// `positions[s]`; fills the first `b` rows of `logits`.
-    public func decodeStep(ids tok: [Int32], positions pos: [Int32], cache: [LayerCache]) {
+    /// `positions[s]`; fills the first `b` rows of `logits`. Throws when a position is past the
+    /// cache's capacity.
+    public func decodeStep(ids tok: [Int32], positions pos: [Int32], cache: [LayerCache]) throws {
         let b = tok.count, d = config.hiddenSize, V = config.vocabSize
+        if let c = cache.first, let p = pos.max(), Int(p) >= c.maxLen || b > c.batch {
+            throw ModelError.contextOverflow(what: "decoding position \(p)", tokens: Int(p) + 1, limit: c.maxLen)
+        }
+        if let i = tok.firstIndex(where: { $0 < 0 || Int($0) >= V }) {
+            throw ModelError.tokenOutOfRange(id: tok[i], position: i, vocabSize: V)
+        }
         reserve(batch: b, seq: 1)
         for s in 0..<b { ids.ptr[s] = tok[s]; positions.ptr[s] = pos[s]; realMask.ptr[s] = 1 }
         rotary.reserve(positions: Int(pos.max()!) + 1)

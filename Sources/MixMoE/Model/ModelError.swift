@@ -11,6 +11,10 @@ public enum ModelError: LocalizedError, Equatable {
     case missingTensor(file: String, name: String)
     case tensorShape(file: String, name: String, expected: [Int], got: [Int])
     case unsupported(file: String, field: String, value: String, supported: String)
+    /// An input token id the model has no embedding for.
+    case tokenOutOfRange(id: Int32, position: Int, vocabSize: Int)
+    /// More positions than a KV cache (or the model's context) holds.
+    case contextOverflow(what: String, tokens: Int, limit: Int)
 
     public var errorDescription: String? {
         switch self {
@@ -32,6 +36,10 @@ public enum ModelError: LocalizedError, Equatable {
             return "\(f): tensor '\(n)' has shape \(g), expected \(e). Hint: check hidden_size, intermediate_size, heads and vocab_size in config.json."
         case .unsupported(let f, let field, let v, let s):
             return "\(f): field '\(field)' = \(v) is not supported (supported: \(s))."
+        case .tokenOutOfRange(let id, let p, let v):
+            return "token id \(id) at position \(p) is outside the vocabulary (0..<\(v)). Hint: use the tokenizer that came with the model."
+        case .contextOverflow(let w, let n, let l):
+            return "\(w) needs \(n) positions but holds at most \(l). Hint: shorten or split the input."
         }
     }
 }

@@ -63,3 +63,22 @@ extension DecoderModel {
         try AtomicFile.write(json, to: directory.appendingPathComponent("config.json"))
     }
 }
+
+extension DecoderModel {
+    /// Loads a model directory and a tokenizer (default: the directory's tokenizer.json) and checks
+    /// that they fit each other.
+    public static func loadWithTokenizer(directory: URL, tokenizer: String? = nil) throws -> (DecoderModel, BPETokenizer) {
+        let m = try load(directory: directory)
+        let path = tokenizer ?? directory.appendingPathComponent("tokenizer.json").path
+        let tok = try BPETokenizer.load(URL(fileURLWithPath: path))
+        try m.checkTokenizer(tok, file: path)
+        return (m, tok)
+    }
+
+    /// An independent copy (same configuration, weights copied; trainable flags reset).
+    public func copy() -> DecoderModel {
+        let s = ParameterStore(layout: store.entries.map { ($0.name, $0.shape) })
+        s.params.ptr.update(from: store.params.ptr, count: store.count)
+        return DecoderModel(config: config, store: s)
+    }
+}

@@ -2,7 +2,7 @@
 ///
 /// Layers keep raw pointers into these buffers, so a buffer never moves or grows; resizing means
 /// allocating a new one. A final class with unsafe storage keeps ARC and copy-on-write out of the
-/// inner loops (DESIGN section 7).
+/// inner loops (docs/DESIGN.md, *Performance model*).
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let ptr: UnsafeMutablePointer<Float>

@@ -5,7 +5,7 @@ import Foundation
 /// `[M, K]`, `op(B)` is `[K, N]` and `C` is `[M, N]`. Leading dimensions allow strided views
 /// (one attention head inside a `[tokens, heads * head_dim]` buffer).
 ///
-/// All model time should be here (DESIGN section 7): callers pass whole token batches.
+/// All model time should be here (docs/DESIGN.md, *Performance model*): callers pass whole token batches.
 @inline(__always)
 public func sgemm(
     transA: Bool, transB: Bool, M: Int, N: Int, K: Int,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Vectorised element-wise kernels (8 lanes: one AVX register) for the passes that call `exp`:
 /// softmax rows (attention, cross-entropy) and SwiGLU. libm's `expf` costs ~7 ns per call here;
 /// the polynomial below ~1 ns per element, and these passes run ~10^8 times per training step of
@@ -77,6 +79,13 @@ public enum VectorMath {
         let m = max(x, n)
         let s = expSum(x, n, shift: m, out: x)
         scale(x, n, by: 1 / s)
+    }
+
+    /// `log sum_i exp(x[i])`, computed stably (shifted by the maximum).
+    @inline(__always)
+    public static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let m = max(x, n)
+        return logf(expSum(x, n, shift: m, out: nil)) + m
     }
 
     /// `h = g * sigmoid(g) * u` over `[lo, hi)`.

@@ -27,15 +27,3 @@ extension DecoderModel {
         }
     }
 }
-
-extension DecoderModel {
-    /// Loads a model directory and a tokenizer (default: the directory's tokenizer.json) and checks
-    /// that they fit each other.
-    public static func loadWithTokenizer(directory: URL, tokenizer: String? = nil) throws -> (DecoderModel, BPETokenizer) {
-        let m = try load(directory: directory)
-        let path = tokenizer ?? directory.appendingPathComponent("tokenizer.json").path
-        let tok = try BPETokenizer.load(URL(fileURLWithPath: path))
-        try m.checkTokenizer(tok, file: path)
-        return (m, tok)
-    }
-}

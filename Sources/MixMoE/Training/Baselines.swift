@@ -1,6 +1,6 @@
 import Foundation
 
-/// Model transformations of the paper's baselines (Section IV; DESIGN section 5).
+/// Model transformations of the paper's baselines (Section IV; docs/DESIGN.md, *Baselines and experiments*).
 public enum Baselines {
     /// LoRA on every attention and FFN projection (rank `r`, `alpha`): A ~ N(0, 1/in)-scaled
     /// Gaussian, B = 0, so the adapted model starts exactly as the base.

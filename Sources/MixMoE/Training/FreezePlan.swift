@@ -1,4 +1,4 @@
-/// Which parameters a training method updates (paper Table I and Fig. 1; DESIGN sections 4-5).
+/// Which parameters a training method updates (paper Table I and Fig. 1; docs/DESIGN.md, *Training*).
 /// Everything else is frozen: no weight gradient, bit-for-bit unchanged by the stage.
 public enum FreezePlan: String, Sendable, CaseIterable {
     /// every parameter (dense SFT / PT+SFT baselines)

@@ -108,7 +108,7 @@ extension DecoderModel {
         let data = PackedDataset(tokens: stream, seq: T, seed: 0)
         var sum = 0.0, n = 0
         for b in data.sequentialBatches(sequences: batch) {
-            setBatch(ids: b.ids, targets: b.targets, batch: b.batch, seq: b.seq)
+            try setBatch(ids: b.ids, targets: b.targets, batch: b.batch, seq: b.seq)
             forward(batch: b.batch, seq: b.seq)
             let (s, c) = loss(batch: b.batch, seq: b.seq)
             sum += s; n += c

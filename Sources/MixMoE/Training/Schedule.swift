@@ -1,6 +1,6 @@
 import Foundation
 
-/// Linear warm-up then cosine decay to `minRatio * peak` (DESIGN section 4: warm-up over 3% of steps).
+/// Linear warm-up then cosine decay to `minRatio * peak` (docs/DESIGN.md, *Training*: warm-up over 3% of steps).
 /// Step `s` is 0-based; warm-up uses `(s + 1) / warmup`, so the first step already learns
 /// (transformers' variant starts at exactly 0).
 public struct CosineSchedule: Codable, Sendable, Equatable {

@@ -37,8 +37,8 @@ public enum TrainingError: LocalizedError {
 }
 
 /// One optimiser step = gradient accumulation over micro-batches, gradient reduction, clipping,
-/// AdamW. Gradient reduction across processes (data parallelism, DESIGN section 8) has exactly one
-/// place: `reduceGradients`.
+/// AdamW. Gradient reduction across processes (data parallelism) has exactly one place:
+/// `reduceGradients`.
 public final class Trainer: @unchecked Sendable {
     public let model: DecoderModel
     public let optimizer: AdamW
@@ -59,7 +59,8 @@ public final class Trainer: @unchecked Sendable {
         optimizer.restore(step: s)
     }
 
-    /// Single process: nothing to reduce. An MPI build would all-reduce `model.store.grads` here.
+    /// Single process: nothing to reduce. Data parallelism would all-reduce the trainable
+    /// gradients here, and only here (docs/DESIGN.md, "Data parallelism").
     func reduceGradients() {}
 
     /// Runs one optimiser step over `micro` (the accumulated batch). The loss is the token mean
@@ -73,7 +74,7 @@ public final class Trainer: @unchecked Sendable {
         let lbPerLayer = (model.config.mixMoE?.lbCoef ?? 0) / Double(max(1, model.moeLayers.count))
         for mb in micro {
             let share = Double(mb.validTokens) / Double(total)
-            model.setBatch(ids: mb.ids, targets: mb.targets, mask: mb.mask, batch: mb.batch, seq: mb.seq)
+            try model.setBatch(ids: mb.ids, targets: mb.targets, mask: mb.mask, batch: mb.batch, seq: mb.seq)
             model.forward(batch: mb.batch, seq: mb.seq)
             lossSum += model.loss(batch: mb.batch, seq: mb.seq).sum
             aux += share * model.auxLoss
@@ -95,10 +96,10 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Mean loss over batches without touching gradients (evaluation / perplexity).
-    public func evaluate(_ batches: [TokenBatch]) -> (loss: Double, tokens: Int) {
+    public func evaluate(_ batches: [TokenBatch]) throws -> (loss: Double, tokens: Int) {
         var sum = 0.0, n = 0
         for b in batches {
-            model.setBatch(ids: b.ids, targets: b.targets, mask: b.mask, batch: b.batch, seq: b.seq)
+            try model.setBatch(ids: b.ids, targets: b.targets, mask: b.mask, batch: b.batch, seq: b.seq)
             model.forward(batch: b.batch, seq: b.seq)
             let (s, c) = model.loss(batch: b.batch, seq: b.seq)
             sum += s; n += c

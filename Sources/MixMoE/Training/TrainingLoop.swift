@@ -22,6 +22,8 @@ public struct LoopProgress: Sendable {
     public var tokensPerSecond: Double
     public var eta: Double
     public var epochs: Double
+    /// Wall time of this step alone (benchmarks take the median of these).
+    public var stepSeconds: Double
 }
 
 /// Runs optimiser steps over a batch source: each step accumulates micro-batches of at most
@@ -51,6 +53,7 @@ public final class TrainingLoop {
         var tokens = 0
         let first = trainer.step
         for s in first..<steps {
+            let stepStart = monotonicSeconds()
             var micro: [TokenBatch] = []
             var have = 0
             while have < stepTokens {
@@ -64,7 +67,8 @@ public final class TrainingLoop {
             log.append(String(format: "{\"step\": %d, \"loss\": %.5f, \"aux_loss\": %.5f, \"lr\": %.6g, \"grad_norm\": %.4f, \"tokens\": %d, \"elapsed_s\": %.2f}",
                               trainer.step, st.loss, st.auxLoss, st.lr, st.gradNorm, tokens, el))
             report(LoopProgress(step: s + 1, steps: steps, stats: st, tokensPerSecond: Double(tokens) / el,
-                                eta: el / Double(s + 1 - first) * Double(steps - s - 1), epochs: source.epochs))
+                                eta: el / Double(s + 1 - first) * Double(steps - s - 1), epochs: source.epochs,
+                                stepSeconds: monotonicSeconds() - stepStart))
             try afterStep(s + 1)
             if shouldStop() && s + 1 < steps { return false }
         }
@@ -72,4 +76,15 @@ public final class TrainingLoop {
     }
 
     public var logText: String { log.joined(separator: "\n") + "\n" }
+}
+
+/// The same batch forever (benchmarks time steps on fixed data).
+public final class RepeatingSource: BatchSource {
+    public let batch: TokenBatch
+    public private(set) var cursor = 0
+    public init(_ batch: TokenBatch) { self.batch = batch }
+    public func nextBatch(sequences: Int) -> TokenBatch { cursor += 1; return batch }
+    public func nextBatch(tokens: Int) -> TokenBatch { cursor += 1; return batch }
+    public func seek(_ c: Int) { cursor = c }
+    public var epochs: Double { Double(cursor) }
 }

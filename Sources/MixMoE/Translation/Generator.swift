@@ -31,7 +31,7 @@ public final class Generator: @unchecked Sendable {
 
     /// Greedy decoding of all prompts at once. Returns the generated ids of each prompt, ending
     /// with the stop token that ended it (if any).
-    public func greedy(_ prompts: [[Int32]], maxNew: [Int]) -> [[Int32]] {
+    public func greedy(_ prompts: [[Int32]], maxNew: [Int]) throws -> [[Int32]] {
         let B = prompts.count, V = model.config.vocabSize
         guard B > 0 else { return [] }
         let T = prompts.map(\.count).max()!
@@ -40,8 +40,8 @@ public final class Generator: @unchecked Sendable {
         // prefill, right-padded: causal attention keeps every real position exact
         var ids = [Int32](repeating: 0, count: B * T)
         for (s, p) in prompts.enumerated() { for (i, t) in p.enumerated() { ids[s * T + i] = t } }
-        model.setBatch(ids: ids, batch: B, seq: T)
-        model.forward(batch: B, seq: T, cache: cache)
+        try model.setBatch(ids: ids, batch: B, seq: T)
+        try model.forward(batch: B, seq: T, cache: cache)
         var next = (0..<B).map { s in argmax(model.logits.ptr + (s * T + prompts[s].count - 1) * V, V) }
         var out = [[Int32]](repeating: [], count: B)
         var done = [Bool](repeating: false, count: B)
@@ -52,7 +52,7 @@ public final class Generator: @unchecked Sendable {
             if stopTokens.contains(next[s]) || out[s].count >= maxNew[s] { done[s] = true }
         }
         while done.contains(false) {
-            model.decodeStep(ids: next, positions: pos, cache: cache)
+            try model.decodeStep(ids: next, positions: pos, cache: cache)
             for s in 0..<B {
                 pos[s] += 1
                 guard !done[s] else { continue }
@@ -65,11 +65,11 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// Reference greedy decoding without a cache: a full forward over the whole sequence per token.
-    public func greedyUncached(_ prompt: [Int32], maxNew: Int) -> [Int32] {
+    public func greedyUncached(_ prompt: [Int32], maxNew: Int) throws -> [Int32] {
         let V = model.config.vocabSize
         var seq = prompt, out: [Int32] = []
         while out.count < maxNew {
-            model.setBatch(ids: seq, batch: 1, seq: seq.count)
+            try model.setBatch(ids: seq, batch: 1, seq: seq.count)
             model.forward(batch: 1, seq: seq.count)
             let t = argmax(model.logits.ptr + (seq.count - 1) * V, V)
             out.append(t); seq.append(t)
@@ -82,20 +82,20 @@ public final class Generator: @unchecked Sendable {
     /// `sum log p / length^lengthPenalty` (length = generated tokens including the stop token).
     /// Stops when `beams` hypotheses are finished and no live beam can still beat the worst of them
     /// at its current length, or at `maxNew` (live beams then count as finished).
-    public func beam(_ prompt: [Int32], maxNew: Int, beams K: Int, lengthPenalty: Double = 1) -> [Int32] {
-        beamSearch(prompt, maxNew: maxNew, beams: K, lengthPenalty: lengthPenalty).tokens
+    public func beam(_ prompt: [Int32], maxNew: Int, beams K: Int, lengthPenalty: Double = 1) throws -> [Int32] {
+        try beamSearch(prompt, maxNew: maxNew, beams: K, lengthPenalty: lengthPenalty).tokens
     }
 
     /// Beam search returning the best hypothesis and its summed log-probability.
-    public func beamSearch(_ prompt: [Int32], maxNew: Int, beams K: Int, lengthPenalty: Double = 1) -> (tokens: [Int32], logProb: Double) {
+    public func beamSearch(_ prompt: [Int32], maxNew: Int, beams K: Int, lengthPenalty: Double = 1) throws -> (tokens: [Int32], logProb: Double) {
         let V = model.config.vocabSize
         guard maxNew > 0 else { return ([], 0) }
         let maxLen = prompt.count + maxNew + 1
         let cache = model.makeCache(batch: K, maxLen: maxLen)
         // prefill once, then copy the prompt's cache rows into every beam
         let one = model.makeCache(batch: 1, maxLen: maxLen)
-        model.setBatch(ids: prompt, batch: 1, seq: prompt.count)
-        model.forward(batch: 1, seq: prompt.count, cache: one)
+        try model.setBatch(ids: prompt, batch: 1, seq: prompt.count)
+        try model.forward(batch: 1, seq: prompt.count, cache: one)
         for (c, o) in zip(cache, one) {
             for b in 0..<K {
                 (c.k.ptr + b * maxLen * c.kd).update(from: o.k.ptr, count: prompt.count * c.kd)
@@ -144,7 +144,7 @@ public final class Generator: @unchecked Sendable {
             live = next
             let toks = live.map { $0.tokens.last! } + Array(repeating: live[0].tokens.last!, count: K - live.count)
             let pos = [Int32](repeating: Int32(prompt.count + step - 1), count: K)
-            model.decodeStep(ids: toks, positions: pos, cache: cache)
+            try model.decodeStep(ids: toks, positions: pos, cache: cache)
             logp = (0..<live.count).map { logSoftmax(model.logits.ptr + $0 * V, V) }
         }
         let best = finished.max { norm($0.score, $0.tokens.count) < norm($1.score, $1.tokens.count) }
@@ -152,11 +152,7 @@ public final class Generator: @unchecked Sendable {
     }
 
     func logSoftmax(_ row: UnsafePointer<Float>, _ V: Int) -> [Float] {
-        var m = -Float.infinity
-        for j in 0..<V { m = max(m, row[j]) }
-        var s: Float = 0
-        for j in 0..<V { s += expf(row[j] - m) }
-        let l = logf(s) + m
+        let l = VectorMath.logSumExp(row, V)
         return (0..<V).map { row[$0] - l }
     }
 }
@@ -179,6 +175,10 @@ public final class Translator: @unchecked Sendable {
 
     func limit(_ src: String) -> Int { min(maxCap, Int(maxRatio * Double(tokenizer.encode(src).count)) + maxExtra) }
 
+    /// The model's context (`max_position_embeddings`): a prompt must fit with room for one
+    /// generated token; generation stops at the context's end.
+    public var context: Int { generator.model.config.maxPositionEmbeddings }
+
     /// Text of generated ids: stop tokens removed, cut at the first newline, trimmed.
     public func text(_ ids: [Int32]) -> String {
         let eos = Set(generator.model.config.eosTokenIds.map(Int32.init))
@@ -187,23 +187,29 @@ public final class Translator: @unchecked Sendable {
         return s.trimmingCharacters(in: .whitespaces)
     }
 
-    /// Translations in input order. Prompts are batched longest-first (greedy) so a batch pads little.
-    public func translate(_ sources: [String], _ d: Direction, progress: ((Int) -> Void)? = nil) -> [String] {
+    /// Translations in input order. Prompts are batched longest-first (greedy) so a batch pads
+    /// little. A source whose prompt does not fit the model's context throws, naming the segment
+    /// (1-based), before anything is decoded.
+    public func translate(_ sources: [String], _ d: Direction, progress: ((Int) -> Void)? = nil) throws -> [String] {
         var out = [String](repeating: "", count: sources.count)
         let prompts = sources.map { Prompt.ids($0, d, tokenizer: tokenizer) }
-        let limits = sources.map(limit)
+        if let i = prompts.firstIndex(where: { $0.count >= context }) {
+            throw ModelError.contextOverflow(what: "segment \(i + 1) (its translation prompt, max_position_embeddings \(context))",
+                                             tokens: prompts[i].count + 1, limit: context)
+        }
+        let limits = sources.indices.map { min(limit(sources[$0]), context - prompts[$0].count) }
         let order = sources.indices.sorted { (prompts[$0].count, $0) > (prompts[$1].count, $1) }
         var doneCount = 0
         if beams > 1 {
             for i in order {
-                out[i] = text(generator.beam(prompts[i], maxNew: limits[i], beams: beams, lengthPenalty: lengthPenalty))
+                out[i] = text(try generator.beam(prompts[i], maxNew: limits[i], beams: beams, lengthPenalty: lengthPenalty))
                 doneCount += 1; progress?(doneCount)
             }
             return out
         }
         for start in stride(from: 0, to: order.count, by: batchSize) {
             let idx = Array(order[start..<min(start + batchSize, order.count)])
-            let gen = generator.greedy(idx.map { prompts[$0] }, maxNew: idx.map { limits[$0] })
+            let gen = try generator.greedy(idx.map { prompts[$0] }, maxNew: idx.map { limits[$0] })
             for (k, i) in idx.enumerated() { out[i] = text(gen[k]) }
             doneCount += idx.count; progress?(doneCount)
         }

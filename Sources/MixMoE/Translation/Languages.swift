@@ -30,3 +30,16 @@ public struct Direction: Hashable, Sendable, CustomStringConvertible {
     }
     public var description: String { "\(src)-\(tgt)" }
 }
+
+extension Direction {
+    /// Parses a comma-separated list such as `de-en,en-de`; nil for nil.
+    public static func parseList(_ s: String?, option: String = "--directions") throws -> Set<Direction>? {
+        guard let s else { return nil }
+        return Set(try s.split(separator: ",").map { p in
+            guard let d = Direction(String(p)) else {
+                throw SettingsError.invalid(option: option, expected: "directions like de-en with known language codes (got '\(p)')")
+            }
+            return d
+        })
+    }
+}

@@ -1,6 +1,6 @@
 import Foundation
 
-/// ALMA's prompt (its code, DESIGN section 4):
+/// ALMA's prompt (its code; docs/DESIGN.md, *Training*):
 /// `Translate this from {Src} to {Tgt}:\n{Src}: {src}\n{Tgt}:` followed by ` {tgt}` and EOS.
 public enum Prompt {
     public static func text(_ src: String, _ d: Direction) -> String {

@@ -1,0 +1,122 @@
+import Foundation
+
+/// What an experiment was run on: recorded in every report so a table can be reproduced.
+public struct ExperimentSetup: Codable, Sendable {
+    /// Corpus folder and base model directory, as given.
+    public var data: String
+    public var model: String
+    public var budget: Budget
+    public var testSegments: Int
+    public var monoBytes: Int
+    /// Test corpora replacing the corpus folder's test split (nil: `parallel/test.*`).
+    public var test: [String]?
+    public var seeds: [UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case data, model, budget, testSegments = "test_segments", monoBytes = "mono_bytes", test, seeds
+    }
+
+    public init(data: String, model: String, budget: Budget, testSegments: Int, monoBytes: Int, test: [String]?, seeds: [UInt64]) {
+        self.data = data; self.model = model; self.budget = budget; self.testSegments = testSegments; self.monoBytes = monoBytes
+        self.test = test; self.seeds = seeds
+    }
+
+    /// The command line that reproduces the experiment.
+    public func command(_ name: ExperimentName) -> String {
+        let b = budget, s = b.shared
+        var c = "mixmoe experiment \(name.rawValue) --data \(data) --model \(model) --stage1-steps \(b.stage1Steps) "
+            + "--stage2-steps \(b.stage2Steps) --batch-tokens \(s.batchTokens) --micro-tokens \(s.microTokens) --seq \(s.seq) "
+            + "--lr1 \(b.lr1) --lr2 \(b.lr2) --warmup \(s.warmup) --weight-decay \(s.weightDecay) "
+            + "--test-segments \(testSegments) --mono-bytes \(monoBytes) --seeds \(seeds.map(String.init).joined(separator: ","))"
+        if let test { c += " --test " + test.joined(separator: " --test ") }
+        return c
+    }
+}
+
+/// The Markdown, JSON and SVG reports of an experiment (`reports/NAME.{md,json,svg}`).
+public enum ExperimentReport {
+    /// The report as Markdown.
+    public static func markdown(name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double) -> String {
+        let variants = name.variants.map(\.label)
+        let dirs = results.first?.directions.map(\.direction) ?? []
+        let b = setup.budget
+        var md = "# Experiment: \(name.rawValue)\n\n"
+        md += "Data: `\(setup.data)` (train: every direction of `parallel/train.*`; mono: `mono/*.txt`, first \(setup.monoBytes) bytes each); "
+        md += "test: first \(setup.testSegments) segments per direction of "
+            + (setup.test.map { $0.map { "`\($0)`" }.joined(separator: ", ") } ?? "`parallel/test.*`") + ", greedy decoding.\n"
+        md += "Base model: `\(setup.model)`. Budget: \(b.stage1Steps) mono + \(b.stage2Steps) parallel steps of \(b.shared.batchTokens) tokens "
+        md += "(one-stage methods: \(b.stage1Steps + b.stage2Steps) steps), lr \(b.lr1) / \(b.lr2), seq \(b.shared.seq). "
+        md += "Seeds: \(setup.seeds.map(String.init).joined(separator: ", ")). Wall time: \(String(format: "%.1f", wall / 60)) min.\n"
+        md += "Reproduce: `\(setup.command(name))`\n\n"
+        let reused = results.filter(\.cached)
+        if !reused.isEmpty {
+            md += "Reused from the run cache (trained by an earlier experiment with identical settings): "
+                + reused.map { "\($0.variant) (seed \($0.seed))" }.joined(separator: ", ") + ". Training times below are those of the original runs.\n\n"
+        }
+        md += "Per-direction columns are BLEU (sacreBLEU-compatible, 13a; zh for en-zh).\n\n"
+        md += "| variant | mean BLEU | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
+        md += "|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
+        for v in variants {
+            let rs = results.filter { $0.variant == v }
+            let bl = meanStd(rs.map(\.meanBLEU)), c = meanStd(rs.map(\.meanChrF))
+            let per = dirs.map { d in meanStd(rs.compactMap { $0.directions.first { $0.direction == d }?.bleu }).mean }
+            let tmin = meanStd(rs.map(\.trainSeconds)).mean / 60
+            // one seed has no spread: print the value alone rather than a misleading "± 0.00"
+            let cell = rs.count > 1 ? String(format: "%.2f ± %.2f | %.2f ± %.2f", bl.mean, bl.std, c.mean, c.std)
+                                    : String(format: "%.2f | %.2f", bl.mean, c.mean)
+            md += "| \(v) | " + cell + String(format: " | %.1f", tmin) + " | "
+                + per.map { String(format: "%.1f", $0) }.joined(separator: " | ") + " |\n"
+        }
+        if name == .forgetting || name == .main {
+            let langs = results.first?.perplexity.keys.sorted() ?? []
+            md += "\n## Monolingual perplexity on the dev split (lower is better)\n\n| variant | " + langs.joined(separator: " | ") + " |\n|---|"
+                + String(repeating: "---|", count: langs.count) + "\n"
+            for v in variants {
+                let rs = results.filter { $0.variant == v }
+                md += "| \(v) | " + langs.map { l in String(format: "%.1f", meanStd(rs.compactMap { $0.perplexity[l] }).mean) }.joined(separator: " | ") + " |\n"
+            }
+        }
+        if name == .balance || name == .utilisation {
+            md += "\n## Expert use\n\nUtilisation = normalised entropy of each group's expert-selection fractions on the test directions "
+            md += "(1 = perfectly even), averaged over MoE layers, groups and directions.\n\n| variant | utilisation |\n|---|---|\n"
+            for v in variants {
+                let u = results.filter { $0.variant == v }.map { ExpertUsage.utilisation($0.expertStats) }
+                md += "| \(v) | " + String(format: "%.3f", meanStd(u).mean) + " |\n"
+            }
+            if name == .utilisation, !results.isEmpty { md += "\n![expert selection](utilisation.svg)\n" }
+        }
+        return md
+    }
+
+    /// The utilisation heatmap: one row per direction, layer and group, one column per expert.
+    public static func heatmap(_ stats: ExpertStatistics) -> String {
+        let rows = ExpertUsage.rows(stats)
+        let n = rows.first?.use.fraction.count ?? 0
+        return Heatmap.svg(title: "Expert selection proportion per direction, layer and group",
+                           rows: rows.map { "\($0.label) L\($0.layer) \($0.group.uppercased())" },
+                           columns: (0..<n).map { "e\($0)" }, values: rows.map(\.use.fraction))
+    }
+
+    /// The machine-readable report.
+    public struct JSONReport: Codable, Sendable {
+        public var experiment: ExperimentName
+        public var setup: ExperimentSetup
+        public var wallTimeSeconds: Double
+        public var runs: [RunResult]
+        enum CodingKeys: String, CodingKey { case experiment, setup, wallTimeSeconds = "wall_time_s", runs }
+    }
+
+    /// Writes `NAME.md`, `NAME.json` (and `utilisation.svg`) into `dir`; returns the Markdown.
+    @discardableResult
+    public static func write(name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double, to dir: URL) throws -> String {
+        let md = markdown(name: name, results: results, setup: setup, wall: wall)
+        if name == .utilisation, let r = results.first {
+            try AtomicFile.write(heatmap(r.expertStats), to: dir.appendingPathComponent("utilisation.svg"))
+        }
+        try AtomicFile.write(md, to: dir.appendingPathComponent("\(name.rawValue).md"))
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(enc.encode(JSONReport(experiment: name, setup: setup, wallTimeSeconds: wall, runs: results)),
+                             to: dir.appendingPathComponent("\(name.rawValue).json"))
+        return md
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+
+/// Which rows of the gathered expert buffers belong to which token and expert: the routing
+/// decision of one forward pass, written by ``Router`` and read by ``ExpertDispatch``.
+/// Rows are grouped by expert (expert e owns rows `offsets[e]..<offsets[e+1]`), in token order.
+public final class Routing: @unchecked Sendable {
+    /// Experts selected per token in this pass (top-k, or all n when every expert is forced on).
+    public internal(set) var k = 1
+    public internal(set) var tokens = 0
+    var offsets: [Int] = []                      // [n+1] first row of each expert
+    var tokenRows = IntBuffer(count: 0)          // [N, k] row of each (token, slot)
+    var rowToken = IntBuffer(count: 0)           // [N*k] token of each row
+    var rowExpert = IntBuffer(count: 0)          // [N*k] expert of each row
+    var rowWeight = FloatBuffer(count: 0)        // [N*k] gate weight scale * p of each row
+    var rows: Int { tokens * k }
+
+    init(experts n: Int) { offsets = Array(repeating: 0, count: n + 1) }
+
+    func reserve(rows R: Int) {
+        guard R > rowToken.count else { return }
+        tokenRows = IntBuffer(count: R); rowToken = IntBuffer(count: R); rowExpert = IntBuffer(count: R)
+        rowWeight = FloatBuffer(count: R)
+    }
+}
+
+/// The router of one expert group (paper III-B; docs/DESIGN.md, "Routers"):
+/// `logits = W [h ; T h] + b`, `p = softmax(logits)`, top-k experts per token, gate weight
+/// `scale * p` (not renormalised), and the Switch load-balance loss `L = n * sum_i f_i P_i`
+/// over real tokens (f from the top-1 choice, P the mean probability).
+///
+/// Because `T` is linear the router folds it into its weights, `W_eff = W1 + W2 T`, so routing
+/// costs one `[N, d] x [d, n]` GEMM; `MoEContext.explicitRouter` runs the reference path that
+/// forms `[h ; T h]` (tests compare the two).
+public final class Router: @unchecked Sendable {
+    public let n: Int, k: Int, d: Int
+    public let scale: Float
+    public let weight: Param        // [n, F]; columns 0..<d act on h, d..<2d on T h
+    public let bias: Param          // [n]
+    let transform: UnsafePointer<Float>?   // [d, d], f = T h; nil for `none`
+    let transformOwner: AnyObject?         // keeps the buffer behind `transform` alive
+    let context: MoEContext
+    public let routing: Routing
+    /// Load-balance loss of the last forward.
+    public private(set) var lbLoss: Double = 0
+    public var stats: [String: ExpertStats] = [:]
+
+    private var cap = 0
+    private var weff: FloatBuffer                // [n, d] folded router weights
+    private var gFold: FloatBuffer               // [n, d] G = dlogits^T h (folded backward)
+    private var feats = FloatBuffer(count: 0)    // [N, 2d] explicit router input (reference path)
+    private var dfeats = FloatBuffer(count: 0)   // [N, 2d]
+    private(set) var probs = FloatBuffer(count: 0)  // [N, n]
+    private var dprobs = FloatBuffer(count: 0)   // [N, n] gradient of probs, then of logits
+    private var top1 = IntBuffer(count: 0)       // [N] top-1 expert per token
+    private var fTop = [Double]()                // [n] top-1 fractions of the last forward
+
+    init(_ store: ParameterStore, prefix: String, cfg: MixMoEConfig, d: Int, transform: UnsafePointer<Float>?,
+         transformOwner: AnyObject?, context: MoEContext) {
+        n = cfg.expertsPerGroup; k = cfg.topK; self.d = d
+        scale = Float(cfg.gateScale)
+        weight = Param(store, "\(prefix).weight")
+        bias = Param(store, "\(prefix).bias")
+        self.transform = transform
+        self.transformOwner = transformOwner
+        self.context = context
+        routing = Routing(experts: n)
+        weff = FloatBuffer(count: n * d)
+        gFold = FloatBuffer(count: n * d)
+    }
+
+    var trainable: Bool { weight.trainable || bias.trainable }
+    var activeK: Int { context.forceAllExperts ? n : k }
+
+    func reserve(tokens N: Int) {
+        routing.reserve(rows: N * activeK)
+        guard N > cap else { return }
+        cap = N
+        feats = FloatBuffer(count: N * 2 * d); dfeats = FloatBuffer(count: N * 2 * d)
+        probs = FloatBuffer(count: N * n); dprobs = FloatBuffer(count: N * n); top1 = IntBuffer(count: N)
+    }
+
+    // MARK: forward
+
+    /// logits -> probabilities -> top-k rows and weights (into `routing`) -> load-balance loss.
+    func forward(_ x: UnsafePointer<Float>, n N: Int) {
+        reserve(tokens: N)
+        let n = n, P = probs.ptr
+        if context.explicitRouter, let T = transform {
+            // reference: feats = [h ; h T^T], logits = feats W^T
+            let f = feats.ptr, d = d
+            for t in 0..<N { (f + t * 2 * d).update(from: x + t * d, count: d) }
+            sgemm(transA: false, transB: true, M: N, N: d, K: d, A: x, lda: d, B: T, ldb: d, C: f + d, ldc: 2 * d)
+            sgemm(transA: false, transB: true, M: N, N: n, K: 2 * d, A: f, lda: 2 * d, B: weight.w, ldb: 2 * d, C: P, ldc: n)
+        } else {
+            fold()
+            // logits = h W_eff^T  (one GEMM, as cheap as a plain linear router)
+            sgemm(transA: false, transB: true, M: N, N: n, K: d, A: x, lda: d, B: weff.ptr, ldb: d, C: P, ldc: n)
+        }
+        // p = softmax(logits + b)
+        let b = bias.w
+        Parallel.forChunks(N, grain: 256) { r in
+            for t in r {
+                let row = P + t * n
+                for i in 0..<n { row[i] += b[i] }
+                VectorMath.softmax(row, n)
+            }
+        }
+        selectTopK(N)
+        loadBalance(N)
+        if context.collectStats { collect(N) }
+    }
+
+    /// W_eff = W1 + W2 T: W1 = columns 0..<d of the router weight, W2 = columns d..<2d.
+    private func fold() {
+        let W = weight.w, E = weff.ptr, d = d
+        if let T = transform {
+            for r in 0..<n { (E + r * d).update(from: W + r * 2 * d, count: d) }
+            sgemm(transA: false, transB: false, M: n, N: d, K: d, A: W + d, lda: 2 * d, B: T, ldb: d, beta: 1, C: E, ldc: d)
+        } else {
+            E.update(from: W, count: n * d)
+        }
+    }
+
+    /// Picks k experts per token (largest p, lower index on ties), lays rows out grouped by expert
+    /// in token order, and records each row's weight.
+    private func selectTopK(_ N: Int) {
+        let n = n, k = activeK, P = probs.ptr, rt = routing
+        rt.k = k; rt.tokens = N
+        var chosen = [Int32](repeating: 0, count: N * k)
+        var counts = [Int](repeating: 0, count: n)
+        for t in 0..<N {
+            let row = P + t * n
+            if context.forceAllExperts {
+                for i in 0..<n { chosen[t * k + i] = Int32(i) }
+            } else {
+                for j in 0..<k {
+                    var best = -1
+                    for i in 0..<n {
+                        var taken = false
+                        for q in 0..<j where chosen[t * k + q] == Int32(i) { taken = true }
+                        if !taken && (best < 0 || row[i] > row[best]) { best = i }
+                    }
+                    chosen[t * k + j] = Int32(best)
+                }
+            }
+            var b1 = 0
+            for i in 1..<max(n, 1) where row[i] > row[b1] { b1 = i }
+            top1.ptr[t] = Int32(b1)
+            for j in 0..<k { counts[Int(chosen[t * k + j])] += 1 }
+        }
+        rt.offsets[0] = 0
+        for e in 0..<n { rt.offsets[e + 1] = rt.offsets[e] + counts[e] }
+        var fill = Array(rt.offsets.prefix(n))
+        for t in 0..<N {
+            for j in 0..<k {
+                let e = Int(chosen[t * k + j]), r = fill[e]
+                fill[e] += 1
+                rt.rowToken.ptr[r] = Int32(t)
+                rt.rowExpert.ptr[r] = Int32(e)
+                rt.rowWeight.ptr[r] = context.forceAllExperts ? 1 : scale * P[t * n + e]
+                rt.tokenRows.ptr[t * k + j] = Int32(r)
+            }
+        }
+    }
+
+    /// Switch load balance: `L = n * sum_i f_i P_i` over real tokens, f from the top-1 choice.
+    private func loadBalance(_ N: Int) {
+        var f = [Double](repeating: 0, count: n), P = [Double](repeating: 0, count: n)
+        var real = 0.0
+        for t in 0..<N {
+            let m = context.realMask.map { Double($0[t]) } ?? 1
+            guard m > 0 else { continue }
+            real += m
+            f[Int(top1.ptr[t])] += m
+            for i in 0..<n { P[i] += m * Double(probs.ptr[t * n + i]) }
+        }
+        if real > 0 { for i in 0..<n { f[i] /= real; P[i] /= real } }
+        fTop = f
+        lbLoss = Double(n) * zip(f, P).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+
+    private func collect(_ N: Int) {
+        var st = stats[context.statsLabel] ?? ExpertStats(experts: n)
+        let rt = routing
+        for t in 0..<N {
+            if let m = context.realMask, m[t] == 0 { continue }
+            st.tokens += 1
+            var ent = 0.0
+            for i in 0..<n {
+                let p = Double(probs.ptr[t * n + i])
+                st.probSum[i] += p
+                if p > 0 { ent -= p * log(p) }
+            }
+            st.entropySum += ent
+            for j in 0..<rt.k { st.selected[Int(rt.rowExpert.ptr[Int(rt.tokenRows.ptr[t * rt.k + j])])] += 1 }
+        }
+        stats[context.statsLabel] = st
+    }
+
+    // MARK: backward
+
+    /// Given `drow` (the gradient of each routed row's weight `w = scale * p_e`), adds the
+    /// load-balance term, differentiates the softmax and the (folded or explicit) linear map:
+    /// router weight gradients when trainable, `dx += ...` when `dx` is given.
+    func backward(drow: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, n N: Int) {
+        let n = n, K = activeK, d = d, P = probs.ptr, dP = dprobs.ptr
+        let scale = scale, tr = routing.tokenRows.ptr, re = routing.rowExpert.ptr
+        var real = 0.0
+        for t in 0..<N { real += context.realMask.map { Double($0[t]) } ?? 1 }
+        let lbScale = real > 0 ? context.lbWeight * Float(n) / Float(real) : 0
+        let fTop = fTop.map(Float.init), mask = context.realMask
+        Parallel.forChunks(N, grain: 256) { r in
+            for t in r {
+                let dp = dP + t * n, p = P + t * n
+                let m: Float = mask.map { $0[t] } ?? 1
+                for i in 0..<n { dp[i] = lbScale * m * fTop[i] }           // L_LB = n sum_i f_i mean_t p_i
+                for j in 0..<K { let row = Int(tr[t * K + j]); dp[Int(re[row])] += scale * drow[row] }  // w = scale * p_e
+                var dot: Float = 0
+                for i in 0..<n { dot += p[i] * dp[i] }
+                for i in 0..<n { dp[i] = p[i] * (dp[i] - dot) }           // p = softmax(logits)
+            }
+        }
+        if bias.trainable { addColumnSums(bias.g, dP, rows: N, cols: n) }
+        if context.explicitRouter, let T = transform {
+            // logits = feats W^T  ->  dW += dlogits^T feats, dfeats = dlogits W, dx += dfeats_h + dfeats_f T
+            if weight.trainable {
+                sgemm(transA: true, transB: false, M: n, N: 2 * d, K: N, A: dP, lda: n, B: feats.ptr, ldb: 2 * d, beta: 1, C: weight.g, ldc: 2 * d)
+            }
+            if let dx {
+                sgemm(transA: false, transB: false, M: N, N: 2 * d, K: n, A: dP, lda: n, B: weight.w, ldb: 2 * d, C: dfeats.ptr, ldc: 2 * d)
+                for t in 0..<N { for c in 0..<d { dx[t * d + c] += dfeats.ptr[t * 2 * d + c] } }
+                sgemm(transA: false, transB: false, M: N, N: d, K: d, A: dfeats.ptr + d, lda: 2 * d, B: T, ldb: d, beta: 1, C: dx, ldc: d)
+            }
+            return
+        }
+        // logits = h W_eff^T  ->  G = dlogits^T h, dW1 += G, dW2 += G T^T, dx += dlogits W_eff
+        if weight.trainable {
+            let G = gFold.ptr
+            sgemm(transA: true, transB: false, M: n, N: d, K: N, A: dP, lda: n, B: x, ldb: d, C: G, ldc: d)
+            let Wg = weight.g
+            if let T = transform {
+                for r in 0..<n { for c in 0..<d { Wg[r * 2 * d + c] += G[r * d + c] } }
+                sgemm(transA: false, transB: true, M: n, N: d, K: d, A: G, lda: d, B: T, ldb: d, beta: 1, C: Wg + d, ldc: 2 * d)
+            } else {
+                for i in 0..<(n * d) { Wg[i] += G[i] }
+            }
+        }
+        if let dx {
+            sgemm(transA: false, transB: false, M: N, N: d, K: n, A: dP, lda: n, B: weff.ptr, ldb: d, beta: 1, C: dx, ldc: d)
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+
+/// Where and how often a run writes checkpoints, and whether it continues from one.
+public struct CheckpointPolicy: Sendable {
+    /// The run's output folder; checkpoints go to `directory/checkpoints/step-NNNNNNNN/`.
+    public var directory: URL
+    /// Write a checkpoint every N steps (and always at the end and on a signal); 0 = only those.
+    public var every: Int
+    /// Newest checkpoints kept.
+    public var keep: Int
+    /// Continue from the newest checkpoint that verifies.
+    public var resume: Bool
+    /// Resume even when the run record differs from the checkpoint's (differences are printed).
+    public var force: Bool
+
+    public init(directory: URL, every: Int = 0, keep: Int = 3, resume: Bool = false, force: Bool = false) {
+        self.directory = directory; self.every = every; self.keep = keep; self.resume = resume; self.force = force
+    }
+}
+
+/// A run stopped by a non-finite loss or gradient: nothing poisoned is written.
+public struct TrainingStopped: LocalizedError {
+    public let reason: String
+    public let lastCheckpoint: String?
+    public var errorDescription: String? {
+        reason + " Last good checkpoint: " + (lastCheckpoint ?? "none (use --checkpoint-every)") + "; no final model was written."
+    }
+}
+
+/// A run ended early by SIGINT or SIGTERM after writing a checkpoint; the CLI exits 128 + signal.
+public struct TrainingInterrupted: LocalizedError {
+    public let signal: Int32
+    public let step: Int
+    public let checkpoint: String?
+    public var errorDescription: String? {
+        "interrupted by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step \(step); checkpoint written to \(checkpoint ?? "?"). Resume with --resume."
+    }
+}
+
+/// One training run: the loop over a batch source (``TrainingLoop``) plus everything a long run
+/// needs around it: checkpoints, resume (bit-identical: weights, Adam moments, step and data
+/// cursor), SIGINT/SIGTERM handling (finish the step, checkpoint, stop) and progress. Every
+/// command that trains uses it, so resume and signals behave the same everywhere.
+public final class TrainingRun {
+    public let trainer: Trainer
+    public let source: BatchSource
+    public let settings: TrainingSettings
+    /// Settings that must match for a resume (the settings, data identity, thread count, ...).
+    public var record: [String: String]
+    /// nil: no checkpoints (the experiments' short runs).
+    public var checkpoints: CheckpointPolicy?
+    /// Install SIGINT/SIGTERM handlers for the duration of `run()`.
+    public var handleSignals = false
+    /// Called after every step.
+    public var progress: (LoopProgress) -> Void = { _ in }
+    /// Messages about resuming and checkpoints.
+    public var note: (String) -> Void = { _ in }
+    /// Sleep after each step (tests of interruption).
+    public var stepDelayMs = 0
+
+    public init(model: DecoderModel, settings: TrainingSettings, source: BatchSource, record: [String: String] = [:]) {
+        self.settings = settings
+        self.source = source
+        trainer = settings.trainer(for: model)
+        self.record = record.merging(settings.record) { a, _ in a }
+    }
+
+    /// Runs the remaining steps and returns the log (one JSON line per step, resumed lines included).
+    @discardableResult
+    public func run() throws -> TrainingLog {
+        let loop = TrainingLoop(trainer: trainer, source: source, stepTokens: settings.batchTokens, microTokens: settings.microTokens)
+        var lastCheckpoint: URL? = nil
+        if let cp = checkpoints, cp.resume {
+            let (url, st) = try Checkpoint.latestGood(cp.directory) { self.note("warning: \($0)") }
+            let diffs = Checkpoint.differences(st.run, record)
+            if !diffs.isEmpty {
+                guard cp.force else { throw CheckpointError.configMismatch(path: url.path, differences: diffs) }
+                note("warning: resuming despite differences (--force):\n  " + diffs.joined(separator: "\n  "))
+            }
+            try Checkpoint.restore(url, state: st, into: trainer)
+            source.seek(st.cursor)
+            let log = (try? String(contentsOf: url.appendingPathComponent("train_log.jsonl"), encoding: .utf8)) ?? ""
+            loop.restoreLog(log.split(separator: "\n").map(String.init))
+            lastCheckpoint = url
+            note("resuming from \(url.path) (step \(st.step), data cursor \(st.cursor))")
+        }
+        let signals = handleSignals ? StopSignals(note: note) : nil
+        defer { signals?.uninstall() }
+        let steps = settings.steps
+        func checkpoint(_ step: Int) throws {
+            guard let cp = checkpoints else { return }
+            lastCheckpoint = try Checkpoint.save(out: cp.directory, step: step, trainer: trainer, cursor: source.cursor, run: record,
+                                                 log: loop.log, keep: cp.keep)
+        }
+        let finished: Bool
+        do {
+            finished = try loop.run(steps: steps, report: progress, afterStep: { step in
+                if self.stepDelayMs > 0 { usleep(UInt32(self.stepDelayMs) * 1000) }
+                let every = self.checkpoints?.every ?? 0
+                if step == steps || (every > 0 && step % every == 0) || signals?.received != nil { try checkpoint(step) }
+            }, shouldStop: { signals?.received != nil })
+        } catch let e as TrainingError {
+            throw TrainingStopped(reason: e.localizedDescription, lastCheckpoint: lastCheckpoint?.path)
+        }
+        if !finished, let sig = signals?.received {
+            throw TrainingInterrupted(signal: sig, step: trainer.step, checkpoint: lastCheckpoint?.path)
+        }
+        return TrainingLog(lines: loop.log)
+    }
+}
+
+/// A run's log: one JSON object per optimiser step
+/// (`step, loss, aux_loss, lr, grad_norm, tokens, elapsed_s`), as written to `train_log.jsonl`.
+public struct TrainingLog: Sendable {
+    public var lines: [String]
+    public init(lines: [String]) { self.lines = lines }
+    public var text: String { lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n" }
+
+    /// One parsed entry.
+    public struct Entry: Codable, Sendable {
+        public var step: Int
+        public var loss: Double
+        public var tokens: Int?
+        public var elapsed: Double?
+        enum CodingKeys: String, CodingKey { case step, loss, tokens, elapsed = "elapsed_s" }
+    }
+
+    /// Parses a log file (blank lines skipped; a malformed line is an error naming it).
+    public static func read(_ url: URL) throws -> [Entry] {
+        var out: [Entry] = []
+        for (i, line) in try readLines(url).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let e = try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)) else {
+                throw DataError.malformed(file: url.path, line: i + 1, expected: "a JSON object with numeric \"step\" and \"loss\"")
+            }
+            out.append(e)
+        }
+        return out
+    }
+
+    /// Tokens and seconds summed over a log whose counters restart at 0 after each resume.
+    public static func totals(_ entries: [Entry]) -> (tokens: Int, seconds: Double) {
+        var tokens = 0, lastTokens = 0, seconds = 0.0, lastElapsed = 0.0
+        for e in entries {
+            let t = e.tokens ?? 0, s = e.elapsed ?? 0
+            tokens += t >= lastTokens ? t - lastTokens : t
+            seconds += s >= lastElapsed ? s - lastElapsed : s
+            lastTokens = t; lastElapsed = s
+        }
+        return (tokens, seconds)
+    }
+}
+
+extension LoopProgress {
+    /// The standard progress line: step, loss, learning rate, gradient norm, speed, epoch, ETA.
+    public var line: String {
+        String(format: "step %d/%d  loss %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s  epoch %.2f  ETA %@",
+               step, steps, stats.loss, stats.auxLoss, stats.lr, stats.gradNorm, tokensPerSecond, epochs, formatDuration(eta))
+    }
+}
+
+/// "1h05m" / "3m07s".
+public func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+/// SIGINT / SIGTERM set a flag that the training loop checks after each step.
+final class StopSignals: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sig: Int32? = nil
+    private var sources: [DispatchSourceSignal] = []
+
+    init(note: @escaping (String) -> Void) {
+        for s in [SIGINT, SIGTERM] {
+            signal(s, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            src.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock(); if self.sig == nil { self.sig = s }; self.lock.unlock()
+                note("received \(s == SIGINT ? "SIGINT" : "SIGTERM"); finishing the current step and writing a checkpoint")
+            }
+            src.resume()
+            sources.append(src)
+        }
+    }
+
+    var received: Int32? { lock.lock(); defer { lock.unlock() }; return sig }
+
+    /// Restores the default actions (a later Ctrl-C ends the process as usual).
+    func uninstall() {
+        for s in sources { s.cancel() }
+        sources = []
+        signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// FNV-1a of files, for a run record (data identity); `a,b` (a Moses pair) hashes both.
+public func fileHashes(_ paths: [String]) throws -> String {
+    try paths.map { p in
+        try p.split(separator: ",").map(String.init).map {
+            "\(URL(fileURLWithPath: $0).lastPathComponent):\(try Checkpoint.fnv1a(URL(fileURLWithPath: $0)))"
+        }.joined(separator: ",")
+    }.joined(separator: ";")
+}
+
+/// JSON with sorted keys (JSONEncoder's key order differs between processes).
+public func sortedJSON<T: Encodable>(_ v: T) throws -> String {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    return String(decoding: try e.encode(v), as: UTF8.self)
+}
