@@ -1,6 +1,6 @@
+import Foundation
 // swift-tools-version: 6.0
 import PackageDescription
-import Foundation
 
 // Release builds use the default `-O`: every `precondition` stays a check, the binary runs on any
 // x86-64 (or arm64) CPU, and the package has no unsafe flags, so other packages can depend on it
@@ -19,7 +19,7 @@ let package = Package(
         .executable(name: "mixmoe", targets: ["mixmoe"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         // Thin C shim over OpenBLAS: prototypes we need, linked against libopenblas.

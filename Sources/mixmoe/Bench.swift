@@ -14,6 +14,40 @@ func benchTokens(_ n: Int, vocab: Int) -> [Int32] {
     return (0..<n).map { _ in Int32(rng.next() % UInt64(vocab)) }
 }
 
+/// The benchmarks' common options: the model shape, repetitions and threads.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "Named config (tiny, base, small) or config.json.") var config: String = "small"
+    @Option(help: "Timed repetitions (after warm-up); the median is reported.") var reps: Int = 5
+    @Option(help: "Untimed warm-up repetitions.") var warmup: Int = 1
+    @OptionGroup var compute: ComputeOptions
+
+    /// Applies the thread count and runs `body` with the resolved config, reporting errors.
+    func measuring(_ body: (ModelConfig) throws -> Void) async throws {
+        try await compute.run { try body(try ModelConfig.resolve(config)) }
+    }
+
+    /// Times `body` (warm-up, then `reps` timed runs) and prints one JSON line: the case, the
+    /// common fields (config, threads, reps, median/min/max seconds, peak RSS), `fields` and what
+    /// `derived` computes from the median. Returns the median.
+    @discardableResult
+    func report(
+        _ name: String, _ fields: [String: Any], _ body: () throws -> Void,
+        derived: (Double) -> [String: Any]
+    ) throws -> Double {
+        let times = try timed(reps: reps, warmup: warmup, body)
+        let (med, lo, hi) = summary(times)
+        emitJSON(row(name, fields, median: med, min: lo, max: hi).merging(derived(med)) { a, _ in a })
+        return med
+    }
+
+    func row(_ name: String, _ fields: [String: Any], median: Double, min: Double, max: Double) -> [String: Any] {
+        [
+            "case": name, "config": config, "threads": compute.threads, "reps": reps, "median_s": median, "min_s": min, "max_s": max,
+            "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe",
+        ].merging(fields) { _, b in b }
+    }
+}
+
 func timed(reps: Int, warmup: Int, _ body: () throws -> Void) rethrows -> [Double] {
     for _ in 0..<warmup { try body() }
     return try (0..<reps).map { _ in
@@ -27,37 +61,34 @@ struct BenchTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Time full training steps (forward, backward, clip, AdamW) on random tokens.")
 
-    @Option(help: "Named config (tiny, base, small) or config.json.")
-    var config: String = "small"
-    @Option(help: "Training method: full (dense, every parameter), lora (rank 8 on every linear layer, base frozen), stage1 or stage2 (Mix-MoE with the MoE options below).")
-    var method: BenchMethod = .full
-    @OptionGroup var moe: MoEOptionGroup
-    @Flag(help: "Use the explicit [h ; T h] router instead of the folded one (stage1/stage2).")
-    var explicitRouter = false
-    @Flag(help: "Also report the share of step time in router, attention core and optimiser.")
-    var profile = false
-    @Option(help: "Sequences per step.")
-    var batch: Int = 8
-    @Option(help: "Tokens per sequence.")
-    var seq: Int = 256
     @OptionGroup var bench: BenchOptions
-    @OptionGroup var compute: ComputeOptions
+    @Option(
+        help:
+            "Training method: full (dense, every parameter), lora (rank 8 on every linear layer, base frozen), stage1 or stage2 (Mix-MoE with the MoE options below)."
+    )
+    var method: FreezePlan = .full
+    @OptionGroup var moe: MoEOptionGroup
+    @Flag(help: "Use the explicit [h ; T h] router instead of the folded one (stage1/stage2).") var explicitRouter = false
+    @Flag(help: "Also report the share of step time in router, attention core and optimiser.") var profile = false
+    @Option(help: "Sequences per step.") var batch: Int = 8
+    @Option(help: "Tokens per sequence.") var seq: Int = 256
 
-    enum BenchMethod: String, ExpressibleByArgument, CaseIterable { case full, lora, stage1, stage2 }
+    func validate() throws {
+        guard [.full, .lora, .stage1, .stage2].contains(method) else { throw ValidationError("--method: full, lora, stage1 or stage2") }
+    }
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
-            let cfg = try ModelConfig.resolve(config)
+        try await bench.measuring { cfg in
             var model = DecoderModel(config: cfg, seed: 1)
             switch method {
-            case .full: break
+            case .full, .llamaPro, .moe: break
             case .lora:
                 model = try Baselines.addLoRA(model)
                 FreezePlan.lora.apply(to: model)
             case .stage1, .stage2:
-                model = try Upcycling.prepare(try Upcycling.upcycle(model, try moe.options.config(for: cfg)), stage: method == .stage1 ? 1 : 2,
-                                              name: "the benchmark model")
+                model = try Upcycling.prepare(
+                    try Upcycling.upcycle(model, try moe.options.config(for: cfg)), stage: method == .stage1 ? 1 : 2,
+                    name: "the benchmark model")
                 model.moe.explicitRouter = explicitRouter
             }
             let n = batch * seq
@@ -66,8 +97,9 @@ struct BenchTrain: AsyncParsableCommand {
             for s in 1...batch { targets[s * seq - 1] = -1 }
             // one step = one micro-batch of batch x seq tokens, through the same TrainingRun as every command
             let settings = TrainingSettings(steps: bench.warmup + bench.reps, batchTokens: n, microTokens: n, seq: seq, lr: 1e-4, warmup: 0)
-            let run = TrainingRun(model: model, settings: settings,
-                                  source: RepeatingSource(TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)))
+            let run = TrainingRun(
+                model: model, settings: settings,
+                source: RepeatingSource(TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)))
             var times: [Double] = []
             let warm = bench.warmup, prof = profile
             if warm == 0 { Profile.enabled = prof; Profile.reset() }
@@ -80,13 +112,16 @@ struct BenchTrain: AsyncParsableCommand {
             let (med, lo, hi) = summary(times)
             // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
             let fpt = cfg.trainFlopsPerToken(seq: seq)
-            var row: [String: Any] = ["case": "train", "method": method.rawValue, "config": config, "batch": batch, "seq": seq,
-                      "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo, "max_s": hi,
-                      "tokens_per_s": Double(n) / med, "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
-                      "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe",
-                      "trainable_params": model.store.trainableCount,
-                      // params + grads + Adam moments + activations/scratch, from the buffers' shapes
-                      "buffers_peak_mb": Double(FloatBuffer.peakBytes) / 1_048_576]
+            var row = bench.row(
+                "train",
+                [
+                    "method": method.rawValue, "batch": batch, "seq": seq, "tokens_per_s": Double(n) / med,
+                    "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
+                    "trainable_params": model.store.trainableCount,
+                    // params + grads + Adam moments + activations/scratch, from the buffers' shapes
+                    "buffers_peak_mb": Double(FloatBuffer.peakBytes) / 1_048_576,
+                ],
+                median: med, min: lo, max: hi)
             if method == .stage1 || method == .stage2 {
                 row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = moe.experts
             }
@@ -103,33 +138,22 @@ struct BenchGemm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm", abstract: "Time cblas_sgemm at the model's shapes: the machine's practical GFLOP/s limit.")
 
-    @Option(help: "Named config (tiny, base, small) or config.json whose shapes to use.")
-    var config: String = "small"
-    @Option(help: "Tokens per GEMM (batch x seq).")
-    var tokens: Int = 2048
     @OptionGroup var bench: BenchOptions
-    @OptionGroup var compute: ComputeOptions
+    @Option(help: "Tokens per GEMM (batch x seq).") var tokens: Int = 2048
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
-            let c = try ModelConfig.resolve(config)
+        try await bench.measuring { c in
             let d = c.hiddenSize, f = c.intermediateSize
             // (name, M, N, K): the forward projections on a token batch
-            let shapes = [("qkvo", tokens, d, d), ("ffn_up", tokens, f, d), ("ffn_down", tokens, d, f),
-                          ("lm_head", tokens, c.vocabSize, d)]
-            for (name, M, N, K) in shapes {
+            for (name, M, N, K) in [("qkvo", tokens, d, d), ("ffn_up", tokens, f, d), ("ffn_down", tokens, d, f), ("lm_head", tokens, c.vocabSize, d)] {
                 let a = FloatBuffer(count: M * K), b = FloatBuffer(count: N * K), out = FloatBuffer(count: M * N)
                 for i in 0..<a.count { a[i] = Float(i % 7) * 0.1 }
                 for i in 0..<b.count { b[i] = Float(i % 5) * 0.1 }
-                let times = timed(reps: bench.reps, warmup: bench.warmup) {
+                try bench.report("gemm", ["shape": name, "M": M, "N": N, "K": K, "blas": blasConfig]) {
                     sgemm(transA: false, transB: true, M: M, N: N, K: K, A: a.ptr, lda: K, B: b.ptr, ldb: K, C: out.ptr, ldc: N)
+                } derived: { med in
+                    ["gflops": 2.0 * Double(M) * Double(N) * Double(K) / med / 1e9, "tokens_per_s": Double(M) / med]
                 }
-                let (med, lo, hi) = summary(times)
-                let flops = 2.0 * Double(M) * Double(N) * Double(K)
-                emitJSON(["case": "gemm", "shape": name, "M": M, "N": N, "K": K, "threads": compute.threads,
-                          "median_s": med, "min_s": lo, "max_s": hi, "gflops": flops / med / 1e9,
-                          "tokens_per_s": Double(M) / med, "peak_rss_mb": peakResidentMiB(), "blas": blasConfig])
             }
         }
     }
@@ -139,28 +163,20 @@ struct BenchPrefill: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prefill", abstract: "Time forward passes (no gradients) over batch x seq random tokens.")
 
-    @Option(help: "Named config (tiny, base, small) or config.json.")
-    var config: String = "small"
-    @Option(help: "Sequences per pass.")
-    var batch: Int = 8
-    @Option(help: "Tokens per sequence.")
-    var seq: Int = 256
     @OptionGroup var bench: BenchOptions
-    @OptionGroup var compute: ComputeOptions
+    @Option(help: "Sequences per pass.") var batch: Int = 8
+    @Option(help: "Tokens per sequence.") var seq: Int = 256
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
-            let cfg = try ModelConfig.resolve(config)
+        try await bench.measuring { cfg in
             let model = DecoderModel(config: cfg, seed: 1)
-            let ids = benchTokens(batch * seq, vocab: cfg.vocabSize)
-            try model.setBatch(ids: ids, batch: batch, seq: seq)
-            let times = timed(reps: bench.reps, warmup: bench.warmup) { model.forward(batch: batch, seq: seq) }
-            let (med, lo, hi) = summary(times)
+            try model.setBatch(ids: benchTokens(batch * seq, vocab: cfg.vocabSize), batch: batch, seq: seq)
             let n = Double(batch * seq), fpt = cfg.forwardFlopsPerToken(seq: seq)
-            emitJSON(["case": "prefill", "config": config, "batch": batch, "seq": seq, "threads": compute.threads, "reps": bench.reps,
-                      "median_s": med, "min_s": lo, "max_s": hi, "tokens_per_s": n / med, "flops_per_token": fpt,
-                      "gflops": fpt * n / med / 1e9, "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe"])
+            try bench.report("prefill", ["batch": batch, "seq": seq, "flops_per_token": fpt]) {
+                model.forward(batch: batch, seq: seq)
+            } derived: { med in
+                ["tokens_per_s": n / med, "gflops": fpt * n / med / 1e9]
+            }
         }
     }
 }
@@ -169,37 +185,27 @@ struct BenchDecode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode", abstract: "Time greedy decoding with a KV cache: prompt tokens, then new tokens (no early stop).")
 
-    @Option(help: "Named config (tiny, base, small) or config.json.")
-    var config: String = "small"
-    @Option(help: "Prompts decoded together.")
-    var batch: Int = 1
-    @Option(help: "Prompt tokens.")
-    var prompt: Int = 32
-    @Option(help: "Generated tokens per prompt.")
-    var newTokens: Int = 128
+    @Option(help: "Prompts decoded together.") var batch: Int = 1
+    @Option(help: "Prompt tokens.") var prompt: Int = 32
+    @Option(help: "Generated tokens per prompt.") var newTokens: Int = 128
     @OptionGroup var bench: BenchOptions
-    @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
-            let cfg = try ModelConfig.resolve(config)
-            let model = DecoderModel(config: cfg, seed: 1)
-            let gen = Generator(model: model, stopTokens: [])
+        try await bench.measuring { cfg in
+            let gen = Generator(model: DecoderModel(config: cfg, seed: 1), stopTokens: [])
             let all = benchTokens(batch * prompt, vocab: cfg.vocabSize)
             let prompts = (0..<batch).map { Array(all[($0 * prompt)..<(($0 + 1) * prompt)]) }
-            let times = try timed(reps: bench.reps, warmup: bench.warmup) {
-                _ = try gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
-            }
-            let (med, lo, hi) = summary(times)
             // weight bytes read per generated step (every matrix once), for a bandwidth estimate
-            let weightBytes = Double(cfg.matmulParameters) * 4
-            let steps = Double(newTokens)
-            emitJSON(["case": "decode", "config": config, "batch": batch, "prompt": prompt, "new_tokens": newTokens,
-                      "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo, "max_s": hi,
-                      "tokens_per_s": Double(batch * newTokens) / med, "weight_gb_per_s": weightBytes * steps / med / 1e9,
-                      "gflops": cfg.forwardFlopsPerToken(seq: prompt + newTokens) * Double(batch * (prompt + newTokens)) / med / 1e9,
-                      "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe"])
+            let weightBytes = Double(cfg.matmulParameters) * 4, total = Double(batch * (prompt + newTokens))
+            let fpt = cfg.forwardFlopsPerToken(seq: prompt + newTokens)
+            try bench.report("decode", ["batch": batch, "prompt": prompt, "new_tokens": newTokens]) {
+                _ = try gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
+            } derived: { med in
+                [
+                    "tokens_per_s": Double(batch * newTokens) / med, "weight_gb_per_s": weightBytes * Double(newTokens) / med / 1e9,
+                    "gflops": fpt * total / med / 1e9,
+                ]
+            }
         }
     }
 }
@@ -209,21 +215,18 @@ struct BenchMemory: AsyncParsableCommand {
         commandName: "memory",
         abstract: "Measure memory-read bandwidth (sum of a buffer far larger than the caches): the limit of batch-1 decoding.")
 
-    @Option(help: "Buffer size in MiB.")
-    var mib: Int = 512
     @OptionGroup var bench: BenchOptions
-    @OptionGroup var compute: ComputeOptions
+    @Option(help: "Buffer size in MiB.") var mib: Int = 512
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await bench.measuring { _ in
             let n = mib * 1_048_576 / 4
             let buf = FloatBuffer(count: n)
-            for i in 0..<n { buf[i] = Float(i & 1023) }   // touch every page before timing
+            for i in 0..<n { buf[i] = Float(i & 1023) }  // touch every page before timing
             var sink: Float = 0
             let chunks = Parallel.threads
             let partial = FloatBuffer(count: chunks)
-            let times = timed(reps: bench.reps, warmup: bench.warmup) {
+            try bench.report("memory", ["mib": mib]) {
                 let p = buf.ptr, q = partial.ptr
                 Parallel.forChunksIndexed(n, grain: 1 << 20) { c, r in
                     // 8 independent accumulators so the loop is bound by loads, not by add latency
@@ -238,10 +241,9 @@ struct BenchMemory: AsyncParsableCommand {
                     q[c] = t
                 }
                 for c in 0..<chunks { sink += q[c] }
+            } derived: { med in
+                ["read_gb_per_s": Double(n * 4) / med / 1e9, "checksum": Double(sink)]
             }
-            let (med, lo, hi) = summary(times)
-            emitJSON(["case": "memory", "mib": mib, "threads": compute.threads, "reps": bench.reps, "median_s": med, "min_s": lo,
-                      "max_s": hi, "read_gb_per_s": Double(n * 4) / med / 1e9, "checksum": Double(sink), "implementation": "mixmoe"])
         }
     }
 }

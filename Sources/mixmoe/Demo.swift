@@ -8,27 +8,21 @@ struct Demo: AsyncParsableCommand {
         discussion: "Budget preset: \(Budget.demo.stage1Steps) + \(Budget.demo.stage2Steps) steps of \(Budget.demo.shared.batchTokens) tokens, "
             + "lr \(Budget.demo.lr1) / \(Budget.demo.lr2).")
 
-    @Option(help: "Base model directory; when it has no weights, a tiny base model is pretrained first.")
-    var model: String = "models/base"
-    @Option(help: "Corpus folder (the shipped demo data by default).")
-    var data: String = "data/demo"
-    @Option(help: "Output folder for models.")
-    var out: String = "runs/demo"
-    @Option(help: "Folder for demo.json and demo.md (default: --out; the committed reports/demo.* come from --reports reports).")
-    var reports: String?
-    @Option(help: "Pretraining steps when no base model exists (8192 tokens each).")
-    var pretrainSteps: Int = 200
-    @Option(help: "Test segments per direction.")
-    var testSegments: Int = 30
+    @Option(help: "Base model directory; when it has no weights, a tiny base model is pretrained first.") var model: String = "models/base"
+    @Option(help: "Corpus folder (the shipped demo data by default).") var data: String = "data/demo"
+    @Option(help: "Output folder for models.") var out: String = "runs/demo"
+    @Option(help: "Folder for demo.json and demo.md (default: --out; the committed reports/demo.* come from --reports reports).") var reports: String?
+    @Option(help: "Pretraining steps when no base model exists (8192 tokens each).") var pretrainSteps: Int = 200
+    @Option(help: "Test segments per direction.") var testSegments: Int = 30
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await compute.run {
             let t0 = monotonicSeconds()
-            var demo = DemoPipeline(model: URL(fileURLWithPath: model), corpus: CorpusFolder(URL(fileURLWithPath: data)),
-                                    out: URL(fileURLWithPath: out))
+            var demo = DemoPipeline(
+                model: URL(fileURLWithPath: model), corpus: CorpusFolder(URL(fileURLWithPath: data)),
+                out: URL(fileURLWithPath: out))
             demo.budget = try budget.budget(.demo)
             demo.testSegments = testSegments
             demo.pretrainSteps = pretrainSteps

@@ -9,44 +9,43 @@ struct Experiment: AsyncParsableCommand {
             + ". Budget preset: \(Budget.experiments.stage1Steps) + \(Budget.experiments.stage2Steps) steps of "
             + "\(Budget.experiments.shared.batchTokens) tokens, lr \(Budget.experiments.lr1) / \(Budget.experiments.lr2).")
 
-    @Argument(help: "Experiment name.")
-    var name: ExperimentName
-    @Option(help: "Comma-separated seeds (mean and spread are reported).")
-    var seeds: String = "0"
-    @Option(help: "Folder for the reports.")
-    var reports: String = "reports"
+    @Argument(help: "Experiment name.") var name: ExperimentName
+    @Option(help: "Comma-separated seeds (mean and spread are reported).") var seeds: String = "0"
+    @Option(help: "Folder for the reports.") var reports: String = "reports"
     @Option(help: "Folder of finished runs reused across experiments (same code, base weights, data, method, options, budget and seed).")
     var cache: String = "runs/experiments/cache"
-    @Flag(help: "Train every run again instead of reusing finished ones.")
-    var noCache = false
-    @Option(help: "A test corpus to use instead of the corpus folder's test split (repeatable; TSV, Moses pair, ALMA JSON/JSONL).")
-    var test: [String] = []
+    @Flag(help: "Train every run again instead of reusing finished ones.") var noCache = false
+    @Option(help: "A test corpus to use instead of the corpus folder's test split (repeatable; TSV, Moses pair, ALMA JSON/JSONL).") var test: [String] = []
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await compute.run {
             let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
                 guard let v = UInt64(s) else { throw ValidationError("--seeds: '\(s)' is not a number") }
                 return v
             }
             let b = try budget.budget(.experiments)
             let t0 = monotonicSeconds()
-            let data = try ExperimentData.load(corpus.corpus, scratch: URL(fileURLWithPath: "runs/experiments/\(name.rawValue)"),
-                                               monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test)
+            let data = try ExperimentData.load(
+                corpus.corpus, scratch: URL(fileURLWithPath: "runs/experiments/\(name.rawValue)"),
+                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test)
             let (m, tok) = try corpus.baseModel()
-            let runner = ExperimentRunner(name: name, baseModel: m, tokenizer: tok, monoFiles: data.mono, monoDev: data.dev, train: data.train,
-                                          test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments) {
+            let runner = ExperimentRunner(
+                name: name, baseModel: m, tokenizer: tok, monoFiles: data.mono, monoDev: data.dev, train: data.train,
+                test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments
+            ) {
                 printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0)
             }
             if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
             let results = try runner.run(name.variants)
-            let setup = ExperimentSetup(data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
-                                        monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList)
-            let md = try ExperimentReport.write(name: name, results: results, setup: setup, wall: monotonicSeconds() - t0,
-                                                to: URL(fileURLWithPath: reports))
+            let setup = ExperimentSetup(
+                data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
+                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList)
+            let md = try ExperimentReport.write(
+                name: name, results: results, setup: setup, wall: monotonicSeconds() - t0,
+                to: URL(fileURLWithPath: reports))
             print(md, terminator: "")
         }
     }
@@ -57,26 +56,24 @@ struct Baseline: AsyncParsableCommand {
         abstract: "Train one method (a baseline or Mix-MoE) from a base model with the experiments' data and budget, and save it.",
         discussion: "METHOD: " + Method.allCases.map(\.rawValue).joined(separator: ", "))
 
-    @Argument(help: "Method.")
-    var method: Method
-    @Option(help: "Output model directory.")
-    var out: String
-    @Option(help: "Seed of the data order and of new weights (routers, adapters).")
-    var seed: UInt64 = 0
+    @Argument(help: "Method.") var method: Method
+    @Option(help: "Output model directory.") var out: String
+    @Option(help: "Seed of the data order and of new weights (routers, adapters).") var seed: UInt64 = 0
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var moe: MoEOptionGroup
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await compute.run {
             let dst = URL(fileURLWithPath: out)
             let b = try budget.budget(.experiments, seed: seed)
             let data = try ExperimentData.load(corpus.corpus, scratch: dst.appendingPathComponent("data"), monoBytes: corpus.monoBytes)
             let (m, tok) = try corpus.baseModel()
-            let runner = try MethodRunner(base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b,
-                                          moe: moe.options) { printErr($0) }
+            let runner = try MethodRunner(
+                base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b,
+                moe: moe.options
+            ) { printErr($0) }
             let trained = try runner.run(method)
             try trained.save(directory: dst)
             try BPETokenizer.copyFile(from: URL(fileURLWithPath: corpus.model), to: dst)

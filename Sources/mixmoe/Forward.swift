@@ -6,15 +6,12 @@ struct Forward: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model on token ids and print its logits as JSON: {\"logits\": [[...], ...]}.")
 
-    @Option(help: "Model directory (config.json + model.safetensors).")
-    var model: String
-    @Option(help: "Comma-separated token ids, e.g. 1,2,3.")
-    var ids: String
+    @OptionGroup var model: ModelOption
+    @Option(help: "Comma-separated token ids, e.g. 1,2,3.") var ids: String
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await compute.run {
             let tokens = try ids.split(separator: ",").map { s -> Int32 in
                 guard let v = Int32(s.trimmingCharacters(in: .whitespaces)) else {
                     throw ValidationError("--ids: '\(s)' is not an integer token id")
@@ -22,7 +19,7 @@ struct Forward: AsyncParsableCommand {
                 return v
             }
             guard !tokens.isEmpty else { throw ValidationError("--ids is empty") }
-            let m = try DecoderModel.load(directory: URL(fileURLWithPath: model))
+            let m = try model.load()
             try m.setBatch(ids: tokens, batch: 1, seq: tokens.count)
             m.forward(batch: 1, seq: tokens.count)
             let V = m.config.vocabSize
@@ -46,12 +43,9 @@ struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a randomly initialised dense model (Hugging Face layout) for a named config or a config.json.")
 
-    @Option(help: "Named config (tiny, base, small) or a config.json path.")
-    var config: String
-    @Option(help: "Output model directory.")
-    var out: String
-    @Option(help: "Random seed for the initial weights.")
-    var seed: UInt64 = 0
+    @Option(help: "Named config (tiny, base, small) or a config.json path.") var config: String
+    @Option(help: "Output model directory.") var out: String
+    @Option(help: "Random seed for the initial weights.") var seed: UInt64 = 0
 
     func run() async throws {
         try await reportingErrors {

@@ -7,9 +7,11 @@ struct MixMoECLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mixmoe",
         abstract: "Mix-MoE for multilingual MT: load or pretrain a Llama-family model, upcycle, train, translate, score.",
-        subcommands: [Demo.self, Experiment.self, Baseline.self, ModelCardCommand.self, Upcycle.self, Train.self, Translate.self,
-                      Score.self, Evaluate.self, Forward.self, Init.self, Pretrain.self, Perplexity.self, Bench.self, Tokenize.self,
-                      TokenizerCommand.self])
+        subcommands: [
+            Demo.self, Experiment.self, Baseline.self, ModelCardCommand.self, Upcycle.self, Train.self, Translate.self,
+            Score.self, Evaluate.self, Forward.self, Init.self, Pretrain.self, Perplexity.self, Bench.self, Tokenize.self,
+            TokenizerCommand.self,
+        ])
 }
 
 /// Runs a command body; library errors print their message (file, field, hint) to stderr and

@@ -6,45 +6,38 @@ struct Upcycle: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn a dense model into a Mix-MoE model: slice chosen FFNs into n LM experts, fresh routers (stage 1).")
 
-    @Option(help: "Dense model directory.")
-    var model: String
-    @Option(help: "Output model directory.")
-    var out: String
+    @Option(help: "Output model directory.") var out: String
+    @OptionGroup var model: ModelOption
     @OptionGroup var moe: MoEOptionGroup
-    @Option(help: "Expert groups: 2 (Mix-MoE) or 1 (generic MoE baseline).")
-    var groups: Int = 2
-    @Option(help: "Seed of the router initialisation (and of the random transform).")
-    var seed: UInt64 = 0
+    @Option(help: "Expert groups: 2 (Mix-MoE) or 1 (generic MoE baseline).") var groups: Int = 2
+    @Option(help: "Seed of the router initialisation (and of the random transform).") var seed: UInt64 = 0
 
     func run() async throws {
         try await reportingErrors {
-            let src = URL(fileURLWithPath: model), dst = URL(fileURLWithPath: out)
-            let dense = try DecoderModel.load(directory: src)
+            let src = model.url, dst = URL(fileURLWithPath: out)
+            let dense = try model.load()
             let cfg = try moe.options.config(for: dense.config, groups: groups, seed: seed)
             let m = try Upcycling.upcycle(dense, cfg)
             try m.save(directory: dst)
             try BPETokenizer.copyFile(from: src, to: dst)
-            printErr("wrote \(out): MoE layers \(cfg.moeLayers), \(cfg.expertsPerGroup) experts per group, router \(cfg.routerFeatures.rawValue), top-\(cfg.topK), \(m.store.count) parameters")
+            printErr(
+                "wrote \(out): MoE layers \(cfg.moeLayers), \(cfg.expertsPerGroup) experts per group, router \(cfg.routerFeatures.rawValue), top-\(cfg.topK), \(m.store.count) parameters"
+            )
         }
     }
 }
 
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Mix-MoE training. Stage 1: LM experts + router on monolingual text. Stage 2: copy them into the MT group, freeze the LM side, train the MT side.")
+        abstract:
+            "Mix-MoE training. Stage 1: LM experts + router on monolingual text. Stage 2: copy them into the MT group, freeze the LM side, train the MT side.",
+        discussion: "--model is the upcycled model for stage 1 and the stage-1 output for stage 2.")
 
-    @Option(help: "Stage: 1 (monolingual text) or 2 (parallel corpora, ALMA prompt, loss on the target).")
-    var stage: Int
-    @Option(help: "Input model directory (upcycled model for stage 1, stage-1 output for stage 2).")
-    var model: String
-    @Option(help: "Output model directory.")
-    var out: String
-    @Option(help: "tokenizer.json (default: the model directory's).")
-    var tokenizer: String?
-    @Option(help: "Load-balance weight lambda (default: the model's mix_moe.lb_coef).")
-    var lbCoef: Double?
-    @Option(help: "Stage 2: only these directions (comma-separated, e.g. de-en,en-de; default both directions of every corpus).")
-    var directions: String?
+    @Option(help: "Stage: 1 (monolingual text) or 2 (parallel corpora, ALMA prompt, loss on the target).") var stage: Int
+    @OptionGroup var model: ModelOption
+    @Option(help: "Output model directory.") var out: String
+    @Option(help: "Load-balance weight lambda (default: the model's mix_moe.lb_coef).") var lbCoef: Double?
+    @Option(help: "Stage 2: only these directions (comma-separated, e.g. de-en,en-de; default both directions of every corpus).") var directions: String?
     @OptionGroup var train: TrainingOptions
     @OptionGroup var run: RunOptions
     @OptionGroup var compute: ComputeOptions
@@ -57,24 +50,24 @@ struct Train: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await compute.run {
             // the paper's learning rates: 2e-4 in stage 1, 1e-5 in stage 2
             let settings = try train.settings(defaultLR: stage == 1 ? 2e-4 : 1e-5)
-            let src = URL(fileURLWithPath: model), dst = URL(fileURLWithPath: out)
-            let m = try Upcycling.prepare(try DecoderModel.load(directory: src), stage: stage, lbCoef: lbCoef, name: model)
-            let tokPath = tokenizer ?? src.appendingPathComponent("tokenizer.json").path
-            let tok = try BPETokenizer.load(URL(fileURLWithPath: tokPath))
-            try m.checkTokenizer(tok, file: tokPath)
-            let data = try StageData.load(stage: stage, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
-                                          directions: try Direction.parseList(directions))
+            let src = model.url, dst = URL(fileURLWithPath: out)
+            let (loaded, tok) = try model.loadWithTokenizer()
+            let m = try Upcycling.prepare(loaded, stage: stage, lbCoef: lbCoef, name: model.model)
+            let data = try StageData.load(
+                stage: stage, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
+                directions: try Direction.parseList(directions))
             printErr(data.summary)
             printErr("stage \(stage): \(m.store.trainableCount) of \(m.store.count) parameters trainable; lr \(settings.lr)")
             m.moe.collectStats = true
             m.moe.statsLabel = "stage\(stage)-train"
-            let record = ["command": "train --stage \(stage)", "model": try Checkpoint.fnv1a(src.appendingPathComponent("model.safetensors")),
-                          "data": try fileHashes(files), "lb_coef": String(m.config.mixMoE!.lbCoef), "directions": directions ?? "all",
-                          "threads": String(compute.threads)]
+            let record = [
+                "command": "train --stage \(stage)", "model": try Checkpoint.fnv1a(src.appendingPathComponent("model.safetensors")),
+                "data": try fileHashes(files), "lb_coef": String(m.config.mixMoE!.lbCoef), "directions": directions ?? "all",
+                "threads": String(compute.threads),
+            ]
             let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)
             run.configure(training, out: dst)
             let log = try training.run()

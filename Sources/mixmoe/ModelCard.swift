@@ -7,23 +7,19 @@ struct ModelCardCommand: AsyncParsableCommand {
         commandName: "model-card",
         abstract: "Write README.md and loss.svg for a pretrained model: config, data, steps, tokens, time, loss curve, dev perplexity per language.")
 
-    @Option(help: "Model directory (config.json, model.safetensors, tokenizer.json).")
-    var model: String
-    @Option(help: "train_log.jsonl of the run (default: the model directory's).")
-    var log: String?
-    @Option(help: "Corpus folder with parallel/dev.L-en.tsv for the per-language perplexity.")
-    var data: String = "data/demo"
-    @Option(help: "Markdown file whose text goes into the card: how the model was trained and why this size.")
-    var notes: String?
+    @Option(help: "Model directory (config.json, model.safetensors, tokenizer.json).") var model: String
+    @Option(help: "train_log.jsonl of the run (default: the model directory's).") var log: String?
+    @Option(help: "Corpus folder with parallel/dev.L-en.tsv for the per-language perplexity.") var data: String = "data/demo"
+    @Option(help: "Markdown file whose text goes into the card: how the model was trained and why this size.") var notes: String?
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await compute.run {
             let notesText = try notes.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
-            let md = try ModelCard.write(model: URL(fileURLWithPath: model), log: log.map { URL(fileURLWithPath: $0) },
-                                         corpus: CorpusFolder(URL(fileURLWithPath: data)), notes: notesText,
-                                         regenerate: "mixmoe model-card --model \(model) --data \(data)" + (notes.map { " --notes \($0)" } ?? ""))
+            let md = try ModelCard.write(
+                model: URL(fileURLWithPath: model), log: log.map { URL(fileURLWithPath: $0) },
+                corpus: CorpusFolder(URL(fileURLWithPath: data)), notes: notesText,
+                regenerate: "mixmoe model-card --model \(model) --data \(data)" + (notes.map { " --notes \($0)" } ?? ""))
             print(md, terminator: "")
         }
     }
@@ -33,20 +29,14 @@ struct Perplexity: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Held-out perplexity of a model on text files (lines packed into windows); one JSON line per file.")
 
-    @Option(help: "Model directory (with tokenizer.json, or give --tokenizer).")
-    var model: String
-    @Option(help: "tokenizer.json (default: the model directory's).")
-    var tokenizer: String?
-    @Option(help: "Tokens per window.")
-    var seq: Int = 256
+    @OptionGroup var model: ModelOption
+    @Option(help: "Tokens per window.") var seq: Int = 256
     @OptionGroup var compute: ComputeOptions
-    @Argument(help: "Text files, one segment per line (TSV: every field).")
-    var files: [String]
+    @Argument(help: "Text files, one segment per line (TSV: every field).") var files: [String]
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
-            let (m, tok) = try DecoderModel.loadWithTokenizer(directory: URL(fileURLWithPath: model), tokenizer: tokenizer)
+        try await compute.run {
+            let (m, tok) = try model.loadWithTokenizer()
             for f in files {
                 let r = try m.perplexity(file: URL(fileURLWithPath: f), tokenizer: tok, seq: seq)
                 emitJSON(["file": f, "tokens": r.tokens, "loss": r.loss, "perplexity": r.perplexity])

@@ -12,6 +12,7 @@ extension ExperimentName: ExpressibleByArgument {}
 extension MetricName: ExpressibleByArgument {}
 extension SacreTokenizer: ExpressibleByArgument {}
 extension SplitPattern: ExpressibleByArgument {}
+extension FreezePlan: ExpressibleByArgument {}
 extension Placement: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
@@ -21,35 +22,50 @@ struct ComputeOptions: ParsableArguments {
     @Option(help: "Threads for all numeric work (ours and OpenBLAS's). Results are deterministic for a given seed and thread count.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    func apply() throws {
+    /// Sets the thread count, then runs a command body with the CLI's error reporting.
+    func run(_ body: () async throws -> Void) async throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         Parallel.setThreads(threads)
+        try await reportingErrors(body)
     }
 }
 
-/// The batch and optimiser settings of a single training stage (`pretrain`, `train`).
+/// The model a command reads: `--model DIR` (a Hugging Face model directory) and, where a
+/// tokenizer is needed, `--tokenizer` (default: the directory's tokenizer.json).
+struct ModelOption: ParsableArguments {
+    @Option(help: "Model directory (config.json, model.safetensors; tokenizer.json where text is involved).") var model: String
+    @Option(help: "tokenizer.json (default: the model directory's).") var tokenizer: String?
+
+    var url: URL { URL(fileURLWithPath: model) }
+    func load() throws -> DecoderModel { try DecoderModel.load(directory: url) }
+    func loadWithTokenizer() throws -> (DecoderModel, BPETokenizer) { try DecoderModel.loadWithTokenizer(directory: url, tokenizer: tokenizer) }
+}
+
+/// Batch and optimiser options every training command shares. Unset options keep the command's
+/// preset (`TrainingSettings()` for `pretrain` and `train`, `Budget.experiments` / `Budget.demo`).
+struct BatchOptions: ParsableArguments {
+    @Option(help: "Tokens per optimiser step, accumulated over micro-batches (default 8192).") var batchTokens: Int?
+    @Option(help: "Tokens per micro-batch: memory against speed; the result does not depend on it (default 4096).") var microTokens: Int?
+    @Option(help: "Tokens per sequence: packed text windows; translation: the longest prompt + translation kept (default 128).") var seq: Int?
+    @Option(help: "Linear warm-up as a fraction of the steps (default 0.03).") var warmup: Double?
+    @Option(help: "AdamW weight decay (default 0).") var weightDecay: Double?
+
+    func apply(to s: inout TrainingSettings) {
+        s.batchTokens = batchTokens ?? s.batchTokens; s.microTokens = microTokens ?? s.microTokens; s.seq = seq ?? s.seq
+        s.warmup = warmup ?? s.warmup; s.weightDecay = weightDecay ?? s.weightDecay
+    }
+}
+
+/// One training stage (`pretrain`, `train`).
 struct TrainingOptions: ParsableArguments {
-    private static let d = TrainingSettings()
-    @Option(help: "Optimiser steps.")
-    var steps: Int = d.steps
-    @Option(help: "Tokens per optimiser step (accumulated over micro-batches).")
-    var batchTokens: Int = d.batchTokens
-    @Option(help: "Tokens per micro-batch (memory against speed; the result does not depend on it).")
-    var microTokens: Int = d.microTokens
-    @Option(help: "Tokens per sequence (packed text windows; translation: the longest prompt + translation kept).")
-    var seq: Int = d.seq
-    @Option(help: "Peak learning rate (cosine schedule with linear warm-up). Default: the command's.")
-    var lr: Double?
-    @Option(help: "Linear warm-up as a fraction of the steps.")
-    var warmup: Double = d.warmup
-    @Option(help: "AdamW weight decay.")
-    var weightDecay: Double = d.weightDecay
-    @Option(help: "Seed of the data order (and of fresh weights).")
-    var seed: UInt64 = d.seed
+    @Option(help: "Optimiser steps.") var steps: Int = TrainingSettings().steps
+    @Option(help: "Peak learning rate (cosine schedule with linear warm-up). Default: the command's.") var lr: Double?
+    @Option(help: "Seed of the data order (and of fresh weights).") var seed: UInt64 = 0
+    @OptionGroup var batch: BatchOptions
 
     func settings(defaultLR: Double) throws -> TrainingSettings {
-        let s = TrainingSettings(steps: steps, batchTokens: batchTokens, microTokens: microTokens, seq: seq, lr: lr ?? defaultLR,
-                                 warmup: warmup, weightDecay: weightDecay, seed: seed)
+        var s = TrainingSettings(steps: steps, lr: lr ?? defaultLR, seed: seed)
+        batch.apply(to: &s)
         try s.validate()
         return s
     }
@@ -57,18 +73,12 @@ struct TrainingOptions: ParsableArguments {
 
 /// Checkpoints, resume and progress of a training command.
 struct RunOptions: ParsableArguments {
-    @Option(help: "Print progress every N steps.")
-    var logEvery: Int = 10
-    @Option(help: "Write a checkpoint every N steps (and at the end); 0 = only at the end.")
-    var checkpointEvery: Int = 0
-    @Option(help: "Checkpoints to keep (newest).")
-    var keepCheckpoints: Int = 3
-    @Flag(help: "Continue from the newest good checkpoint in --out.")
-    var resume = false
-    @Flag(help: "With --resume: continue even if the run's settings differ from the checkpoint's.")
-    var force = false
-    @Option(help: ArgumentHelp("Sleep after each step (tests of interruption).", visibility: .hidden))
-    var stepDelayMs: Int = 0
+    @Option(help: "Print progress every N steps.") var logEvery: Int = 10
+    @Option(help: "Write a checkpoint every N steps (and at the end); 0 = only at the end.") var checkpointEvery: Int = 0
+    @Option(help: "Checkpoints to keep (newest).") var keepCheckpoints: Int = 3
+    @Flag(help: "Continue from the newest good checkpoint in --out.") var resume = false
+    @Flag(help: "With --resume: continue even if the run's settings differ from the checkpoint's.") var force = false
+    @Option(help: ArgumentHelp("Sleep after each step (tests of interruption).", visibility: .hidden)) var stepDelayMs: Int = 0
 
     func validate() throws {
         guard logEvery >= 1, checkpointEvery >= 0, keepCheckpoints >= 1 else {
@@ -87,35 +97,20 @@ struct RunOptions: ParsableArguments {
     }
 }
 
-/// The two-stage budget of a comparison (`experiment`, `baseline`, `demo`). Unset options keep
-/// the command's preset (printed in its help).
+/// The two-stage budget of a comparison (`experiment`, `baseline`, `demo`).
 struct BudgetOptions: ParsableArguments {
-    @Option(help: "Steps of the monolingual stage (one-stage methods get both budgets).")
-    var stage1Steps: Int?
-    @Option(help: "Steps of the parallel stage.")
-    var stage2Steps: Int?
-    @Option(help: "Tokens per optimiser step (accumulated over micro-batches).")
-    var batchTokens: Int?
-    @Option(help: "Tokens per micro-batch (memory against speed; the result does not depend on it).")
-    var microTokens: Int?
-    @Option(help: "Tokens per sequence (packed text windows; translation: the longest prompt + translation kept).")
-    var seq: Int?
-    @Option(help: "Peak learning rate of the monolingual stage.")
-    var lr1: Double?
-    @Option(help: "Peak learning rate of the parallel stage.")
-    var lr2: Double?
-    @Option(help: "Linear warm-up as a fraction of the steps.")
-    var warmup: Double?
-    @Option(help: "AdamW weight decay.")
-    var weightDecay: Double?
+    @Option(help: "Steps of the monolingual stage (one-stage methods get both budgets).") var stage1Steps: Int?
+    @Option(help: "Steps of the parallel stage.") var stage2Steps: Int?
+    @Option(help: "Peak learning rate of the monolingual stage.") var lr1: Double?
+    @Option(help: "Peak learning rate of the parallel stage.") var lr2: Double?
+    @OptionGroup var batch: BatchOptions
 
     func budget(_ preset: Budget, seed: UInt64 = 0) throws -> Budget {
         var b = preset
         b.stage1Steps = stage1Steps ?? b.stage1Steps; b.stage2Steps = stage2Steps ?? b.stage2Steps
         b.lr1 = lr1 ?? b.lr1; b.lr2 = lr2 ?? b.lr2
-        b.shared.batchTokens = batchTokens ?? b.shared.batchTokens; b.shared.microTokens = microTokens ?? b.shared.microTokens
-        b.shared.seq = seq ?? b.shared.seq; b.shared.warmup = warmup ?? b.shared.warmup
-        b.shared.weightDecay = weightDecay ?? b.shared.weightDecay; b.seed = seed
+        batch.apply(to: &b.shared)
+        b.seed = seed
         try b.validate()
         return b
     }
@@ -123,22 +118,19 @@ struct BudgetOptions: ParsableArguments {
 
 /// Base model and corpus of a comparison.
 struct CorpusOptions: ParsableArguments {
-    @Option(help: "Base model directory (with tokenizer.json).")
-    var model: String = "models/base"
-    @Option(help: "Corpus folder with mono/L.txt and parallel/{train,dev,test}.L-en.tsv (the shipped subset, or a full corpus).")
-    var data: String = "data/demo"
-    @Option(help: "Test segments per direction.")
-    var testSegments: Int = 100
-    @Option(help: "Use at most this many bytes of each monolingual file.")
-    var monoBytes: Int = 2_000_000
+    @Option(help: "Base model directory (with tokenizer.json).") var model: String = "models/base"
+    @Option(help: "Corpus folder with mono/L.txt and parallel/{train,dev,test}.L-en.tsv (the shipped subset, or a full corpus).") var data: String = "data/demo"
+    @Option(help: "Test segments per direction.") var testSegments: Int = 100
+    @Option(help: "Use at most this many bytes of each monolingual file.") var monoBytes: Int = 2_000_000
 
     var corpus: CorpusFolder { CorpusFolder(URL(fileURLWithPath: data)) }
 
     func baseModel() throws -> (DecoderModel, BPETokenizer) {
         let dir = URL(fileURLWithPath: model)
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else {
-            throw ModelError.missingFile(dir.appendingPathComponent("model.safetensors").path,
-                                         hint: "pretrain a base model with scripts/pretrain_base.sh, or pass --model DIR")
+            throw ModelError.missingFile(
+                dir.appendingPathComponent("model.safetensors").path,
+                hint: "pretrain a base model with scripts/pretrain_base.sh, or pass --model DIR")
         }
         return try DecoderModel.loadWithTokenizer(directory: dir)
     }
@@ -147,22 +139,14 @@ struct CorpusOptions: ParsableArguments {
 /// MoE settings (`upcycle`, `baseline`, `bench train`); defaults are ``MoEOptions``'s.
 struct MoEOptionGroup: ParsableArguments {
     private static let d = MoEOptions()
-    @Option(help: "Experts per group (must divide intermediate_size).")
-    var experts: Int = d.experts
-    @Option(help: "One MoE layer every N layers (layers N-1, 2N-1, ...); also sets the count for bottom/top/dense-bottom.")
-    var every: Int = d.every
-    @Option(help: "Placement: uniform, bottom, top, dense-bottom, or a comma-separated list of 0-based layers.")
-    var placement: Placement = d.placement
-    @Option(help: "Router features: fft ([h; Re(FFT(h))]), dct, random or none.")
-    var routerFeatures: RouterFeatures = d.routerFeatures
-    @Option(help: "Experts selected per token in each group.")
-    var topK: Int = d.topK
-    @Option(help: "Weight of a selected expert = gate-scale * p (default experts / top-k).")
-    var gateScale: Double?
-    @Option(help: "Stage-2 group combination: mean or sum.")
-    var combine: GroupCombine = d.combine
-    @Option(help: "Load-balance loss weight lambda.")
-    var lbCoef: Double = d.lbCoef
+    @Option(help: "Experts per group (must divide intermediate_size).") var experts: Int = d.experts
+    @Option(help: "One MoE layer every N layers (layers N-1, 2N-1, ...); also sets the count for bottom/top/dense-bottom.") var every: Int = d.every
+    @Option(help: "Placement: uniform, bottom, top, dense-bottom, or a comma-separated list of 0-based layers.") var placement: Placement = d.placement
+    @Option(help: "Router features: fft ([h; Re(FFT(h))]), dct, random or none.") var routerFeatures: RouterFeatures = d.routerFeatures
+    @Option(help: "Experts selected per token in each group.") var topK: Int = d.topK
+    @Option(help: "Weight of a selected expert = gate-scale * p (default experts / top-k).") var gateScale: Double?
+    @Option(help: "Stage-2 group combination: mean or sum.") var combine: GroupCombine = d.combine
+    @Option(help: "Load-balance loss weight lambda.") var lbCoef: Double = d.lbCoef
 
     var options: MoEOptions {
         var o = MoEOptions()
@@ -174,30 +158,16 @@ struct MoEOptionGroup: ParsableArguments {
 
 /// Options shared by commands that decode.
 struct DecodeOptions: ParsableArguments {
-    @Option(help: "Beam size (1 = greedy).")
-    var beam: Int = 1
-    @Option(help: "Beam length penalty alpha: score = log p / length^alpha.")
-    var lengthPenalty: Double = 1
-    @Option(help: "Prompts decoded together (greedy).")
-    var batch: Int = 8
-    @Option(help: "At most this many generated tokens per source token (plus 10).")
-    var maxRatio: Double = 2
-    @Option(help: "tokenizer.json (default: the model directory's).")
-    var tokenizer: String?
+    @Option(help: "Beam size (1 = greedy).") var beam: Int = 1
+    @Option(help: "Beam length penalty alpha: score = log p / length^alpha.") var lengthPenalty: Double = 1
+    @Option(help: "Prompts decoded together (greedy).") var batch: Int = 8
+    @Option(help: "At most this many generated tokens per source token (plus 10).") var maxRatio: Double = 2
 
-    func translator(model dir: String) throws -> Translator {
+    func translator(_ model: ModelOption) throws -> Translator {
         guard beam >= 1, batch >= 1 else { throw ValidationError("--beam and --batch must be at least 1") }
-        let (m, tok) = try DecoderModel.loadWithTokenizer(directory: URL(fileURLWithPath: dir), tokenizer: tokenizer)
+        let (m, tok) = try model.loadWithTokenizer()
         let t = Translator(model: m, tokenizer: tok)
         t.beams = beam; t.lengthPenalty = lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio
         return t
     }
-}
-
-/// Repetitions of a benchmark.
-struct BenchOptions: ParsableArguments {
-    @Option(help: "Timed repetitions (after warm-up); the median is reported.")
-    var reps: Int = 5
-    @Option(help: "Untimed warm-up repetitions.")
-    var warmup: Int = 1
 }

@@ -12,20 +12,13 @@ struct TrainTokenizer: AsyncParsableCommand {
         commandName: "train",
         abstract: "Train a byte-level BPE tokenizer on text files and write a tokenizer.json that HF tokenizers loads.")
 
-    @Option(help: "Vocabulary size including the 256 byte tokens and the special tokens.")
-    var vocabSize: Int
-    @Option(name: .customLong("special"), help: "A special token (repeatable). Default: <|begin_of_text|> <|end_of_text|> <|pad|>.")
-    var special: [String] = []
-    @Option(help: "Special token the post-processor puts before every sequence ('' for none). Default: the first special token.")
-    var bos: String?
-    @Option(help: "Pre-tokenizer split pattern: llama3, qwen2 or gpt2.")
-    var pattern: SplitPattern = .llama3
-    @Option(help: "Read at most this many bytes of each file (0 = all).")
-    var maxBytesPerFile: Int = 0
-    @Option(help: "Output tokenizer.json path.")
-    var out: String
-    @Argument(help: "Text files, one segment per line (tab-separated fields count as separate texts).")
-    var files: [String]
+    @Option(help: "Vocabulary size including the 256 byte tokens and the special tokens.") var vocabSize: Int
+    @Option(name: .customLong("special"), help: "A special token (repeatable). Default: <|begin_of_text|> <|end_of_text|> <|pad|>.") var special: [String] = []
+    @Option(help: "Special token the post-processor puts before every sequence ('' for none). Default: the first special token.") var bos: String?
+    @Option(help: "Pre-tokenizer split pattern: llama3, qwen2 or gpt2.") var pattern: SplitPattern = .llama3
+    @Option(help: "Read at most this many bytes of each file (0 = all).") var maxBytesPerFile: Int = 0
+    @Option(help: "Output tokenizer.json path.") var out: String
+    @Argument(help: "Text files, one segment per line (tab-separated fields count as separate texts).") var files: [String]
 
     func run() async throws {
         try await reportingErrors {
@@ -44,10 +37,13 @@ struct TrainTokenizer: AsyncParsableCommand {
                 if have % 1000 == 0 { printErr("vocab \(have)/\(want)") }
             }
             let bosToken = bos ?? specials.first
-            try BPETokenizer.writeJSON(vocab: result.vocab, merges: result.merges, added: result.added, pattern: pat,
-                                       bos: bosToken?.isEmpty == true ? nil : bosToken, to: URL(fileURLWithPath: out))
-            printErr(String(format: "wrote %@: %d tokens, %d merges in %.1f s", out, result.vocab.count, result.merges.count,
-                            monotonicSeconds() - t0))
+            try BPETokenizer.writeJSON(
+                vocab: result.vocab, merges: result.merges, added: result.added, pattern: pat,
+                bos: bosToken?.isEmpty == true ? nil : bosToken, to: URL(fileURLWithPath: out))
+            printErr(
+                String(
+                    format: "wrote %@: %d tokens, %d merges in %.1f s", out, result.vocab.count, result.merges.count,
+                    monotonicSeconds() - t0))
         }
     }
 }
@@ -56,12 +52,9 @@ struct Tokenize: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode UTF-8 lines from stdin to space-separated token ids (or --decode ids back to text).")
 
-    @Option(help: "Path of tokenizer.json.")
-    var tokenizer: String
-    @Flag(help: "Apply the post-processor's special tokens (BOS/EOS).")
-    var addSpecialTokens = false
-    @Flag(help: "Read lines of space-separated ids and print their text.")
-    var decode = false
+    @Option(help: "Path of tokenizer.json.") var tokenizer: String
+    @Flag(help: "Apply the post-processor's special tokens (BOS/EOS).") var addSpecialTokens = false
+    @Flag(help: "Read lines of space-separated ids and print their text.") var decode = false
 
     func run() async throws {
         try await reportingErrors {
@@ -92,12 +85,9 @@ struct BenchTokenizer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Encode throughput (MB/s, one thread) over the lines of a file; JSON line on stdout.")
 
-    @Option(help: "Path of tokenizer.json.")
-    var tokenizer: String
-    @Option(help: "Timed repetitions (each on a fresh tokenizer, so the word cache starts cold).")
-    var reps: Int = 3
-    @Argument(help: "UTF-8 text file.")
-    var file: String
+    @Option(help: "Path of tokenizer.json.") var tokenizer: String
+    @Option(help: "Timed repetitions (each on a fresh tokenizer, so the word cache starts cold).") var reps: Int = 3
+    @Argument(help: "UTF-8 text file.") var file: String
 
     func run() async throws {
         try await reportingErrors {
@@ -113,9 +103,11 @@ struct BenchTokenizer: AsyncParsableCommand {
                 times.append(monotonicSeconds() - t0)
             }
             let (med, lo, hi) = summary(times)
-            emitJSON(["case": "tokenizer_encode", "implementation": "mixmoe", "file": file, "lines": lines.count,
-                      "bytes": bytes, "tokens": tokens, "median_s": med, "min_s": lo, "max_s": hi,
-                      "mb_per_s": Double(bytes) / med / 1e6])
+            emitJSON([
+                "case": "tokenizer_encode", "implementation": "mixmoe", "file": file, "lines": lines.count,
+                "bytes": bytes, "tokens": tokens, "median_s": med, "min_s": lo, "max_s": hi,
+                "mb_per_s": Double(bytes) / med / 1e6,
+            ])
         }
     }
 }

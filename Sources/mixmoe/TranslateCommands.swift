@@ -6,22 +6,18 @@ struct Translate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Translate source lines from stdin; one translation per line on stdout, in order.")
 
-    @Option(help: "Model directory.")
-    var model: String
-    @Option(help: "Source language code (e.g. de).")
-    var from: String
-    @Option(help: "Target language code (e.g. en).")
-    var to: String
+    @OptionGroup var model: ModelOption
+    @Option(help: "Source language code (e.g. de).") var from: String
+    @Option(help: "Target language code (e.g. en).") var to: String
     @OptionGroup var decode: DecodeOptions
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
+        try await compute.run {
             guard let d = Direction("\(from)-\(to)") else {
                 throw ValidationError("unknown language pair \(from)-\(to); known codes: \(Languages.names.keys.sorted().joined(separator: ", "))")
             }
-            let t = try decode.translator(model: model)
+            let t = try decode.translator(model)
             let lines = try readInput(nil)
             let bar = ProgressBar()
             let out: [String]
@@ -39,24 +35,20 @@ struct Score: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score hypotheses against references as sacreBLEU 2.x does; prints {\"name\", \"score\", \"signature\"} as JSON.")
 
-    @Option(help: "bleu, chrf or chrf++.")
-    var metric: MetricName = .bleu
-    @Option(help: "Reference file, one segment per line.")
-    var ref: String
-    @Option(help: "BLEU tokenizer: 13a, zh, intl, char or none (default: zh for --target-lang zh, else 13a).")
-    var tokenize: SacreTokenizer?
-    @Option(help: "Target language code (chooses the default BLEU tokenizer).")
-    var targetLang: String?
-    @Argument(help: "Hypothesis file (default: stdin).")
-    var hyp: String?
+    @Option(help: "bleu, chrf or chrf++.") var metric: MetricName = .bleu
+    @Option(help: "Reference file, one segment per line.") var ref: String
+    @Option(help: "BLEU tokenizer: 13a, zh, intl, char or none (default: zh for --target-lang zh, else 13a).") var tokenize: SacreTokenizer?
+    @Option(help: "Target language code (chooses the default BLEU tokenizer).") var targetLang: String?
+    @Argument(help: "Hypothesis file (default: stdin).") var hyp: String?
 
     func run() async throws {
         try await reportingErrors {
             let refs = try readLines(URL(fileURLWithPath: ref))
             let hyps = try readInput(hyp)
             guard hyps.count == refs.count else {
-                throw DataError.malformed(file: hyp ?? "stdin", line: min(hyps.count, refs.count) + 1,
-                                          expected: "as many lines as the reference \(ref) (\(refs.count)); got \(hyps.count)")
+                throw DataError.malformed(
+                    file: hyp ?? "stdin", line: min(hyps.count, refs.count) + 1,
+                    expected: "as many lines as the reference \(ref) (\(refs.count)); got \(hyps.count)")
             }
             emitJSON(metric.score(hypotheses: hyps, references: refs, tokenize: tokenize, targetLang: targetLang).json)
         }
@@ -65,29 +57,29 @@ struct Score: AsyncParsableCommand {
 
 struct Evaluate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Translate every direction of test corpora and write a per-direction table (BLEU, chrF, chrF++, segments, time) as Markdown and JSON, plus the hypotheses.")
+        abstract:
+            "Translate every direction of test corpora and write a per-direction table (BLEU, chrF, chrF++, segments, time) as Markdown and JSON, plus the hypotheses."
+    )
 
-    @Option(help: "Model directory.")
-    var model: String
-    @Option(help: "Output folder for report.md, report.json and hyp.SRC-TGT.txt (default: MODEL/eval).")
-    var out: String?
-    @Option(help: "Only these directions (comma-separated, e.g. de-en,en-de).")
-    var directions: String?
-    @Option(help: "Use at most this many segments per direction.")
-    var maxSegments: Int?
+    @OptionGroup var model: ModelOption
+    @Option(help: "Output folder for report.md, report.json and hyp.SRC-TGT.txt (default: MODEL/eval).") var out: String?
+    @Option(help: "Only these directions (comma-separated, e.g. de-en,en-de).") var directions: String?
+    @Option(help: "Use at most this many segments per direction.") var maxSegments: Int?
     @OptionGroup var decode: DecodeOptions
     @OptionGroup var compute: ComputeOptions
-    @Argument(help: "Test corpora (TSV, Moses pair A.xx,B.yy, or ALMA JSON/JSONL).")
-    var files: [String]
+    @Argument(help: "Test corpora (TSV, Moses pair A.xx,B.yy, or ALMA JSON/JSONL).") var files: [String]
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one test corpus") }
+        if let m = maxSegments, m < 1 { throw ValidationError("--max-segments must be at least 1") }
+    }
 
     func run() async throws {
-        try compute.apply()
-        try await reportingErrors {
-            guard !files.isEmpty else { throw ValidationError("give at least one test corpus") }
+        try await compute.run {
             let bitexts = try files.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
             let dirs = try Direction.parseList(directions)
-            let t = try decode.translator(model: model)
-            let outURL = URL(fileURLWithPath: out ?? URL(fileURLWithPath: model).appendingPathComponent("eval").path)
+            let t = try decode.translator(model)
+            let outURL = URL(fileURLWithPath: out ?? model.url.appendingPathComponent("eval").path)
             let bar = ProgressBar()
             let rs = try Evaluation.run(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL) { d, k, n in
                 bar.update(d.description, k, n)

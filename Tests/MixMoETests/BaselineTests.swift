@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// The paper's baselines on a tiny model: each freeze plan trains exactly the parameters it should,
@@ -17,7 +18,7 @@ struct BaselineTests {
         case .ptSft: return (b, [.full, .full], { _ in true })
         case .lora: return (try Baselines.addLoRA(b), [.lora], { $0.contains(".lora_") })
         case .llamaPro:
-            let m = try Baselines.expandLlamaPro(b, every: 1)   // 2 layers -> 4, new ones at 1 and 3
+            let m = try Baselines.expandLlamaPro(b, every: 1)  // 2 layers -> 4, new ones at 1 and 3
             #expect(m.config.expandedLayers == [1, 3])
             return (m, [.llamaPro], { $0.hasPrefix("model.layers.1.") || $0.hasPrefix("model.layers.3.") })
         case .moe, .moePtSft:
@@ -104,7 +105,8 @@ struct BaselineTests {
         let ids: [Int32] = [1, 5, 9, 33, 70]
         try m.setBatch(ids: ids, batch: 1, seq: 5); m.forward(batch: 1, seq: 5)
         try r.setBatch(ids: ids, batch: 1, seq: 5); r.forward(batch: 1, seq: 5)
-        expectClose(Array(UnsafeBufferPointer(start: r.logits.ptr, count: 5 * 97)),
-                    Array(UnsafeBufferPointer(start: m.logits.ptr, count: 5 * 97)), atol: 1e-6, "reloaded LoRA model")
+        expectClose(
+            Array(UnsafeBufferPointer(start: r.logits.ptr, count: 5 * 97)),
+            Array(UnsafeBufferPointer(start: m.logits.ptr, count: 5 * 97)), atol: 1e-6, "reloaded LoRA model")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// `mixmoe experiment` end to end on a tiny model and a few lines of the shipped data, and the
@@ -11,7 +12,8 @@ import Testing
     /// folder with the first lines of each shipped file.
     func setup() throws -> (dir: URL, common: [String]) {
         let dir = tempDir("experiment")
-        let cfg = #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "max_position_embeddings": 128, "tie_word_embeddings": true}"#
+        let cfg =
+            #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "max_position_embeddings": 128, "tie_word_embeddings": true}"#
         try Data(cfg.utf8).write(to: dir.appendingPathComponent("config.json"))
         let demo = Self.repo.appendingPathComponent("data/demo")
         let data = dir.appendingPathComponent("data")
@@ -23,14 +25,18 @@ import Testing
             }
         }
         let model = dir.appendingPathComponent("model")
-        let (p, _) = try runMixmoe(["pretrain", "--config", dir.appendingPathComponent("config.json").path,
-                                    "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
-                                    "--steps", "2", "--batch-tokens", "128", "--seq", "32", "--micro-tokens", "128", "--threads", "1",
-                                    "--out", model.path, data.appendingPathComponent("mono/en.txt").path])
+        let (p, _) = try runMixmoe([
+            "pretrain", "--config", dir.appendingPathComponent("config.json").path,
+            "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
+            "--steps", "2", "--batch-tokens", "128", "--seq", "32", "--micro-tokens", "128", "--threads", "1",
+            "--out", model.path, data.appendingPathComponent("mono/en.txt").path,
+        ])
         #expect(p.terminationStatus == 0)
-        let common = ["--model", model.path, "--data", data.path, "--stage1-steps", "2", "--stage2-steps", "2",
-                      "--batch-tokens", "128", "--micro-tokens", "128", "--seq", "48", "--test-segments", "2",
-                      "--threads", "1", "--cache", dir.appendingPathComponent("cache").path]
+        let common = [
+            "--model", model.path, "--data", data.path, "--stage1-steps", "2", "--stage2-steps", "2",
+            "--batch-tokens", "128", "--micro-tokens", "128", "--seq", "48", "--test-segments", "2",
+            "--threads", "1", "--cache", dir.appendingPathComponent("cache").path,
+        ]
         return (dir, common)
     }
 

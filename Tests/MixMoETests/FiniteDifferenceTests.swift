@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Each layer's backward against central finite differences of the scalar `L = sum(out * R)`
@@ -7,9 +8,11 @@ import Testing
 struct FiniteDifferenceTests {
     /// Central differences of `loss` w.r.t. every entry of `values` against `analytic`;
     /// relative L2 error must stay under `tol` (fp32 forward, h = 1e-2).
-    func check(_ what: String, _ values: UnsafeMutablePointer<Float>, count: Int, analytic: [Float],
-               h: Float = 1e-2, tol: Double = 1e-2, loss: () -> Double,
-               sourceLocation: SourceLocation = #_sourceLocation) {
+    func check(
+        _ what: String, _ values: UnsafeMutablePointer<Float>, count: Int, analytic: [Float],
+        h: Float = 1e-2, tol: Double = 1e-2, loss: () -> Double,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         var numeric = [Float](repeating: 0, count: count)
         for i in 0..<count {
             let v = values[i]
@@ -48,7 +51,9 @@ struct FiniteDifferenceTests {
         let lin = Linear(s, "l", inF: inF, outF: outF, bias: true)
         let x = FloatBuffer(randomFloats(n * inF, seed: 2)), out = FloatBuffer(count: n * outF)
         let R = randomFloats(n * outF, seed: 3), dx = FloatBuffer(count: n * inF)
-        let loss = { lin.forward(x.ptr, out.ptr, n: n); return self.dot(out.ptr, R) }
+        let loss = {
+            lin.forward(x.ptr, out.ptr, n: n); return self.dot(out.ptr, R)
+        }
         lin.backward(R, inp: x.ptr, dinp: dx.ptr, accumulate: false, n: n)
         check("linear dx", x.ptr, count: n * inF, analytic: dx.array, loss: loss)
         check("linear dW", s.w(0), count: outF * inF, analytic: grad(s, "l.weight"), loss: loss)
@@ -62,7 +67,9 @@ struct FiniteDifferenceTests {
         norm.reserve(tokens: n)
         let x = FloatBuffer(randomFloats(n * d, seed: 5)), R = randomFloats(n * d, seed: 6)
         let dx = FloatBuffer(count: n * d)
-        let loss = { norm.forward(x.ptr, n: n); return self.dot(norm.out.ptr, R) }
+        let loss = {
+            norm.forward(x.ptr, n: n); return self.dot(norm.out.ptr, R)
+        }
         _ = loss()
         norm.backward(R, inp: x.ptr, dinp: dx.ptr, n: n)
         check("rmsnorm dx", x.ptr, count: n * d, analytic: dx.array, loss: loss)
@@ -71,14 +78,17 @@ struct FiniteDifferenceTests {
 
     @Test func swiglu() {
         let n = 3, d = 4, f = 6
-        let s = randomStore(DecoderModel.denseFFNLayout(
-            ModelConfig(vocabSize: 1, hiddenSize: d, intermediateSize: f, numHiddenLayers: 1, numAttentionHeads: 1), layer: 0),
+        let s = randomStore(
+            DecoderModel.denseFFNLayout(
+                ModelConfig(vocabSize: 1, hiddenSize: d, intermediateSize: f, numHiddenLayers: 1, numAttentionHeads: 1), layer: 0),
             seed: 7)
         let ffn = SwiGLU(s, prefix: "model.layers.0.mlp", dim: d, hidden: f)
         ffn.reserve(tokens: n)
         let x = FloatBuffer(randomFloats(n * d, seed: 8)), R = randomFloats(n * d, seed: 9)
         let dx = FloatBuffer(count: n * d)
-        let loss = { ffn.forward(x.ptr, n: n); return self.dot(ffn.output, R) }
+        let loss = {
+            ffn.forward(x.ptr, n: n); return self.dot(ffn.output, R)
+        }
         _ = loss()
         ffn.backward(R, x: x.ptr, dx: dx.ptr, n: n)
         check("swiglu dx", x.ptr, count: n * d, analytic: dx.array, loss: loss)
@@ -90,8 +100,9 @@ struct FiniteDifferenceTests {
     @Test(arguments: [false, true])
     func attention(qkvBias: Bool) {
         let b = 2, T = 4, d = 8
-        var c = ModelConfig(modelType: qkvBias ? "qwen2" : "llama", vocabSize: 1, hiddenSize: d, intermediateSize: 4,
-                            numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, headDim: 4)
+        var c = ModelConfig(
+            modelType: qkvBias ? "qwen2" : "llama", vocabSize: 1, hiddenSize: d, intermediateSize: 4,
+            numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, headDim: 4)
         c.ropeTheta = 100
         let layout = DecoderModel.denseLayout(c).filter { $0.0.contains("self_attn") }
         let s = randomStore(layout, seed: 10)
@@ -116,9 +127,12 @@ struct FiniteDifferenceTests {
     }
 
     @Test func rotaryIsDifferentiatedByItsTranspose() {
-        let c = ModelConfig(vocabSize: 1, hiddenSize: 8, intermediateSize: 4, numHiddenLayers: 1,
-                            numAttentionHeads: 2, ropeScaling: RopeScaling(ropeType: "llama3", factor: 4,
-                            lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8))
+        let c = ModelConfig(
+            vocabSize: 1, hiddenSize: 8, intermediateSize: 4, numHiddenLayers: 1,
+            numAttentionHeads: 2,
+            ropeScaling: RopeScaling(
+                ropeType: "llama3", factor: 4,
+                lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8))
         let rot = Rotary(config: c)
         rot.reserve(positions: 5)
         let n = 5, heads = 2
@@ -142,7 +156,9 @@ struct FiniteDifferenceTests {
         let ids = IntBuffer(count: n)
         for (i, t) in [1, 3, 1, 4].enumerated() { ids.ptr[i] = Int32(t) }
         let out = FloatBuffer(count: n * d), R = randomFloats(n * d, seed: 16)
-        let loss = { Embedding.forward(table.ptr, ids: ids.ptr, out: out.ptr, n: n, dim: d); return self.dot(out.ptr, R) }
+        let loss = {
+            Embedding.forward(table.ptr, ids: ids.ptr, out: out.ptr, n: n, dim: d); return self.dot(out.ptr, R)
+        }
         Embedding.backward(dtable.ptr, ids: ids.ptr, dout: R, n: n, dim: d)
         check("embedding dE", table.ptr, count: V * d, analytic: dtable.array, loss: loss)
     }

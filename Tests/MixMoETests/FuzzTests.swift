@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Seeded fuzzing of every reader: random and mutated inputs, at least 10,000 cases each. A reader
@@ -33,9 +34,13 @@ struct FuzzTests {
 
     @Test func safetensorsReader() throws {
         let a = FloatBuffer(randomFloats(12, seed: 1)), b = FloatBuffer(randomFloats(6, seed: 2))
-        let base = [UInt8](try SafetensorsFile.serialize([(name: "a", shape: [3, 4], values: UnsafePointer(a.ptr)),
-                                                          (name: "b.weight", shape: [6], values: UnsafePointer(b.ptr))],
-                                                         metadata: ["format": "pt"]))
+        let base = [UInt8](
+            try SafetensorsFile.serialize(
+                [
+                    (name: "a", shape: [3, 4], values: UnsafePointer(a.ptr)),
+                    (name: "b.weight", shape: [6], values: UnsafePointer(b.ptr)),
+                ],
+                metadata: ["format": "pt"]))
         var rng = SplitMix64(seed: 42)
         var ok = 0, failed = 0
         for k in 0..<Self.cases {

@@ -1,12 +1,15 @@
 import Testing
+
 @testable import MixMoE
 
 /// The optimised GEMM (OpenBLAS) against the naive triple loop, for every transpose combination,
 /// strided leading dimensions and beta = 0 / 1.
 struct GEMMTests {
     /// `sgemm` and `sgemmNaive` on the same operands (alpha 0.7, C starting at `c0`) agree to 1e-5.
-    func compare(_ ta: Bool, _ tb: Bool, _ M: Int, _ N: Int, _ K: Int, _ a: FloatBuffer, _ lda: Int, _ b: FloatBuffer, _ ldb: Int,
-                 _ beta: Float, _ c0: [Float], _ ldc: Int, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func compare(
+        _ ta: Bool, _ tb: Bool, _ M: Int, _ N: Int, _ K: Int, _ a: FloatBuffer, _ lda: Int, _ b: FloatBuffer, _ ldb: Int,
+        _ beta: Float, _ c0: [Float], _ ldc: Int, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let c1 = FloatBuffer(c0), c2 = FloatBuffer(c0)
         sgemm(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb, beta: beta, C: c1.ptr, ldc: ldc)
         sgemmNaive(transA: ta, transB: tb, M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: ldb, beta: beta, C: c2.ptr, ldc: ldc)

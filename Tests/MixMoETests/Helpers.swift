@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Folder of committed fixtures (copied into the test bundle).
@@ -8,8 +9,10 @@ let fixtures: URL = Bundle.module.resourceURL!.appendingPathComponent("Fixtures"
 func modelFixture(_ name: String) -> URL { fixtures.appendingPathComponent("models/\(name)") }
 
 /// Compares two arrays: shapes (counts) first, then max absolute difference.
-func expectClose(_ a: [Float], _ b: [Float], atol: Float, _ what: String,
-                 sourceLocation: SourceLocation = #_sourceLocation) {
+func expectClose(
+    _ a: [Float], _ b: [Float], atol: Float, _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(a.count == b.count, "\(what): \(a.count) values vs \(b.count)", sourceLocation: sourceLocation)
     guard a.count == b.count else { return }
     var worst: Float = 0, at = 0
@@ -18,8 +21,9 @@ func expectClose(_ a: [Float], _ b: [Float], atol: Float, _ what: String,
         worst = a[i].isNaN || b[i].isNaN ? .infinity : abs(a[i] - b[i]); at = i
         if worst == .infinity { break }
     }
-    #expect(worst <= atol, "\(what): max |diff| \(worst) at \(at) (\(a[at]) vs \(b[at])) > \(atol)",
-            sourceLocation: sourceLocation)
+    #expect(
+        worst <= atol, "\(what): max |diff| \(worst) at \(at) (\(a[at]) vs \(b[at])) > \(atol)",
+        sourceLocation: sourceLocation)
 }
 
 /// Relative error ||a - b|| / ||b|| (with a floor on ||b||), after checking counts.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// BLEU (every tokenizer), chrF and chrF++ against sacreBLEU 2.x on committed fixtures

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Builds one Mix-MoE layer (layer 0) over its own store for layer-level tests.
@@ -16,8 +17,9 @@ func makeMoELayer(_ cfg: MixMoEConfig, d: Int, ff: Int, values: (String) -> [Flo
     let T: [Float]? = cfg.routerFeatures == .random ? RouterTransform.random(d: d, seed: 5) : RouterTransform.matrix(cfg.routerFeatures, d: d)
     let ctx = MoEContext()
     let Tbuf = T.map { FloatBuffer($0) }
-    let layer = MixMoELayer(store, layer: 0, cfg: cfg, d: d, intermediate: ff,
-                            transform: Tbuf.map { UnsafePointer($0.ptr) }, transformOwner: Tbuf, context: ctx)
+    let layer = MixMoELayer(
+        store, layer: 0, cfg: cfg, d: d, intermediate: ff,
+        transform: Tbuf.map { UnsafePointer($0.ptr) }, transformOwner: Tbuf, context: ctx)
     return (store, layer, ctx, T)
 }
 
@@ -118,8 +120,9 @@ struct UpcyclingTests {
         for l in 0..<2 {
             dense.blocks[l].ffn.reserve(tokens: N); dense.blocks[l].ffn.forward(x.ptr, n: N)
             moe.blocks[l].ffn.reserve(tokens: N); moe.blocks[l].ffn.forward(x.ptr, n: N)
-            expectClose(Array(UnsafeBufferPointer(start: moe.blocks[l].ffn.output, count: N * d)),
-                        Array(UnsafeBufferPointer(start: dense.blocks[l].ffn.output, count: N * d)), atol: 1e-5, "layer \(l)")
+            expectClose(
+                Array(UnsafeBufferPointer(start: moe.blocks[l].ffn.output, count: N * d)),
+                Array(UnsafeBufferPointer(start: dense.blocks[l].ffn.output, count: N * d)), atol: 1e-5, "layer \(l)")
         }
     }
 
@@ -143,8 +146,10 @@ struct UpcyclingTests {
         }
     }
 
-    @Test(arguments: [("uniform", [3, 7, 11, 15]), ("bottom", [0, 1, 2, 3]), ("top", [12, 13, 14, 15]),
-                      ("dense-bottom", [1, 3, 5, 7]), ("2, 9", [2, 9])])
+    @Test(arguments: [
+        ("uniform", [3, 7, 11, 15]), ("bottom", [0, 1, 2, 3]), ("top", [12, 13, 14, 15]),
+        ("dense-bottom", [1, 3, 5, 7]), ("2, 9", [2, 9]),
+    ])
     func placements(strategy: String, want: [Int]) throws {
         #expect(try #require(Placement(strategy)).layers(of: 16, every: 4) == want)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Loading is strict and every failure names the file and the field or tensor.
@@ -8,8 +9,9 @@ struct ModelIOTests {
     func copyOfFixture() throws -> URL {
         let dst = tempDir("io")
         for f in ["config.json", "model.safetensors"] {
-            try FileManager.default.copyItem(at: modelFixture("llama_untied").appendingPathComponent(f),
-                                             to: dst.appendingPathComponent(f))
+            try FileManager.default.copyItem(
+                at: modelFixture("llama_untied").appendingPathComponent(f),
+                to: dst.appendingPathComponent(f))
         }
         return dst
     }
@@ -32,12 +34,13 @@ struct ModelIOTests {
     }
 
     /// (key, new value as a JSON fragment or nil to delete, field the error must name)
-    @Test(arguments: [
-        ("hidden_size", nil, "hidden_size"),                   // missing key
-        ("num_hidden_layers", #""two""#, "num_hidden_layers"), // wrong type
-        ("num_key_value_heads", "3", "num_key_value_heads"),   // inconsistent value
-        ("hidden_act", #""gelu""#, "hidden_act"),
-    ] as [(String, String?, String)])
+    @Test(
+        arguments: [
+            ("hidden_size", nil, "hidden_size"),  // missing key
+            ("num_hidden_layers", #""two""#, "num_hidden_layers"),  // wrong type
+            ("num_key_value_heads", "3", "num_key_value_heads"),  // inconsistent value
+            ("hidden_act", #""gelu""#, "hidden_act"),
+        ] as [(String, String?, String)])
     func badConfigNamesField(key: String, value: String?, field: String) throws {
         let dir = try copyOfFixture()
         let v = try value.map { try JSONSerialization.jsonObject(with: Data($0.utf8), options: .fragmentsAllowed) }
@@ -70,10 +73,10 @@ struct ModelIOTests {
 
     @Test func unknownAndMissingTensors() throws {
         let dir = try copyOfFixture()
-        try editConfig(dir) { $0["num_hidden_layers"] = 1 }   // file has layer 1 too: unknown tensor
+        try editConfig(dir) { $0["num_hidden_layers"] = 1 }  // file has layer 1 too: unknown tensor
         guard case .unknownTensor(_, let n)? = loadError(dir) else { Issue.record("expected unknownTensor"); return }
         #expect(n.hasPrefix("model.layers.1."))
-        try editConfig(dir) { $0["num_hidden_layers"] = 3 }   // layer 2 absent: missing tensor
+        try editConfig(dir) { $0["num_hidden_layers"] = 3 }  // layer 2 absent: missing tensor
         guard case .missingTensor(_, let m)? = loadError(dir) else { Issue.record("expected missingTensor"); return }
         #expect(m.hasPrefix("model.layers.2."))
     }
@@ -82,8 +85,12 @@ struct ModelIOTests {
     /// transformers 5 nests them in `rope_parameters`. Both must give the same config.
     @Test func bothRopeSpellings() throws {
         let base = #"{"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":4,"num_hidden_layers":1,"num_attention_heads":2,"#
-        let legacy = base + #""rope_theta":500000.0,"rope_scaling":{"rope_type":"llama3","factor":32.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}}"#
-        let nested = base + #""rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":32.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}}"#
+        let legacy =
+            base
+            + #""rope_theta":500000.0,"rope_scaling":{"rope_type":"llama3","factor":32.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}}"#
+        let nested =
+            base
+            + #""rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":32.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":8192}}"#
         let a = try JSONDecoder().decode(ModelConfig.self, from: Data(legacy.utf8))
         let b = try JSONDecoder().decode(ModelConfig.self, from: Data(nested.utf8))
         #expect(a == b)

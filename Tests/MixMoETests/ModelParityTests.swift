@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Parity with transformers (fixtures from scripts/make_model_fixtures.py): logits, loss, every

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// The package root (this file is Tests/MixMoETests/ReleaseBuildTests.swift).
@@ -60,12 +61,14 @@ func runRelease(_ args: [String], stdin: String = "") throws -> (status: Int32, 
             stdin = ""
             want = ["token id 99999 at position 1 is outside the vocabulary (0..<97)"]
         case .promptLongerThanContext:  // a model with a 64-position context and a real tokenizer
-            let cfg = #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64, "tie_word_embeddings": true, "eos_token_id": 1}"#
+            let cfg =
+                #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64, "tie_word_embeddings": true, "eos_token_id": 1}"#
             try Data(cfg.utf8).write(to: dir.appendingPathComponent("config.json"))
             let model = dir.appendingPathComponent("model")
             #expect(try runRelease(["init", "--config", dir.appendingPathComponent("config.json").path, "--out", model.path]).status == 0)
-            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("tokenizers/llama3.json"),
-                                             to: model.appendingPathComponent("tokenizer.json"))
+            try FileManager.default.copyItem(
+                at: fixtures.appendingPathComponent("tokenizers/llama3.json"),
+                to: model.appendingPathComponent("tokenizer.json"))
             args = ["translate", "--model", model.path, "--from", "de", "--to", "en"]
             stdin = "Guten Morgen\n" + String(repeating: "ein sehr langer Satz ", count: 60) + "\n"
             want = ["segment 2", "max_position_embeddings 64", "holds at most 64"]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// The `mixmoe` executable next to the test bundle.
@@ -21,15 +22,18 @@ func runMixmoe(_ args: [String], wait: Bool = true) throws -> (process: Process,
 /// A tiny pretraining setup: config, tokenizer (fixture), text.
 func tinyRunSetup() throws -> (dir: URL, args: [String]) {
     let dir = tempDir("resume")
-    let cfg = #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "max_position_embeddings": 64, "tie_word_embeddings": true}"#
+    let cfg =
+        #"{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "max_position_embeddings": 64, "tie_word_embeddings": true}"#
     try Data(cfg.utf8).write(to: dir.appendingPathComponent("config.json"))
     let cases = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("tokenizers/llama3.expected.json"))) as! [[String: Any]]
     let text = cases.compactMap { $0["text"] as? String }.map { $0.replacingOccurrences(of: "\n", with: " ") }.joined(separator: "\n")
     try Data(text.utf8).write(to: dir.appendingPathComponent("text.txt"))
-    let args = ["pretrain", "--config", dir.appendingPathComponent("config.json").path,
-                "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
-                "--steps", "12", "--batch-tokens", "256", "--seq", "32", "--micro-tokens", "128", "--lr", "3e-3",
-                "--checkpoint-every", "3", "--threads", "1", dir.appendingPathComponent("text.txt").path]
+    let args = [
+        "pretrain", "--config", dir.appendingPathComponent("config.json").path,
+        "--tokenizer", fixtures.appendingPathComponent("tokenizers/llama3.json").path,
+        "--steps", "12", "--batch-tokens", "256", "--seq", "32", "--micro-tokens", "128", "--lr", "3e-3",
+        "--checkpoint-every", "3", "--threads", "1", dir.appendingPathComponent("text.txt").path,
+    ]
     return (dir, args)
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Ids identical to Hugging Face `tokenizers` (fixtures from scripts/make_tokenizer_fixtures.py):
@@ -57,7 +58,10 @@ struct TokenizerTests {
         (#"{"model": {"type": "WordPiece", "vocab": {}}}"#, "model.type"),
         (#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}}"#, "pre_tokenizer.type"),
         (#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "normalizer": {"type": "Lowercase"}}"#, "normalizer.type"),
-        (#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated"}}"#, "pre_tokenizer.pattern.Regex"),
+        (
+            #"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated"}}"#,
+            "pre_tokenizer.pattern.Regex"
+        ),
         (#"{"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}}"#, "model.vocab[\"a\"]"),
         (#"[1, 2]"#, "(top level)"),
     ])
@@ -99,8 +103,9 @@ struct BPETrainerTests {
         }
         let r = try t.train(wordCounts: counts)
         let url = tempDir("tok").appendingPathComponent("tokenizer.json")
-        try BPETokenizer.writeJSON(vocab: r.vocab, merges: r.merges, added: r.added, pattern: .llama3,
-                                   bos: "<|begin_of_text|>", to: url)
+        try BPETokenizer.writeJSON(
+            vocab: r.vocab, merges: r.merges, added: r.added, pattern: .llama3,
+            bos: "<|begin_of_text|>", to: url)
         let tok = try BPETokenizer.load(url)
         #expect(tok.encode(" the") == [r.vocab[ByteLevel.encode(" the".utf8)]!])
         let text = "the cat sat on the log <|end_of_text|> Grüße 世界"

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// Decoding consistency on a transformers fixture model (its weights are the truth; the three
@@ -173,7 +174,8 @@ struct CorpusErrorTests {
         let dir = tempDir("fmt")
         try Data("Hallo\nWelt\n".utf8).write(to: dir.appendingPathComponent("p.de"))
         try Data("Hello\nWorld\n".utf8).write(to: dir.appendingPathComponent("p.en"))
-        let jsonl = write("h.jsonl", Data(#"{"translation": {"de": "Hallo", "en": "Hello"}}"#.utf8 + [0x0A] + Data(#"{"translation": {"de": "Welt", "en": "World"}}"#.utf8)))
+        let jsonl = write(
+            "h.jsonl", Data(#"{"translation": {"de": "Hallo", "en": "Hello"}}"#.utf8 + [0x0A] + Data(#"{"translation": {"de": "Welt", "en": "World"}}"#.utf8)))
         let json = write("i.json", Data(#"[{"translation": {"de": "Hallo", "en": "Hello"}}, {"translation": {"en": "World", "de": "Welt"}}]"#.utf8))
         for spec in [tsv, dir.appendingPathComponent("p.de").path + "," + dir.appendingPathComponent("p.en").path, jsonl, json] {
             let b = try Corpus.readBitext(spec)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MixMoE
 
 /// The vectorised kernels against double-precision references (Foundation's `exp`).

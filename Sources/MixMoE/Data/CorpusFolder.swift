@@ -76,8 +76,9 @@ public struct ExperimentData: Sendable {
     public static func load(_ corpus: CorpusFolder, scratch: URL, monoBytes: Int, test: [String]? = nil) throws -> ExperimentData {
         try corpus.check(splits: test == nil ? [.train, .dev, .test] : [.train, .dev])
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        return ExperimentData(mono: try corpus.cappedMono(into: scratch, maxBytes: monoBytes), train: try corpus.bitexts(.train),
-                              test: try test.map { try $0.map { try Corpus.readBitext($0) } } ?? corpus.bitexts(.test),
-                              dev: try corpus.devTexts(into: scratch))
+        return ExperimentData(
+            mono: try corpus.cappedMono(into: scratch, maxBytes: monoBytes), train: try corpus.bitexts(.train),
+            test: try test.map { try $0.map { try Corpus.readBitext($0) } } ?? corpus.bitexts(.test),
+            dev: try corpus.devTexts(into: scratch))
     }
 }

@@ -11,7 +11,8 @@ public struct ProgressBar: Sendable {
         let w = 30, k = w * done / total
         let el = monotonicSeconds() - start
         let eta = done > 0 ? formatDuration(el / Double(done) * Double(total - done)) : "?"
-        FileHandle.standardError.write(Data("\r\(label) [\(String(repeating: "=", count: k))\(String(repeating: " ", count: w - k))] \(done)/\(total) ETA \(eta) ".utf8))
+        FileHandle.standardError.write(
+            Data("\r\(label) [\(String(repeating: "=", count: k))\(String(repeating: " ", count: w - k))] \(done)/\(total) ETA \(eta) ".utf8))
         if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }

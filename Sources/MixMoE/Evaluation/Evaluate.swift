@@ -16,8 +16,10 @@ public struct DirectionResult: Codable, Sendable {
 
     /// The result as a JSONSerialization-ready dictionary (the CodingKeys' names).
     public var jsonObject: [String: Any] {
-        ["direction": direction, "segments": segments, "bleu": bleu, "chrf": chrf, "chrf++": chrfpp, "seconds": seconds,
-         "bleu_signature": bleuSignature]
+        [
+            "direction": direction, "segments": segments, "bleu": bleu, "chrf": chrf, "chrf++": chrfpp, "seconds": seconds,
+            "bleu_signature": bleuSignature,
+        ]
     }
 }
 
@@ -27,9 +29,11 @@ public enum Evaluation {
 
     /// Translates every wanted direction of `bitexts` and scores it. Hypotheses are written to
     /// `hypDir/hyp.SRC-TGT.txt` when given.
-    public static func run(_ translator: Translator, bitexts: [Bitext], directions: Set<Direction>? = nil,
-                           maxSegments: Int? = nil, hypDir: URL? = nil,
-                           progress: ((Direction, Int, Int) -> Void)? = nil) throws -> [DirectionResult] {
+    public static func run(
+        _ translator: Translator, bitexts: [Bitext], directions: Set<Direction>? = nil,
+        maxSegments: Int? = nil, hypDir: URL? = nil,
+        progress: ((Direction, Int, Int) -> Void)? = nil
+    ) throws -> [DirectionResult] {
         var results: [DirectionResult] = []
         for b in bitexts {
             for d in b.directions where directions == nil || directions!.contains(d) {
@@ -40,10 +44,12 @@ public enum Evaluation {
                 let secs = monotonicSeconds() - t0
                 let refs = segs.map(\.tgt)
                 let bleu = Metrics.bleu(hypotheses: hyps, references: refs, tokenize: bleuTokenizer(target: d.tgt))
-                results.append(DirectionResult(direction: d.description, segments: segs.count, bleu: bleu.score,
-                                               chrf: Metrics.chrf(hypotheses: hyps, references: refs).score,
-                                               chrfpp: Metrics.chrf(hypotheses: hyps, references: refs, wordOrder: 2).score,
-                                               seconds: secs, bleuSignature: bleu.signature))
+                results.append(
+                    DirectionResult(
+                        direction: d.description, segments: segs.count, bleu: bleu.score,
+                        chrf: Metrics.chrf(hypotheses: hyps, references: refs).score,
+                        chrfpp: Metrics.chrf(hypotheses: hyps, references: refs, wordOrder: 2).score,
+                        seconds: secs, bleuSignature: bleu.signature))
                 if let hypDir {
                     try AtomicFile.write(hyps.joined(separator: "\n") + "\n", to: hypDir.appendingPathComponent("hyp.\(d).txt"))
                 }
@@ -60,9 +66,10 @@ public enum Evaluation {
         }
         if rs.count > 1 {
             let n = Double(rs.count)
-            s += String(format: "| **mean** | %d | %.2f | %.2f | %.2f | %.1f |\n", rs.reduce(0) { $0 + $1.segments },
-                        rs.reduce(0) { $0 + $1.bleu } / n, rs.reduce(0) { $0 + $1.chrf } / n,
-                        rs.reduce(0) { $0 + $1.chrfpp } / n, rs.reduce(0) { $0 + $1.seconds })
+            s += String(
+                format: "| **mean** | %d | %.2f | %.2f | %.2f | %.1f |\n", rs.reduce(0) { $0 + $1.segments },
+                rs.reduce(0) { $0 + $1.bleu } / n, rs.reduce(0) { $0 + $1.chrf } / n,
+                rs.reduce(0) { $0 + $1.chrfpp } / n, rs.reduce(0) { $0 + $1.seconds })
         }
         return s
     }

@@ -50,18 +50,22 @@ public enum Metrics {
             }
             score = bp * exp(prec.map { $0 == 0 ? -9_999_999_999 : log($0) }.reduce(0, +) / 4)
         }
-        let verbose = String(format: "%.2f %@ (BP = %.3f ratio = %.3f hyp_len = %d ref_len = %d)", score,
-                             prec.map { String(format: "%.1f", $0) }.joined(separator: "/"), bp,
-                             refLen > 0 ? Double(sysLen) / Double(refLen) : 0, sysLen, refLen)
-        return MetricScore(name: "BLEU", score: score,
-                           signature: "nrefs:1|case:mixed|eff:no|tok:\(tokenize.rawValue)|smooth:exp|version:mixmoe", verbose: verbose)
+        let verbose = String(
+            format: "%.2f %@ (BP = %.3f ratio = %.3f hyp_len = %d ref_len = %d)", score,
+            prec.map { String(format: "%.1f", $0) }.joined(separator: "/"), bp,
+            refLen > 0 ? Double(sysLen) / Double(refLen) : 0, sysLen, refLen)
+        return MetricScore(
+            name: "BLEU", score: score,
+            signature: "nrefs:1|case:mixed|eff:no|tok:\(tokenize.rawValue)|smooth:exp|version:mixmoe", verbose: verbose)
     }
 
     /// chrF (wordOrder 0) or chrF++ (wordOrder 2): character n-grams 1...6 of the text without
     /// whitespace, word n-grams after chrF's punctuation split, statistics summed over the corpus,
     /// precision and recall averaged over the effective orders, F-beta with beta = 2.
-    public static func chrf(hypotheses: [String], references: [String], wordOrder: Int = 0,
-                            charOrder: Int = 6, beta: Double = 2) -> MetricScore {
+    public static func chrf(
+        hypotheses: [String], references: [String], wordOrder: Int = 0,
+        charOrder: Int = 6, beta: Double = 2
+    ) -> MetricScore {
         precondition(hypotheses.count == references.count, "hypotheses and references differ in count")
         let orders = charOrder + wordOrder
         var stats = [Int](repeating: 0, count: 3 * orders)  // per order: hyp, ref, match
@@ -94,9 +98,10 @@ public enum Metrics {
         }
         let b = Int(beta)
         let name = "chrF\(b)" + (wordOrder > 0 ? String(repeating: "+", count: wordOrder == 2 ? 2 : 1) : "")
-        return MetricScore(name: name, score: score,
-                           signature: "nrefs:1|case:mixed|eff:yes|nc:\(charOrder)|nw:\(wordOrder)|space:no|version:mixmoe",
-                           verbose: String(format: "%.2f", score))
+        return MetricScore(
+            name: name, score: score,
+            signature: "nrefs:1|case:mixed|eff:yes|nc:\(charOrder)|nw:\(wordOrder)|space:no|version:mixmoe",
+            verbose: String(format: "%.2f", score))
     }
 
     /// Per-order statistics of one segment: hyp count (0 when the reference has none), ref count, matches.
@@ -117,10 +122,15 @@ public enum Metrics {
         let puncts = Set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".unicodeScalars)
         var out: [ArraySlice<Unicode.Scalar>] = []
         for w in pySplit(s) {
-            if w.count == 1 { out.append(w) }
-            else if puncts.contains(w.last!) { out.append(w.dropLast()); out.append(w.suffix(1)) }
-            else if puncts.contains(w.first!) { out.append(w.prefix(1)); out.append(w.dropFirst()) }
-            else { out.append(w) }
+            if w.count == 1 {
+                out.append(w)
+            } else if puncts.contains(w.last!) {
+                out.append(w.dropLast()); out.append(w.suffix(1))
+            } else if puncts.contains(w.first!) {
+                out.append(w.prefix(1)); out.append(w.dropFirst())
+            } else {
+                out.append(w)
+            }
         }
         return out
     }
@@ -156,8 +166,9 @@ public enum MetricName: String, CaseIterable, Sendable {
     public func score(hypotheses: [String], references: [String], tokenize: SacreTokenizer? = nil, targetLang: String? = nil) -> MetricScore {
         switch self {
         case .bleu:
-            return Metrics.bleu(hypotheses: hypotheses, references: references,
-                                tokenize: tokenize ?? Evaluation.bleuTokenizer(target: targetLang ?? ""))
+            return Metrics.bleu(
+                hypotheses: hypotheses, references: references,
+                tokenize: tokenize ?? Evaluation.bleuTokenizer(target: targetLang ?? ""))
         case .chrf: return Metrics.chrf(hypotheses: hypotheses, references: references)
         case .chrfpp: return Metrics.chrf(hypotheses: hypotheses, references: references, wordOrder: 2)
         }

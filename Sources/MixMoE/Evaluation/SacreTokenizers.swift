@@ -46,15 +46,29 @@ public enum SacreTokenizer: String, Sendable, CaseIterable {
     static func regexpPost(_ s0: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var s: [Unicode.Scalar] = []
         for c in s0 { if isPunct13a(c) { s += [" ", c, " "] } else { s.append(c) } }  // ' \1 '
-        s = sub2(s) { !isDigit($0) && isDotComma($1) } replace: { [$0, " ", $1, " "] }   // ([^0-9])([\.,]) -> '\1 \2 '
-        s = sub2(s) { isDotComma($0) && !isDigit($1) } replace: { [" ", $0, " ", $1] }   // ([\.,])([^0-9]) -> ' \1 \2'
-        s = sub2(s) { isDigit($0) && $1 == "-" } replace: { [$0, " ", $1, " "] }         // ([0-9])(-) -> '\1 \2 '
+        s = sub2(s) {
+            !isDigit($0) && isDotComma($1)
+        } replace: {
+            [$0, " ", $1, " "]
+        }  // ([^0-9])([\.,]) -> '\1 \2 '
+        s = sub2(s) {
+            isDotComma($0) && !isDigit($1)
+        } replace: {
+            [" ", $0, " ", $1]
+        }  // ([\.,])([^0-9]) -> ' \1 \2'
+        s = sub2(s) {
+            isDigit($0) && $1 == "-"
+        } replace: {
+            [$0, " ", $1, " "]
+        }  // ([0-9])(-) -> '\1 \2 '
         return joinSplit(s)
     }
 
     /// A two-character pattern substituted left to right without overlap (Python `re.sub`).
-    static func sub2(_ s: [Unicode.Scalar], _ match: (Unicode.Scalar, Unicode.Scalar) -> Bool,
-                     replace: (Unicode.Scalar, Unicode.Scalar) -> [Unicode.Scalar]) -> [Unicode.Scalar] {
+    static func sub2(
+        _ s: [Unicode.Scalar], _ match: (Unicode.Scalar, Unicode.Scalar) -> Bool,
+        replace: (Unicode.Scalar, Unicode.Scalar) -> [Unicode.Scalar]
+    ) -> [Unicode.Scalar] {
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(s.count + 16)
         var i = 0
@@ -106,7 +120,8 @@ public enum SacreTokenizer: String, Sendable, CaseIterable {
     static func isP(_ c: Unicode.Scalar) -> Bool {
         switch c.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            return true
         default: return false
         }
     }
@@ -126,10 +141,18 @@ public enum SacreTokenizer: String, Sendable, CaseIterable {
     }
 
     static func tokIntl(_ line: [Unicode.Scalar]) -> [Unicode.Scalar] {
-        var s = sub2(line) { !isN($0) && isP($1) } replace: { [$0, " ", $1, " "] }   // (\P{N})(\p{P}) -> '\1 \2 '
-        s = sub2(s) { isP($0) && !isN($1) } replace: { [" ", $0, " ", $1] }          // (\p{P})(\P{N}) -> ' \1 \2'
+        var s = sub2(line) {
+            !isN($0) && isP($1)
+        } replace: {
+            [$0, " ", $1, " "]
+        }  // (\P{N})(\p{P}) -> '\1 \2 '
+        s = sub2(s) {
+            isP($0) && !isN($1)
+        } replace: {
+            [" ", $0, " ", $1]
+        }  // (\p{P})(\P{N}) -> ' \1 \2'
         var out: [Unicode.Scalar] = []
-        for c in s { if isS(c) { out += [" ", c, " "] } else { out.append(c) } }     // (\p{S}) -> ' \1 '
+        for c in s { if isS(c) { out += [" ", c, " "] } else { out.append(c) } }  // (\p{S}) -> ' \1 '
         return joinSplit(out)
     }
 }

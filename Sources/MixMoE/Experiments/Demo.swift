@@ -58,8 +58,9 @@ public struct DemoPipeline {
             }
             let n = Double(max(rows.count, 1))
             func mean(_ f: (Row) -> Double) -> Double { rows.map(f).reduce(0, +) / n }
-            md += String(format: "| **mean** | %.2f | %.2f | %.2f | %.2f |\n", mean { $0.base.bleu }, mean { $0.base.chrf },
-                         mean { $0.mixMoE.bleu }, mean { $0.mixMoE.chrf })
+            md += String(
+                format: "| **mean** | %.2f | %.2f | %.2f | %.2f |\n", mean { $0.base.bleu }, mean { $0.base.chrf },
+                mean { $0.mixMoE.bleu }, mean { $0.mixMoE.chrf })
             md += String(format: "\nWall time %.1f min on %d threads.\n", wallTimeSeconds / 60, threads)
             return md
         }
@@ -75,8 +76,9 @@ public struct DemoPipeline {
         let baseRes = try Evaluation.run(Translator(model: base, tokenizer: tok), bitexts: test, maxSegments: testSegments)
         var moe = MoEOptions()
         moe.every = base.config.numHiddenLayers >= 8 ? 4 : 2
-        log("Mix-MoE: upcycle (\(moe.experts) experts per group, \(moe.routerFeatures.rawValue) routers, every \(moe.every) layers), "
-            + "stage 1: \(budget.stage1Steps) steps, stage 2: \(budget.stage2Steps) steps")
+        log(
+            "Mix-MoE: upcycle (\(moe.experts) experts per group, \(moe.routerFeatures.rawValue) routers, every \(moe.every) layers), "
+                + "stage 1: \(budget.stage1Steps) steps, stage 2: \(budget.stage2Steps) steps")
         let runner = try MethodRunner(base: base, tokenizer: tok, monoFiles: corpus.monoFiles, parallel: train, budget: budget, moe: moe, log: log)
         let mm = try runner.run(.mixMoE)
         let mmDir = out.appendingPathComponent("mix-moe")
@@ -84,9 +86,10 @@ public struct DemoPipeline {
         try AtomicFile.write(BPETokenizer.json(tok), to: mmDir.appendingPathComponent("tokenizer.json"))
         log("evaluating the Mix-MoE model")
         let mmRes = try Evaluation.run(Translator(model: mm, tokenizer: tok), bitexts: test, maxSegments: testSegments)
-        return Report(baseModel: note, testSegmentsPerDirection: testSegments, budget: budget, threads: Parallel.threads,
-                      wallTimeSeconds: monotonicSeconds() - t0,
-                      rows: zip(baseRes, mmRes).map { Row(direction: $0.direction, base: $0, mixMoE: $1) })
+        return Report(
+            baseModel: note, testSegmentsPerDirection: testSegments, budget: budget, threads: Parallel.threads,
+            wallTimeSeconds: monotonicSeconds() - t0,
+            rows: zip(baseRes, mmRes).map { Row(direction: $0.direction, base: $0, mixMoE: $1) })
     }
 
     /// The committed base model, or a tiny one pretrained now (tokenizer included) when absent.
@@ -115,6 +118,9 @@ public struct DemoPipeline {
         try run.run()
         try base.save(directory: out.appendingPathComponent("base"))
         try AtomicFile.write(Data(contentsOf: tokURL), to: out.appendingPathComponent("base/tokenizer.json"))
-        return (base, tok, "Base model: a tiny model pretrained for \(pretrainSteps) steps inside the demo (no `\(model.relativePath)` found), so scores are near zero.")
+        return (
+            base, tok,
+            "Base model: a tiny model pretrained for \(pretrainSteps) steps inside the demo (no `\(model.relativePath)` found), so scores are near zero."
+        )
     }
 }

@@ -24,7 +24,8 @@ public struct ExperimentSetup: Codable, Sendable {
     /// The command line that reproduces the experiment.
     public func command(_ name: ExperimentName) -> String {
         let b = budget, s = b.shared
-        var c = "mixmoe experiment \(name.rawValue) --data \(data) --model \(model) --stage1-steps \(b.stage1Steps) "
+        var c =
+            "mixmoe experiment \(name.rawValue) --data \(data) --model \(model) --stage1-steps \(b.stage1Steps) "
             + "--stage2-steps \(b.stage2Steps) --batch-tokens \(s.batchTokens) --micro-tokens \(s.microTokens) --seq \(s.seq) "
             + "--lr1 \(b.lr1) --lr2 \(b.lr2) --warmup \(s.warmup) --weight-decay \(s.weightDecay) "
             + "--test-segments \(testSegments) --mono-bytes \(monoBytes) --seeds \(seeds.map(String.init).joined(separator: ","))"
@@ -42,7 +43,8 @@ public enum ExperimentReport {
         let b = setup.budget
         var md = "# Experiment: \(name.rawValue)\n\n"
         md += "Data: `\(setup.data)` (train: every direction of `parallel/train.*`; mono: `mono/*.txt`, first \(setup.monoBytes) bytes each); "
-        md += "test: first \(setup.testSegments) segments per direction of "
+        md +=
+            "test: first \(setup.testSegments) segments per direction of "
             + (setup.test.map { $0.map { "`\($0)`" }.joined(separator: ", ") } ?? "`parallel/test.*`") + ", greedy decoding.\n"
         md += "Base model: `\(setup.model)`. Budget: \(b.stage1Steps) mono + \(b.stage2Steps) parallel steps of \(b.shared.batchTokens) tokens "
         md += "(one-stage methods: \(b.stage1Steps + b.stage2Steps) steps), lr \(b.lr1) / \(b.lr2), seq \(b.shared.seq). "
@@ -50,7 +52,8 @@ public enum ExperimentReport {
         md += "Reproduce: `\(setup.command(name))`\n\n"
         let reused = results.filter(\.cached)
         if !reused.isEmpty {
-            md += "Reused from the run cache (trained by an earlier experiment with identical settings): "
+            md +=
+                "Reused from the run cache (trained by an earlier experiment with identical settings): "
                 + reused.map { "\($0.variant) (seed \($0.seed))" }.joined(separator: ", ") + ". Training times below are those of the original runs.\n\n"
         }
         md += "Per-direction columns are BLEU (sacreBLEU-compatible, 13a; zh for en-zh).\n\n"
@@ -62,18 +65,23 @@ public enum ExperimentReport {
             let per = dirs.map { d in meanStd(rs.compactMap { $0.directions.first { $0.direction == d }?.bleu }).mean }
             let tmin = meanStd(rs.map(\.trainSeconds)).mean / 60
             // one seed has no spread: print the value alone rather than a misleading "± 0.00"
-            let cell = rs.count > 1 ? String(format: "%.2f ± %.2f | %.2f ± %.2f", bl.mean, bl.std, c.mean, c.std)
-                                    : String(format: "%.2f | %.2f", bl.mean, c.mean)
-            md += "| \(v) | " + cell + String(format: " | %.1f", tmin) + " | "
+            let cell =
+                rs.count > 1
+                ? String(format: "%.2f ± %.2f | %.2f ± %.2f", bl.mean, bl.std, c.mean, c.std)
+                : String(format: "%.2f | %.2f", bl.mean, c.mean)
+            md +=
+                "| \(v) | " + cell + String(format: " | %.1f", tmin) + " | "
                 + per.map { String(format: "%.1f", $0) }.joined(separator: " | ") + " |\n"
         }
         if name == .forgetting || name == .main {
             let langs = results.first?.perplexity.keys.sorted() ?? []
-            md += "\n## Monolingual perplexity on the dev split (lower is better)\n\n| variant | " + langs.joined(separator: " | ") + " |\n|---|"
+            md +=
+                "\n## Monolingual perplexity on the dev split (lower is better)\n\n| variant | " + langs.joined(separator: " | ") + " |\n|---|"
                 + String(repeating: "---|", count: langs.count) + "\n"
             for v in variants {
                 let rs = results.filter { $0.variant == v }
-                md += "| \(v) | " + langs.map { l in String(format: "%.1f", meanStd(rs.compactMap { $0.perplexity[l] }).mean) }.joined(separator: " | ") + " |\n"
+                md +=
+                    "| \(v) | " + langs.map { l in String(format: "%.1f", meanStd(rs.compactMap { $0.perplexity[l] }).mean) }.joined(separator: " | ") + " |\n"
             }
         }
         if name == .balance || name == .utilisation {
@@ -92,9 +100,10 @@ public enum ExperimentReport {
     public static func heatmap(_ stats: ExpertStatistics) -> String {
         let rows = ExpertUsage.rows(stats)
         let n = rows.first?.use.fraction.count ?? 0
-        return Heatmap.svg(title: "Expert selection proportion per direction, layer and group",
-                           rows: rows.map { "\($0.label) L\($0.layer) \($0.group.uppercased())" },
-                           columns: (0..<n).map { "e\($0)" }, values: rows.map(\.use.fraction))
+        return Heatmap.svg(
+            title: "Expert selection proportion per direction, layer and group",
+            rows: rows.map { "\($0.label) L\($0.layer) \($0.group.uppercased())" },
+            columns: (0..<n).map { "e\($0)" }, values: rows.map(\.use.fraction))
     }
 
     /// The machine-readable report.
@@ -115,8 +124,9 @@ public enum ExperimentReport {
         }
         try AtomicFile.write(md, to: dir.appendingPathComponent("\(name.rawValue).md"))
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(JSONReport(experiment: name, setup: setup, wallTimeSeconds: wall, runs: results)),
-                             to: dir.appendingPathComponent("\(name.rawValue).json"))
+        try AtomicFile.write(
+            enc.encode(JSONReport(experiment: name, setup: setup, wallTimeSeconds: wall, runs: results)),
+            to: dir.appendingPathComponent("\(name.rawValue).json"))
         return md
     }
 }

@@ -24,13 +24,17 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
         }
         switch self {
         case .main, .forgetting:
-            return [Variant("base", .base), Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("LoRA", .lora),
-                    Variant("LLaMA-Pro", .llamaPro), Variant("generic MoE", .moe), Variant("MoE PT+SFT", .moePtSft),
-                    Variant("Mix-MoE", .mixMoE)]
+            return [
+                Variant("base", .base), Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("LoRA", .lora),
+                Variant("LLaMA-Pro", .llamaPro), Variant("generic MoE", .moe), Variant("MoE PT+SFT", .moePtSft),
+                Variant("Mix-MoE", .mixMoE),
+            ]
         case .ablation:
-            return [Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("MoE PT", .moePt),
-                    Variant("MoE SFT", .moeSft), Variant("MoE PT+SFT", .moePtSft), Variant("Mix-MoE", .mixMoE),
-                    Variant("dense FFN at MoE layers (control)", .denseFFN)]
+            return [
+                Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("MoE PT", .moePt),
+                Variant("MoE SFT", .moeSft), Variant("MoE PT+SFT", .moePtSft), Variant("Mix-MoE", .mixMoE),
+                Variant("dense FFN at MoE layers (control)", .denseFFN),
+            ]
         case .routerFeatures:
             return RouterFeatures.allCases.map { f in mm(f.rawValue) { $0.routerFeatures = f } }
         case .placement:
@@ -95,7 +99,7 @@ public final class ExperimentRunner {
     public let baseModel: DecoderModel
     public let tokenizer: BPETokenizer
     public let monoFiles: [URL]
-    public let monoDev: [String: URL]          // language -> held-out text for perplexity
+    public let monoDev: [String: URL]  // language -> held-out text for perplexity
     public let train: [Bitext]
     public let test: [Bitext]
     public var budget: Budget
@@ -103,8 +107,10 @@ public final class ExperimentRunner {
     public var testSegments: Int
     public var log: (String) -> Void
 
-    public init(name: ExperimentName, baseModel: DecoderModel, tokenizer: BPETokenizer, monoFiles: [URL], monoDev: [String: URL],
-                train: [Bitext], test: [Bitext], budget: Budget, seeds: [UInt64], testSegments: Int, log: @escaping (String) -> Void) {
+    public init(
+        name: ExperimentName, baseModel: DecoderModel, tokenizer: BPETokenizer, monoFiles: [URL], monoDev: [String: URL],
+        train: [Bitext], test: [Bitext], budget: Budget, seeds: [UInt64], testSegments: Int, log: @escaping (String) -> Void
+    ) {
         self.name = name; self.baseModel = baseModel; self.tokenizer = tokenizer; self.monoFiles = monoFiles; self.monoDev = monoDev
         self.train = train; self.test = test; self.budget = budget; self.seeds = seeds; self.testSegments = testSegments; self.log = log
     }
@@ -118,13 +124,16 @@ public final class ExperimentRunner {
             var b = budget
             b.seed = seed
             let runner = try MethodRunner(base: baseModel, tokenizer: tokenizer, monoFiles: monoFiles, parallel: train, budget: b, log: log)
-            let fp = try RunCache.fingerprint(base: baseModel, monoStream: runner.monoStream, examples: runner.examples, test: test,
-                                          testSegments: testSegments, dev: monoDev)
+            let fp = try RunCache.fingerprint(
+                base: baseModel, monoStream: runner.monoStream, examples: runner.examples, test: test,
+                testSegments: testSegments, dev: monoDev)
             for v in variants {
                 let key = try RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: b)
                 if let c = cache, let r = c.load(key, variant: v.label) {
-                    log(String(format: "[%@] %@ seed %llu: reused %@ (mean BLEU %.2f, chrF %.2f)", name.rawValue, v.label, seed,
-                               c.directory.appendingPathComponent(key + ".json").path, r.meanBLEU, r.meanChrF))
+                    log(
+                        String(
+                            format: "[%@] %@ seed %llu: reused %@ (mean BLEU %.2f, chrF %.2f)", name.rawValue, v.label, seed,
+                            c.directory.appendingPathComponent(key + ".json").path, r.meanBLEU, r.meanChrF))
                     out.append(r)
                     continue
                 }
@@ -158,8 +167,11 @@ public final class ExperimentRunner {
         for bt in test {
             for d in bt.directions {
                 let segs = Array(bt.segments(d).prefix(64))
-                let exs = segs.map { MTExample(prompt: Prompt.ids($0.src, d, tokenizer: tokenizer),
-                                               target: tokenizer.encode(" " + $0.tgt) + [Int32(m.config.eosTokenIds[0])], direction: d) }
+                let exs = segs.map {
+                    MTExample(
+                        prompt: Prompt.ids($0.src, d, tokenizer: tokenizer),
+                        target: tokenizer.encode(" " + $0.tgt) + [Int32(m.config.eosTokenIds[0])], direction: d)
+                }
                 m.moe.statsLabel = d.description
                 let batch = MTDataset.collate(exs.filter { $0.length <= 256 }, pad: Int32(m.config.eosTokenIds[0]))
                 try m.setBatch(ids: batch.ids, targets: batch.targets, mask: batch.mask, batch: batch.batch, seq: batch.seq)

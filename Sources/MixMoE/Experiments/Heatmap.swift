@@ -17,7 +17,8 @@ public enum Heatmap {
                 let x = max(0, min(1, v))
                 let shade = Int(255 - 200 * x)  // white -> dark blue
                 s += "<rect x=\"\(left + j * cell)\" y=\"\(top + i * cell)\" width=\"\(cell - 1)\" height=\"\(cell - 1)\" fill=\"rgb(\(shade),\(shade),255)\"/>"
-                s += "<text x=\"\(left + j * cell + cell / 2)\" y=\"\(top + i * cell + cell / 2 + 4)\" text-anchor=\"middle\" fill=\"\(x > 0.6 ? "white" : "black")\">\(String(format: "%.2f", v))</text>\n"
+                s +=
+                    "<text x=\"\(left + j * cell + cell / 2)\" y=\"\(top + i * cell + cell / 2 + 4)\" text-anchor=\"middle\" fill=\"\(x > 0.6 ? "white" : "black")\">\(String(format: "%.2f", v))</text>\n"
             }
         }
         return s + "</svg>\n"
@@ -27,4 +28,3 @@ public enum Heatmap {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 }
-

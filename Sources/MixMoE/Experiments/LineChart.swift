@@ -12,7 +12,8 @@ public enum LineChart {
         func py(_ v: Double) -> Double { t + (1 - (v - ylo) / (yhi - ylo)) * (h - t - b) }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" font-family=\"sans-serif\" font-size=\"11\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"\(l)\" y=\"20\" font-size=\"13\">\(Heatmap.escape(title))</text>\n"
-        s += "<line x1=\"\(l)\" y1=\"\(h - b)\" x2=\"\(w - r)\" y2=\"\(h - b)\" stroke=\"black\"/><line x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(h - b)\" stroke=\"black\"/>\n"
+        s +=
+            "<line x1=\"\(l)\" y1=\"\(h - b)\" x2=\"\(w - r)\" y2=\"\(h - b)\" stroke=\"black\"/><line x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(h - b)\" stroke=\"black\"/>\n"
         for i in 0...4 {
             let yv = ylo + (yhi - ylo) * Double(i) / 4, xv = x0 + (x1 - x0) * Double(i) / 4
             s += String(format: "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.2f</text>\n", l - 4, py(yv) + 4, yv)

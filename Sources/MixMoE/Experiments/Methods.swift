@@ -2,17 +2,17 @@ import Foundation
 
 /// The training methods compared in the paper (Table II) and its ablations.
 public enum Method: String, Codable, Sendable, CaseIterable {
-    case base                       // no training
-    case mixMoE = "mix-moe"         // upcycle, stage 1 (LM group, mono), stage 2 (MT group, parallel)
-    case sft                        // dense, full fine-tuning on parallel
-    case ptSft = "pt-sft"           // dense, full fine-tuning on mono, then parallel
-    case lora                       // LoRA r=8 on all linear, parallel
-    case llamaPro = "llama-pro"     // block expansion, new blocks on mono then parallel
-    case moe                        // one group, one stage on mono + parallel
-    case moePtSft = "moe-pt-sft"    // one group, mono then parallel, all experts both stages
-    case moePt = "moe-pt"           // one group, mono only (Table III)
-    case moeSft = "moe-sft"         // one group, parallel only (Table III)
-    case denseFFN = "dense-ffn"     // control: dense model, only the FFNs of the would-be MoE layers, parallel
+    case base  // no training
+    case mixMoE = "mix-moe"  // upcycle, stage 1 (LM group, mono), stage 2 (MT group, parallel)
+    case sft  // dense, full fine-tuning on parallel
+    case ptSft = "pt-sft"  // dense, full fine-tuning on mono, then parallel
+    case lora  // LoRA r=8 on all linear, parallel
+    case llamaPro = "llama-pro"  // block expansion, new blocks on mono then parallel
+    case moe  // one group, one stage on mono + parallel
+    case moePtSft = "moe-pt-sft"  // one group, mono then parallel, all experts both stages
+    case moePt = "moe-pt"  // one group, mono only (Table III)
+    case moeSft = "moe-sft"  // one group, parallel only (Table III)
+    case denseFFN = "dense-ffn"  // control: dense model, only the FFNs of the would-be MoE layers, parallel
 }
 
 /// Runs any method from one base model on shared data, reporting progress through `log`.
@@ -26,8 +26,10 @@ public final class MethodRunner: @unchecked Sendable {
     public var log: (String) -> Void
     let eos: Int32
 
-    public init(base: DecoderModel, tokenizer: BPETokenizer, monoFiles: [URL], parallel: [Bitext],
-                budget: Budget, moe: MoEOptions = MoEOptions(), log: @escaping (String) -> Void = { _ in }) throws {
+    public init(
+        base: DecoderModel, tokenizer: BPETokenizer, monoFiles: [URL], parallel: [Bitext],
+        budget: Budget, moe: MoEOptions = MoEOptions(), log: @escaping (String) -> Void = { _ in }
+    ) throws {
         self.base = base; self.tokenizer = tokenizer; self.budget = budget; self.moe = moe; self.log = log
         guard let e = base.config.eosTokenIds.first else {
             throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
@@ -93,7 +95,9 @@ public final class MethodRunner: @unchecked Sendable {
         case .moe:
             let m = try Upcycling.upcycle(freshBase(), try mixConfig(groups: 1))
             let ratio = max(1, Int((Double(b.stage1Steps) / Double(max(1, b.stage2Steps))).rounded()))
-            let src: BatchSource = b.stage1Steps >= b.stage2Steps ? MixedSource(mono(1), mt(2), ratioA: ratio) : MixedSource(mt(2), mono(1), ratioA: max(1, b.stage2Steps / max(1, b.stage1Steps)))
+            let src: BatchSource =
+                b.stage1Steps >= b.stage2Steps
+                ? MixedSource(mono(1), mt(2), ratioA: ratio) : MixedSource(mt(2), mono(1), ratioA: max(1, b.stage2Steps / max(1, b.stage1Steps)))
             try train(m, .moe, src, steps: total, lr: b.lr2, label: "moe")
             return m
         case .denseFFN:

@@ -10,9 +10,11 @@ public enum ModelCard {
         let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
         let entries = try TrainingLog.read(log ?? dir.appendingPathComponent("train_log.jsonl"))
         let (tokens, seconds) = TrainingLog.totals(entries)
-        try AtomicFile.write(LineChart.svg(title: "Pretraining loss (token-mean cross-entropy)", x: entries.map { Double($0.step) },
-                                           y: entries.map(\.loss), xLabel: "optimiser step", yLabel: "loss"),
-                             to: dir.appendingPathComponent("loss.svg"))
+        try AtomicFile.write(
+            LineChart.svg(
+                title: "Pretraining loss (token-mean cross-entropy)", x: entries.map { Double($0.step) },
+                y: entries.map(\.loss), xLabel: "optimiser step", yLabel: "loss"),
+            to: dir.appendingPathComponent("loss.svg"))
         try corpus.check(splits: [.dev], mono: false)
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mixmoe-card-\(getpid())")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)

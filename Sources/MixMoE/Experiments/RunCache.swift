@@ -20,8 +20,10 @@ public struct RunCache: Sendable {
 
     /// Hash of the inputs shared by every run of an experiment: base weights, training data, the
     /// test segments used, and the held-out texts behind the perplexities.
-    public static func fingerprint(base: DecoderModel, monoStream: [Int32], examples: [MTExample], test: [Bitext],
-                                   testSegments: Int, dev: [String: URL]) throws -> String {
+    public static func fingerprint(
+        base: DecoderModel, monoStream: [Int32], examples: [MTExample], test: [Bitext],
+        testSegments: Int, dev: [String: URL]
+    ) throws -> String {
         var h = FNV64()
         h.add(bytes: UnsafeRawBufferPointer(start: base.store.params.ptr, count: base.store.count * 4))
         h.add(base.store.entries.map(\.name).joined(separator: ","))
@@ -42,8 +44,10 @@ public struct RunCache: Sendable {
     }
 
     /// Key of one run: the code version, the shared fingerprint and the run's own settings.
-    public static func key(fingerprint: String, method: Method, moe: MoEOptions, budget: Budget,
-                           codeVersion: String = RunCache.codeVersion) throws -> String {
+    public static func key(
+        fingerprint: String, method: Method, moe: MoEOptions, budget: Budget,
+        codeVersion: String = RunCache.codeVersion
+    ) throws -> String {
         var h = FNV64()
         h.add(["v2", codeVersion, fingerprint, method.rawValue, moe.key, try sortedJSON(budget)].joined(separator: "|"))
         return h.hex

@@ -13,13 +13,13 @@ public final class Attention: @unchecked Sendable {
     public private(set) var qBuf = FloatBuffer(count: 0)  // [N, heads*hd] after rotary
     public private(set) var kBuf = FloatBuffer(count: 0)  // [N, kvHeads*hd] after rotary
     public private(set) var vBuf = FloatBuffer(count: 0)  // [N, kvHeads*hd]
-    public private(set) var att = FloatBuffer(count: 0)   // [b, heads, T, T] softmax probabilities
-    public private(set) var y = FloatBuffer(count: 0)     // [N, heads*hd] before o_proj
-    public private(set) var out = FloatBuffer(count: 0)   // [N, d]
+    public private(set) var att = FloatBuffer(count: 0)  // [b, heads, T, T] softmax probabilities
+    public private(set) var y = FloatBuffer(count: 0)  // [N, heads*hd] before o_proj
+    public private(set) var out = FloatBuffer(count: 0)  // [N, d]
     // backward scratch
     private var dq = FloatBuffer(count: 0), dk = FloatBuffer(count: 0), dv = FloatBuffer(count: 0)
-    private var dy = FloatBuffer(count: 0)                // [N, heads*hd]
-    private var dAtt = FloatBuffer(count: 0)              // [task slots, T, T] per-task scratch
+    private var dy = FloatBuffer(count: 0)  // [N, heads*hd]
+    private var dAtt = FloatBuffer(count: 0)  // [task slots, T, T] per-task scratch
 
     public init(_ store: ParameterStore, prefix: String, config c: ModelConfig, rotary: Rotary) {
         heads = c.numAttentionHeads; kvHeads = c.numKeyValueHeads; headDim = c.headDim; dim = c.hiddenSize
@@ -43,8 +43,10 @@ public final class Attention: @unchecked Sendable {
         grow(&dq, n * qd); grow(&dk, n * kd); grow(&dv, n * kd); grow(&dy, n * qd)
     }
 
-    public func forward(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
-                        cache: LayerCache? = nil) {
+    public func forward(
+        _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
+        cache: LayerCache? = nil
+    ) {
         let n = b * T, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
         q.forward(inp, qBuf.ptr, n: n)
         k.forward(inp, kBuf.ptr, n: n)
@@ -71,8 +73,9 @@ public final class Attention: @unchecked Sendable {
                     sgemm(transA: false, transB: true, M: T, N: T, K: hd, alpha: scale, A: qh, lda: qd, B: kh, ldb: kd, C: P, ldc: T)
                     causalSoftmaxRowsSerial(P, T: T)
                     // Y = P V
-                    sgemm(transA: false, transB: false, M: T, N: hd, K: T, A: P, lda: T, B: vh, ldb: kd,
-                          C: yb + s * T * qd + h * hd, ldc: qd)
+                    sgemm(
+                        transA: false, transB: false, M: T, N: hd, K: T, A: P, lda: T, B: vh, ldb: kd,
+                        C: yb + s * T * qd + h * hd, ldc: qd)
                 }
             }
         }
@@ -80,8 +83,10 @@ public final class Attention: @unchecked Sendable {
     }
 
     /// Backward of the whole block; `dinp` (if given) is accumulated into.
-    public func backward(_ dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, dinp: UnsafeMutablePointer<Float>?,
-                         positions: UnsafePointer<Int32>, batch b: Int, seq T: Int) {
+    public func backward(
+        _ dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, dinp: UnsafeMutablePointer<Float>?,
+        positions: UnsafePointer<Int32>, batch b: Int, seq T: Int
+    ) {
         let n = b * T, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
         let needQKV = dinp != nil || q.anyTrainable || k.anyTrainable || v.anyTrainable
         // out = Y Wo^T
@@ -108,10 +113,12 @@ public final class Attention: @unchecked Sendable {
                     // P = softmax(S)  ->  dS = P * (dP - rowsum(P * dP))
                     softmaxBackwardRowsSerial(P, dP, T: T)
                     // S = Q K^T * scale  ->  dQ = dS K * scale, dK += dS^T Q * scale
-                    sgemm(transA: false, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T, B: kb + kOff, ldb: kd,
-                          C: dqh, ldc: qd)
-                    sgemm(transA: true, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T, B: qh, ldb: qd, beta: 1,
-                          C: dkb + kOff, ldc: kd)
+                    sgemm(
+                        transA: false, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T, B: kb + kOff, ldb: kd,
+                        C: dqh, ldc: qd)
+                    sgemm(
+                        transA: true, transB: false, M: T, N: hd, K: T, alpha: scale, A: dP, lda: T, B: qh, ldb: qd, beta: 1,
+                        C: dkb + kOff, ldc: kd)
                 }
             }
         }

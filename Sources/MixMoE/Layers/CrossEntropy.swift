@@ -4,8 +4,10 @@ import Foundation
 /// (padding, or a prompt token in the MT objective).
 public enum CrossEntropy {
     /// Returns the summed loss over valid positions and their count. Per-position losses go to `losses`.
-    public static func forward(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
-                               losses: UnsafeMutablePointer<Float>, n: Int, vocab V: Int) -> (sum: Double, count: Int) {
+    public static func forward(
+        _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+        losses: UnsafeMutablePointer<Float>, n: Int, vocab V: Int
+    ) -> (sum: Double, count: Int) {
         Parallel.forChunks(n, grain: 8) { range in
             for t in range {
                 let tgt = Int(targets[t])
@@ -22,8 +24,10 @@ public enum CrossEntropy {
     /// Differentiates `scale * sum_t loss_t`: `dlogits = scale * (softmax - onehot)`, 0 on ignored
     /// rows. In place: `logits` becomes its gradient. `scale` is 1 / (valid tokens in the whole
     /// accumulated batch) for a token-mean loss.
-    public static func backward(_ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>,
-                                n: Int, vocab V: Int, scale: Float) {
+    public static func backward(
+        _ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>,
+        n: Int, vocab V: Int, scale: Float
+    ) {
         Parallel.forChunks(n, grain: 8) { range in
             for t in range {
                 let row = logits + t * V, tgt = Int(targets[t])

@@ -1,7 +1,9 @@
 /// Token embedding: `out[t] = E[ids[t]]`, table `[vocab, d]`.
 public enum Embedding {
-    public static func forward(_ table: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
-                               out: UnsafeMutablePointer<Float>, n: Int, dim: Int) {
+    public static func forward(
+        _ table: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
+        out: UnsafeMutablePointer<Float>, n: Int, dim: Int
+    ) {
         Parallel.forChunks(n, grain: 64) { range in
             for t in range { (out + t * dim).update(from: table + Int(ids[t]) * dim, count: dim) }
         }
@@ -9,8 +11,10 @@ public enum Embedding {
 
     /// Differentiates `out[t] = E[ids[t]]`: `dE[ids[t]] += dout[t]`. Split by columns, so tokens are
     /// always added in order (deterministic whatever the thread count).
-    public static func backward(_ dtable: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>,
-                                dout: UnsafePointer<Float>, n: Int, dim: Int) {
+    public static func backward(
+        _ dtable: UnsafeMutablePointer<Float>, ids: UnsafePointer<Int32>,
+        dout: UnsafePointer<Float>, n: Int, dim: Int
+    ) {
         Parallel.forChunks(dim, grain: 32) { cols in
             for t in 0..<n {
                 let src = dout + t * dim, dst = dtable + Int(ids[t]) * dim

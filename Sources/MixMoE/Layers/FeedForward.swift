@@ -15,11 +15,11 @@ public protocol FeedForward: AnyObject {
 public final class SwiGLU: FeedForward, @unchecked Sendable {
     public let gate: Linear, up: Linear, down: Linear
     public let dim: Int, hidden: Int
-    private var g = FloatBuffer(count: 0)    // [N, dff] gate pre-activation
-    private var u = FloatBuffer(count: 0)    // [N, dff]
-    private var h = FloatBuffer(count: 0)    // [N, dff] silu(g) * u
+    private var g = FloatBuffer(count: 0)  // [N, dff] gate pre-activation
+    private var u = FloatBuffer(count: 0)  // [N, dff]
+    private var h = FloatBuffer(count: 0)  // [N, dff] silu(g) * u
     private var out = FloatBuffer(count: 0)  // [N, d]
-    private var dh = FloatBuffer(count: 0)   // [N, dff]
+    private var dh = FloatBuffer(count: 0)  // [N, dff]
 
     public init(_ store: ParameterStore, prefix: String, dim: Int, hidden: Int, loraAlpha: Double = 16) {
         self.dim = dim; self.hidden = hidden

@@ -1,7 +1,7 @@
 /// `y = x W^T + b`, the Hugging Face `nn.Linear` convention: weight `[out, in]`, bias `[out]`.
 public struct Linear: @unchecked Sendable {
     public let weight: Param  // [outF, inF]
-    public let bias: Param?   // [outF]
+    public let bias: Param?  // [outF]
     public let inF: Int
     public let outF: Int
     /// A LoRA adapter when the store holds `PREFIX.lora_A/B.weight`.
@@ -19,8 +19,9 @@ public struct Linear: @unchecked Sendable {
 
     /// out[n, outF] = inp[n, inF] W^T + b
     public func forward(_ inp: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, n: Int) {
-        sgemm(transA: false, transB: true, M: n, N: outF, K: inF,
-              A: inp, lda: inF, B: weight.w, ldb: inF, C: out, ldc: outF)
+        sgemm(
+            transA: false, transB: true, M: n, N: outF, K: inF,
+            A: inp, lda: inF, B: weight.w, ldb: inF, C: out, ldc: outF)
         if let b = bias { addRowVector(out, b.w, rows: n, cols: outF) }
         lora?.forward(inp, out, n: n)
     }
@@ -28,15 +29,19 @@ public struct Linear: @unchecked Sendable {
     /// Differentiates `out = inp W^T + b`:
     /// `dinp (+)= dout W`, `dW += dout^T inp`, `db += sum_rows(dout)`.
     /// Weight gradients only for trainable views; `dinp` only when given.
-    public func backward(_ dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
-                         dinp: UnsafeMutablePointer<Float>?, accumulate: Bool, n: Int) {
+    public func backward(
+        _ dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+        dinp: UnsafeMutablePointer<Float>?, accumulate: Bool, n: Int
+    ) {
         if let dinp {
-            sgemm(transA: false, transB: false, M: n, N: inF, K: outF, A: dout, lda: outF,
-                  B: weight.w, ldb: inF, beta: accumulate ? 1 : 0, C: dinp, ldc: inF)
+            sgemm(
+                transA: false, transB: false, M: n, N: inF, K: outF, A: dout, lda: outF,
+                B: weight.w, ldb: inF, beta: accumulate ? 1 : 0, C: dinp, ldc: inF)
         }
         if weight.trainable {
-            sgemm(transA: true, transB: false, M: outF, N: inF, K: n, A: dout, lda: outF,
-                  B: inp, ldb: inF, beta: 1, C: weight.g, ldc: inF)
+            sgemm(
+                transA: true, transB: false, M: outF, N: inF, K: n, A: dout, lda: outF,
+                B: inp, ldb: inF, beta: 1, C: weight.g, ldc: inF)
         }
         if let b = bias, b.trainable { addColumnSums(b.g, dout, rows: n, cols: outF) }
         lora?.backward(dout, x: inp, dx: dinp, n: n)  // after dinp was written (beta 1 accumulates)

@@ -5,9 +5,9 @@ public final class RMSNorm: @unchecked Sendable {
     public let weight: Param  // [d]
     public let dim: Int
     public let eps: Float
-    public private(set) var out = FloatBuffer(count: 0)   // [N, d]
+    public private(set) var out = FloatBuffer(count: 0)  // [N, d]
     public private(set) var rstd = FloatBuffer(count: 0)  // [N]
-    private var partial = FloatBuffer(count: 0)           // [chunks, d] per-chunk dweight
+    private var partial = FloatBuffer(count: 0)  // [chunks, d] per-chunk dweight
 
     public init(_ store: ParameterStore, _ name: String, dim: Int, eps: Double) {
         weight = Param(store, name)
@@ -31,7 +31,7 @@ public final class RMSNorm: @unchecked Sendable {
                 for i in 0..<d { ss += x[i] * x[i] }
                 let r = 1 / (ss / Float(d) + eps).squareRoot()  // rstd = 1/sqrt(mean(x^2)+eps)
                 rstd[t] = r
-                for i in 0..<d { y[i] = x[i] * r * w[i] }       // y = x * rstd * w
+                for i in 0..<d { y[i] = x[i] * r * w[i] }  // y = x * rstd * w
             }
         }
     }
@@ -39,8 +39,10 @@ public final class RMSNorm: @unchecked Sendable {
     /// Differentiates `y = x * r * w` with `r = (mean(x^2)+eps)^(-1/2)`:
     /// `dx = r * (dy*w) - x * r^3 / d * sum(dy*w*x)`, `dw += sum_t dy * x * r`.
     /// `dinp` is accumulated into (the residual stream's gradient).
-    public func backward(_ dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
-                         dinp: UnsafeMutablePointer<Float>?, n: Int) {
+    public func backward(
+        _ dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+        dinp: UnsafeMutablePointer<Float>?, n: Int
+    ) {
         let d = dim, w = weight.w, rstd = rstd.ptr
         if let dinp {
             Parallel.forChunks(n, grain: 16) { range in

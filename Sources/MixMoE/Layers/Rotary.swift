@@ -27,9 +27,9 @@ public final class Rotary: @unchecked Sendable {
             let lowWavelen = old / lo, highWavelen = old / hi
             f = f.map { inv in
                 let wavelen = 2 * Double.pi / inv
-                if wavelen < highWavelen { return inv }          // high frequency: unchanged
+                if wavelen < highWavelen { return inv }  // high frequency: unchanged
                 if wavelen > lowWavelen { return inv / factor }  // low frequency: scaled
-                let smooth = (old / wavelen - lo) / (hi - lo)     // medium: interpolate
+                let smooth = (old / wavelen - lo) / (hi - lo)  // medium: interpolate
                 return (1 - smooth) * inv / factor + smooth * inv
             }
         }
@@ -72,7 +72,7 @@ public final class Rotary: @unchecked Sendable {
                     let v = x + t * heads * hd + h * hd
                     for i in 0..<half {
                         let a = v[i], b = v[i + half], si = sign * s[i]
-                        v[i] = a * c[i] - b * si         // y[i]   = x[i] cos - x[i+h] sin
+                        v[i] = a * c[i] - b * si  // y[i]   = x[i] cos - x[i+h] sin
                         v[i + half] = b * c[i] + a * si  // y[i+h] = x[i+h] cos + x[i] sin
                     }
                 }

@@ -6,17 +6,17 @@ import Foundation
 /// dense FFN it was upcycled from.
 public final class ExpertDispatch: @unchecked Sendable {
     public let n: Int, d: Int, s: Int
-    public let gate: [Param], up: [Param], down: [Param]   // per expert: [s, d], [s, d], [d, s]
+    public let gate: [Param], up: [Param], down: [Param]  // per expert: [s, d], [s, d], [d, s]
 
     private var capRows = 0, cap = 0
-    private var xg = FloatBuffer(count: 0)       // [R, d] gathered inputs (R = N * k rows)
-    private var g = FloatBuffer(count: 0)        // [R, s] gate pre-activations (dg in backward)
-    private var u = FloatBuffer(count: 0)        // [R, s] up projections (du in backward)
-    private var h = FloatBuffer(count: 0)        // [R, s] silu(g) * u
-    private var y = FloatBuffer(count: 0)        // [R, d] expert outputs (unweighted)
-    private var dy = FloatBuffer(count: 0)       // [R, d] weighted output gradients
-    private var dh = FloatBuffer(count: 0)       // [R, s]
-    private var dxg = FloatBuffer(count: 0)      // [R, d]
+    private var xg = FloatBuffer(count: 0)  // [R, d] gathered inputs (R = N * k rows)
+    private var g = FloatBuffer(count: 0)  // [R, s] gate pre-activations (dg in backward)
+    private var u = FloatBuffer(count: 0)  // [R, s] up projections (du in backward)
+    private var h = FloatBuffer(count: 0)  // [R, s] silu(g) * u
+    private var y = FloatBuffer(count: 0)  // [R, d] expert outputs (unweighted)
+    private var dy = FloatBuffer(count: 0)  // [R, d] weighted output gradients
+    private var dh = FloatBuffer(count: 0)  // [R, s]
+    private var dxg = FloatBuffer(count: 0)  // [R, d]
     private(set) var drow = FloatBuffer(count: 0)  // [R] gradient of each row's gate weight
     public private(set) var out = FloatBuffer(count: 0)  // [N, d]
 

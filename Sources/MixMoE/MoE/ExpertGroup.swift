@@ -9,12 +9,16 @@ public final class ExpertGroup: @unchecked Sendable {
     public let experts: ExpertDispatch
     let context: MoEContext
 
-    public init(_ store: ParameterStore, prefix: String, group: String, cfg: MixMoEConfig, d: Int, intermediate: Int,
-                transform: UnsafePointer<Float>?, transformOwner: AnyObject?, context: MoEContext) {
-        router = Router(store, prefix: "\(prefix).\(group)_router", cfg: cfg, d: d, transform: transform,
-                        transformOwner: transformOwner, context: context)
-        experts = ExpertDispatch(store, prefix: "\(prefix).\(group)_experts", experts: cfg.expertsPerGroup, d: d,
-                                 intermediate: intermediate)
+    public init(
+        _ store: ParameterStore, prefix: String, group: String, cfg: MixMoEConfig, d: Int, intermediate: Int,
+        transform: UnsafePointer<Float>?, transformOwner: AnyObject?, context: MoEContext
+    ) {
+        router = Router(
+            store, prefix: "\(prefix).\(group)_router", cfg: cfg, d: d, transform: transform,
+            transformOwner: transformOwner, context: context)
+        experts = ExpertDispatch(
+            store, prefix: "\(prefix).\(group)_experts", experts: cfg.expertsPerGroup, d: d,
+            intermediate: intermediate)
         self.context = context
     }
 
@@ -49,8 +53,10 @@ public final class ExpertGroup: @unchecked Sendable {
     }
 
     /// Backward of `outScale * out` (the group-combination factor) plus the load-balance term.
-    public func backward(_ dout: UnsafePointer<Float>, outScale: Float, x: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>?, n N: Int) {
+    public func backward(
+        _ dout: UnsafePointer<Float>, outScale: Float, x: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>?, n N: Int
+    ) {
         let needRouter = router.trainable || (dx != nil && !context.forceAllExperts)
         guard experts.trainable || needRouter || dx != nil else { return }
         experts.backward(dout, outScale: outScale, routing: router.routing, dx: dx)

@@ -38,7 +38,8 @@ extension DecoderModel {
         var s = "| label | layer | group | tokens | " + (0..<n).map { "e\($0)" }.joined(separator: " | ") + " | mean entropy |\n"
         s += "|---|---|---|---|" + String(repeating: "---|", count: n) + "---|\n"
         for row in ExpertUsage.rows(expertStatistics()) {
-            s += "| \(row.label) | \(row.layer) | \(row.group) | \(row.use.tokens) | "
+            s +=
+                "| \(row.label) | \(row.layer) | \(row.group) | \(row.use.tokens) | "
                 + row.use.fraction.map { String(format: "%.3f", $0) }.joined(separator: " | ") + String(format: " | %.3f |\n", row.use.meanEntropy)
         }
         return s

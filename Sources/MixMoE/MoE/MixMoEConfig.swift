@@ -62,8 +62,10 @@ public enum Placement: Sendable, Equatable, Hashable, Codable, CustomStringConve
     public init(from decoder: Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
         guard let p = Placement(s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "expected uniform, bottom, top, dense-bottom or a list of layers, got '\(s)'"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected uniform, bottom, top, dense-bottom or a list of layers, got '\(s)'"))
         }
         self = p
     }
@@ -122,10 +124,12 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
         case routerInitStd = "router_init_std", spectralInitScale = "spectral_init_scale", seed, placement, groups
     }
 
-    public init(expertsPerGroup: Int = 4, moeLayers: [Int], routerFeatures: RouterFeatures = .fft, topK: Int = 1,
-                gateScale: Double? = nil, combine: GroupCombine = .mean, lbCoef: Double = 0.01, stage: Int = 1,
-                routerInitStd: Double = 0.02, spectralInitScale: Double? = nil, hiddenSize: Int,
-                seed: UInt64 = 0, placement: Placement = .uniform, groups: Int = 2) {
+    public init(
+        expertsPerGroup: Int = 4, moeLayers: [Int], routerFeatures: RouterFeatures = .fft, topK: Int = 1,
+        gateScale: Double? = nil, combine: GroupCombine = .mean, lbCoef: Double = 0.01, stage: Int = 1,
+        routerInitStd: Double = 0.02, spectralInitScale: Double? = nil, hiddenSize: Int,
+        seed: UInt64 = 0, placement: Placement = .uniform, groups: Int = 2
+    ) {
         self.expertsPerGroup = expertsPerGroup
         self.moeLayers = moeLayers
         self.routerFeatures = routerFeatures
@@ -161,10 +165,12 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
             if !ok { throw ModelError.config(file: file, field: "mix_moe.\(f)", expected: e) }
         }
         try need(expertsPerGroup >= 1, "experts_per_group", "a positive integer")
-        try need(intermediateSize % expertsPerGroup == 0, "experts_per_group",
-                 "a divisor of intermediate_size (\(intermediateSize)); \(expertsPerGroup) does not divide it")
-        try need(!moeLayers.isEmpty && moeLayers.allSatisfy { $0 >= 0 && $0 < layers } && Set(moeLayers).count == moeLayers.count,
-                 "moe_layers", "distinct layer indices in 0..<\(layers)")
+        try need(
+            intermediateSize % expertsPerGroup == 0, "experts_per_group",
+            "a divisor of intermediate_size (\(intermediateSize)); \(expertsPerGroup) does not divide it")
+        try need(
+            !moeLayers.isEmpty && moeLayers.allSatisfy { $0 >= 0 && $0 < layers } && Set(moeLayers).count == moeLayers.count,
+            "moe_layers", "distinct layer indices in 0..<\(layers)")
         try need(topK >= 1 && topK <= expertsPerGroup, "top_k", "between 1 and experts_per_group (\(expertsPerGroup))")
         try need(stage == 1 || stage == 2, "stage", "1 or 2")
         try need(groups == 1 || groups == 2, "groups", "1 or 2")
@@ -194,9 +200,10 @@ public struct MoEOptions: Codable, Sendable, Equatable, Hashable {
     /// The `mix_moe` block for `base` with `groups` expert groups (2 = Mix-MoE, 1 = generic MoE).
     public func config(for base: ModelConfig, groups: Int = 2, seed: UInt64 = 0) throws -> MixMoEConfig {
         let layers = try placement.layers(of: base.numHiddenLayers, every: every)
-        return MixMoEConfig(expertsPerGroup: experts, moeLayers: layers, routerFeatures: routerFeatures, topK: topK,
-                            gateScale: gateScale, combine: combine, lbCoef: lbCoef, hiddenSize: base.hiddenSize,
-                            seed: seed, placement: placement, groups: groups)
+        return MixMoEConfig(
+            expertsPerGroup: experts, moeLayers: layers, routerFeatures: routerFeatures, topK: topK,
+            gateScale: gateScale, combine: combine, lbCoef: lbCoef, hiddenSize: base.hiddenSize,
+            seed: seed, placement: placement, groups: groups)
     }
 
     /// A stable text form, for run-cache keys and reports.

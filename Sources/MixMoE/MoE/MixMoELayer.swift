@@ -2,17 +2,20 @@
 /// stage 2 on, an MT group, each with its own router; `y = (y_LM + y_MT) / 2` (or the sum) in
 /// stage 2, `y = y_LM` in stage 1.
 public final class MixMoELayer: FeedForward, @unchecked Sendable {
-    public let groups: [ExpertGroup]   // [LM] or [LM, MT]
+    public let groups: [ExpertGroup]  // [LM] or [LM, MT]
     public let combineScale: Float
     public let d: Int
     private var out = FloatBuffer(count: 0)  // [N, d]
 
-    public init(_ store: ParameterStore, layer i: Int, cfg: MixMoEConfig, d: Int, intermediate: Int,
-                transform: UnsafePointer<Float>?, transformOwner: AnyObject?, context: MoEContext) {
+    public init(
+        _ store: ParameterStore, layer i: Int, cfg: MixMoEConfig, d: Int, intermediate: Int,
+        transform: UnsafePointer<Float>?, transformOwner: AnyObject?, context: MoEContext
+    ) {
         let prefix = "model.layers.\(i).mlp"
         groups = cfg.groupNames.map {
-            ExpertGroup(store, prefix: prefix, group: $0, cfg: cfg, d: d, intermediate: intermediate,
-                        transform: transform, transformOwner: transformOwner, context: context)
+            ExpertGroup(
+                store, prefix: prefix, group: $0, cfg: cfg, d: d, intermediate: intermediate,
+                transform: transform, transformOwner: transformOwner, context: context)
         }
         combineScale = groups.count == 2 && cfg.combine == .mean ? 0.5 : 1
         self.d = d

@@ -19,9 +19,9 @@ public final class MoEContext: @unchecked Sendable {
 /// Expert-use statistics of one group in one MoE layer, accumulated over tokens.
 public struct ExpertStats: Codable, Sendable {
     public var tokens = 0
-    public var selected: [Int]        // selections per expert (all k slots)
-    public var probSum: [Double]      // sum of router probabilities per expert
-    public var entropySum = 0.0       // sum of per-token router entropies (nats)
+    public var selected: [Int]  // selections per expert (all k slots)
+    public var probSum: [Double]  // sum of router probabilities per expert
+    public var entropySum = 0.0  // sum of per-token router entropies (nats)
 
     public init(experts n: Int) { selected = Array(repeating: 0, count: n); probSum = Array(repeating: 0, count: n) }
 

@@ -7,11 +7,11 @@ public final class Routing: @unchecked Sendable {
     /// Experts selected per token in this pass (top-k, or all n when every expert is forced on).
     public internal(set) var k = 1
     public internal(set) var tokens = 0
-    var offsets: [Int] = []                      // [n+1] first row of each expert
-    var tokenRows = IntBuffer(count: 0)          // [N, k] row of each (token, slot)
-    var rowToken = IntBuffer(count: 0)           // [N*k] token of each row
-    var rowExpert = IntBuffer(count: 0)          // [N*k] expert of each row
-    var rowWeight = FloatBuffer(count: 0)        // [N*k] gate weight scale * p of each row
+    var offsets: [Int] = []  // [n+1] first row of each expert
+    var tokenRows = IntBuffer(count: 0)  // [N, k] row of each (token, slot)
+    var rowToken = IntBuffer(count: 0)  // [N*k] token of each row
+    var rowExpert = IntBuffer(count: 0)  // [N*k] expert of each row
+    var rowWeight = FloatBuffer(count: 0)  // [N*k] gate weight scale * p of each row
     var rows: Int { tokens * k }
 
     init(experts n: Int) { offsets = Array(repeating: 0, count: n + 1) }
@@ -34,10 +34,10 @@ public final class Routing: @unchecked Sendable {
 public final class Router: @unchecked Sendable {
     public let n: Int, k: Int, d: Int
     public let scale: Float
-    public let weight: Param        // [n, F]; columns 0..<d act on h, d..<2d on T h
-    public let bias: Param          // [n]
-    let transform: UnsafePointer<Float>?   // [d, d], f = T h; nil for `none`
-    let transformOwner: AnyObject?         // keeps the buffer behind `transform` alive
+    public let weight: Param  // [n, F]; columns 0..<d act on h, d..<2d on T h
+    public let bias: Param  // [n]
+    let transform: UnsafePointer<Float>?  // [d, d], f = T h; nil for `none`
+    let transformOwner: AnyObject?  // keeps the buffer behind `transform` alive
     let context: MoEContext
     public let routing: Routing
     /// Load-balance loss of the last forward.
@@ -45,17 +45,19 @@ public final class Router: @unchecked Sendable {
     public var stats: [String: ExpertStats] = [:]
 
     private var cap = 0
-    private var weff: FloatBuffer                // [n, d] folded router weights
-    private var gFold: FloatBuffer               // [n, d] G = dlogits^T h (folded backward)
-    private var feats = FloatBuffer(count: 0)    // [N, 2d] explicit router input (reference path)
-    private var dfeats = FloatBuffer(count: 0)   // [N, 2d]
+    private var weff: FloatBuffer  // [n, d] folded router weights
+    private var gFold: FloatBuffer  // [n, d] G = dlogits^T h (folded backward)
+    private var feats = FloatBuffer(count: 0)  // [N, 2d] explicit router input (reference path)
+    private var dfeats = FloatBuffer(count: 0)  // [N, 2d]
     private(set) var probs = FloatBuffer(count: 0)  // [N, n]
-    private var dprobs = FloatBuffer(count: 0)   // [N, n] gradient of probs, then of logits
-    private var top1 = IntBuffer(count: 0)       // [N] top-1 expert per token
-    private var fTop = [Double]()                // [n] top-1 fractions of the last forward
+    private var dprobs = FloatBuffer(count: 0)  // [N, n] gradient of probs, then of logits
+    private var top1 = IntBuffer(count: 0)  // [N] top-1 expert per token
+    private var fTop = [Double]()  // [n] top-1 fractions of the last forward
 
-    init(_ store: ParameterStore, prefix: String, cfg: MixMoEConfig, d: Int, transform: UnsafePointer<Float>?,
-         transformOwner: AnyObject?, context: MoEContext) {
+    init(
+        _ store: ParameterStore, prefix: String, cfg: MixMoEConfig, d: Int, transform: UnsafePointer<Float>?,
+        transformOwner: AnyObject?, context: MoEContext
+    ) {
         n = cfg.expertsPerGroup; k = cfg.topK; self.d = d
         scale = Float(cfg.gateScale)
         weight = Param(store, "\(prefix).weight")
@@ -213,11 +215,11 @@ public final class Router: @unchecked Sendable {
             for t in r {
                 let dp = dP + t * n, p = P + t * n
                 let m: Float = mask.map { $0[t] } ?? 1
-                for i in 0..<n { dp[i] = lbScale * m * fTop[i] }           // L_LB = n sum_i f_i mean_t p_i
+                for i in 0..<n { dp[i] = lbScale * m * fTop[i] }  // L_LB = n sum_i f_i mean_t p_i
                 for j in 0..<K { let row = Int(tr[t * K + j]); dp[Int(re[row])] += scale * drow[row] }  // w = scale * p_e
                 var dot: Float = 0
                 for i in 0..<n { dot += p[i] * dp[i] }
-                for i in 0..<n { dp[i] = p[i] * (dp[i] - dot) }           // p = softmax(logits)
+                for i in 0..<n { dp[i] = p[i] * (dp[i] - dot) }  // p = softmax(logits)
             }
         }
         if bias.trainable { addColumnSums(bias.g, dP, rows: N, cols: n) }

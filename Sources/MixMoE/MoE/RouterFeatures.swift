@@ -37,8 +37,10 @@ public enum RouterTransform {
 
     /// Explicit features for `n` rows: `f = h T^T` (row form of `f = T h`). The per-token reference
     /// path of the router.
-    public static func apply(_ T: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ f: UnsafeMutablePointer<Float>,
-                             n: Int, d: Int) {
+    public static func apply(
+        _ T: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ f: UnsafeMutablePointer<Float>,
+        n: Int, d: Int
+    ) {
         sgemm(transA: false, transB: true, M: n, N: d, K: d, A: h, lda: d, B: T, ldb: d, C: f, ldc: d)
     }
 }

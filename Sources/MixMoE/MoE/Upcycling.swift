@@ -24,13 +24,13 @@ public enum Upcycling {
         for i in m.moeLayers {
             let p = "model.layers.\(i).mlp."
             let gate = dense.store.w(dense.store.id(p + "gate_proj.weight")!)  // [f, d]
-            let up = dense.store.w(dense.store.id(p + "up_proj.weight")!)      // [f, d]
+            let up = dense.store.w(dense.store.id(p + "up_proj.weight")!)  // [f, d]
             let down = dense.store.w(dense.store.id(p + "down_proj.weight")!)  // [d, f]
             for e in 0..<n {
                 let q = p + "lm_experts.\(e)."
                 store.w(store.id(q + "gate_proj.weight")!).update(from: gate + e * s * d, count: s * d)
                 store.w(store.id(q + "up_proj.weight")!).update(from: up + e * s * d, count: s * d)
-                let dst = store.w(store.id(q + "down_proj.weight")!)           // [d, s]
+                let dst = store.w(store.id(q + "down_proj.weight")!)  // [d, s]
                 for r in 0..<d { (dst + r * s).update(from: down + r * f + e * s, count: s) }
             }
         }
@@ -103,7 +103,8 @@ extension Upcycling {
     public static func prepare(_ m: DecoderModel, stage: Int, lbCoef: Double? = nil, name: String) throws -> DecoderModel {
         guard let mc = m.config.mixMoE else { throw StageError.notMoE(model: name) }
         guard mc.stage == 1 else {
-            throw StageError.wrongStage(model: name, stage: mc.stage, expected: stage == 2 ? "give the stage-1 output" : "stage 1 starts from an upcycled model")
+            throw StageError.wrongStage(
+                model: name, stage: mc.stage, expected: stage == 2 ? "give the stage-1 output" : "stage 1 starts from an upcycled model")
         }
         var out = stage == 2 ? try beginStage2(m) : m
         if let lbCoef {

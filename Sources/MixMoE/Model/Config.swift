@@ -14,8 +14,10 @@ public struct RopeScaling: Codable, Sendable, Equatable {
         case originalMaxPositionEmbeddings = "original_max_position_embeddings"
     }
 
-    public init(ropeType: String, factor: Double? = nil, lowFreqFactor: Double? = nil,
-                highFreqFactor: Double? = nil, originalMaxPositionEmbeddings: Int? = nil) {
+    public init(
+        ropeType: String, factor: Double? = nil, lowFreqFactor: Double? = nil,
+        highFreqFactor: Double? = nil, originalMaxPositionEmbeddings: Int? = nil
+    ) {
         self.ropeType = ropeType
         self.factor = factor
         self.lowFreqFactor = lowFreqFactor
@@ -26,7 +28,8 @@ public struct RopeScaling: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         // Older checkpoints spell the key "type".
-        ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType)
+        ropeType =
+            try c.decodeIfPresent(String.self, forKey: .ropeType)
             ?? c.decodeIfPresent(String.self, forKey: .type) ?? "default"
         factor = try c.decodeIfPresent(Double.self, forKey: .factor)
         lowFreqFactor = try c.decodeIfPresent(Double.self, forKey: .lowFreqFactor)
@@ -104,29 +107,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     /// Memberwise init for tiny test models and named configs. Defaults are transformers'
     /// (`rms_norm_eps` 1e-6, as when the field is absent from config.json).
-    public init(modelType: String = "llama", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
-                numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int? = nil,
-                headDim: Int? = nil, rmsNormEps: Double = 1e-6, ropeTheta: Double = 10000,
-                ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
-                tieWordEmbeddings: Bool = false, attentionBias: Bool = false,
-                bosTokenId: Int? = nil, eosTokenIds: [Int] = []) {
-        self.modelType = modelType
-        self.vocabSize = vocabSize
-        self.hiddenSize = hiddenSize
-        self.intermediateSize = intermediateSize
-        self.numHiddenLayers = numHiddenLayers
-        self.numAttentionHeads = numAttentionHeads
+    public init(
+        modelType: String = "llama", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
+        numHiddenLayers: Int, numAttentionHeads: Int, numKeyValueHeads: Int? = nil,
+        headDim: Int? = nil, rmsNormEps: Double = 1e-6, ropeTheta: Double = 10000,
+        ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
+        tieWordEmbeddings: Bool = false, attentionBias: Bool = false,
+        bosTokenId: Int? = nil, eosTokenIds: [Int] = []
+    ) {
+        (self.modelType, self.vocabSize, self.hiddenSize, self.intermediateSize) = (modelType, vocabSize, hiddenSize, intermediateSize)
+        (self.numHiddenLayers, self.numAttentionHeads) = (numHiddenLayers, numAttentionHeads)
         self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
         self.headDim = headDim ?? hiddenSize / numAttentionHeads
-        self.rmsNormEps = rmsNormEps
-        self.ropeTheta = ropeTheta
-        self.ropeScaling = ropeScaling
-        self.maxPositionEmbeddings = maxPositionEmbeddings
-        self.tieWordEmbeddings = tieWordEmbeddings
-        self.attentionBias = attentionBias
-        self.hiddenAct = "silu"
-        self.bosTokenId = bosTokenId
-        self.eosTokenIds = eosTokenIds
+        (self.rmsNormEps, self.ropeTheta, self.ropeScaling) = (rmsNormEps, ropeTheta, ropeScaling)
+        (self.maxPositionEmbeddings, self.tieWordEmbeddings, self.attentionBias) = (maxPositionEmbeddings, tieWordEmbeddings, attentionBias)
+        (self.hiddenAct, self.bosTokenId, self.eosTokenIds) = ("silu", bosTokenId, eosTokenIds)
     }
 
     public init(from decoder: Decoder) throws {
@@ -138,7 +133,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
         numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
-        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
+        headDim =
+            try c.decodeIfPresent(Int.self, forKey: .headDim)
             ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
         let params = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
@@ -167,13 +163,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode([modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"], forKey: .architectures)
         try c.encode(modelType, forKey: .modelType)
-        try c.encode(vocabSize, forKey: .vocabSize)
-        try c.encode(hiddenSize, forKey: .hiddenSize)
-        try c.encode(intermediateSize, forKey: .intermediateSize)
-        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
-        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
-        try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
-        try c.encode(headDim, forKey: .headDim)
+        let sizes: [(Int, CodingKeys)] = [
+            (vocabSize, .vocabSize), (hiddenSize, .hiddenSize), (intermediateSize, .intermediateSize),
+            (numHiddenLayers, .numHiddenLayers), (numAttentionHeads, .numAttentionHeads),
+            (numKeyValueHeads, .numKeyValueHeads), (headDim, .headDim),
+        ]
+        for (v, k) in sizes { try c.encode(v, forKey: k) }
         try c.encode(rmsNormEps, forKey: .rmsNormEps)
         try c.encode(ropeTheta, forKey: .ropeTheta)
         try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
@@ -185,8 +180,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         try c.encode(hiddenAct, forKey: .hiddenAct)
         try c.encodeIfPresent(bosTokenId, forKey: .bosTokenId)
-        if eosTokenIds.count == 1 { try c.encode(eosTokenIds[0], forKey: .eosTokenId) }
-        else if !eosTokenIds.isEmpty { try c.encode(eosTokenIds, forKey: .eosTokenId) }
+        if eosTokenIds.count == 1 {
+            try c.encode(eosTokenIds[0], forKey: .eosTokenId)
+        } else if !eosTokenIds.isEmpty {
+            try c.encode(eosTokenIds, forKey: .eosTokenId)
+        }
         try c.encode("float32", forKey: .torchDtype)
         try c.encodeIfPresent(mixMoE, forKey: .mixMoE)
         try c.encodeIfPresent(lora, forKey: .lora)
@@ -204,10 +202,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try need(intermediateSize > 0, "intermediate_size", "a positive integer")
         try need(numHiddenLayers > 0, "num_hidden_layers", "a positive integer")
         try need(numAttentionHeads > 0, "num_attention_heads", "a positive integer")
-        try need(numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads == 0,
-                 "num_key_value_heads", "a positive divisor of num_attention_heads (\(numAttentionHeads))")
-        try need(headDim > 0 && headDim % 2 == 0, "head_dim",
-                 "a positive even integer (default hidden_size / num_attention_heads)")
+        try need(
+            numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads == 0,
+            "num_key_value_heads", "a positive divisor of num_attention_heads (\(numAttentionHeads))")
+        try need(
+            headDim > 0 && headDim % 2 == 0, "head_dim",
+            "a positive even integer (default hidden_size / num_attention_heads)")
         try need(rmsNormEps > 0, "rms_norm_eps", "a positive number")
         try need(ropeTheta > 0, "rope_theta", "a positive number")
         try need(maxPositionEmbeddings > 0, "max_position_embeddings", "a positive integer")
@@ -217,10 +217,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             try need(s.ropeType == "llama3", "rope_scaling.rope_type", "\"default\" or \"llama3\" (got \"\(s.ropeType)\")")
             try need((s.factor ?? 0) > 0, "rope_scaling.factor", "a positive number")
             try need(s.lowFreqFactor != nil, "rope_scaling.low_freq_factor", "a number")
-            try need((s.highFreqFactor ?? 0) > (s.lowFreqFactor ?? 0), "rope_scaling.high_freq_factor",
-                     "a number larger than low_freq_factor")
-            try need((s.originalMaxPositionEmbeddings ?? 0) > 0, "rope_scaling.original_max_position_embeddings",
-                     "a positive integer")
+            try need(
+                (s.highFreqFactor ?? 0) > (s.lowFreqFactor ?? 0), "rope_scaling.high_freq_factor",
+                "a number larger than low_freq_factor")
+            try need(
+                (s.originalMaxPositionEmbeddings ?? 0) > 0, "rope_scaling.original_max_position_embeddings",
+                "a positive integer")
         }
     }
 
@@ -247,18 +249,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     // MARK: named configurations
 
     /// A few-hundred-thousand-parameter model for tests and quick demos.
-    public static let tiny = ModelConfig(vocabSize: 4096, hiddenSize: 128, intermediateSize: 352,
-                                         numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 2,
-                                         rmsNormEps: 1e-5, tieWordEmbeddings: true)
+    public static let tiny = ModelConfig(
+        vocabSize: 4096, hiddenSize: 128, intermediateSize: 352,
+        numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 2,
+        rmsNormEps: 1e-5, tieWordEmbeddings: true)
     /// The benchmark configuration of the core and performance issues.
-    public static let small = ModelConfig(vocabSize: 8192, hiddenSize: 512, intermediateSize: 1408,
-                                          numHiddenLayers: 8, numAttentionHeads: 8, numKeyValueHeads: 4,
-                                          rmsNormEps: 1e-5, tieWordEmbeddings: true)
+    public static let small = ModelConfig(
+        vocabSize: 8192, hiddenSize: 512, intermediateSize: 1408,
+        numHiddenLayers: 8, numAttentionHeads: 8, numKeyValueHeads: 4,
+        rmsNormEps: 1e-5, tieWordEmbeddings: true)
     /// The embedded base model: 8 layers (so MoE placements bottom/top/dense-bottom differ),
     /// d_ff divisible by 2, 4 and 8 experts, about 8M parameters (32 MB in fp32).
-    public static let base = ModelConfig(vocabSize: 8192, hiddenSize: 256, intermediateSize: 704,
-                                         numHiddenLayers: 8, numAttentionHeads: 4, numKeyValueHeads: 2,
-                                         rmsNormEps: 1e-5, maxPositionEmbeddings: 512, tieWordEmbeddings: true)
+    public static let base = ModelConfig(
+        vocabSize: 8192, hiddenSize: 256, intermediateSize: 704,
+        numHiddenLayers: 8, numAttentionHeads: 4, numKeyValueHeads: 2,
+        rmsNormEps: 1e-5, maxPositionEmbeddings: 512, tieWordEmbeddings: true)
     public static func named(_ name: String) -> ModelConfig? {
         switch name {
         case "tiny": return tiny

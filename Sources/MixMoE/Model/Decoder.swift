@@ -22,8 +22,8 @@ public final class Block: @unchecked Sendable {
 public final class DecoderModel: @unchecked Sendable {
     public let config: ModelConfig
     public let store: ParameterStore
-    public let embed: Param         // [V, d]
-    public let lmHead: Param        // [V, d]; the embedding itself when tied
+    public let embed: Param  // [V, d]
+    public let lmHead: Param  // [V, d]; the embedding itself when tied
     public let blocks: [Block]
     public let norm: RMSNorm
     let rotary: Rotary
@@ -31,17 +31,17 @@ public final class DecoderModel: @unchecked Sendable {
     public let moe = MoEContext()
     /// The Mix-MoE layers, in layer order (empty for a dense model).
     public let moeLayers: [MixMoELayer]
-    public private(set) var realMask = FloatBuffer(count: 0) // [N] 1 = real token, 0 = padding
+    public private(set) var realMask = FloatBuffer(count: 0)  // [N] 1 = real token, 0 = padding
 
-    public private(set) var ids = IntBuffer(count: 0)        // [N]
-    public private(set) var targets = IntBuffer(count: 0)    // [N], negative = ignored
+    public private(set) var ids = IntBuffer(count: 0)  // [N]
+    public private(set) var targets = IntBuffer(count: 0)  // [N], negative = ignored
     public private(set) var positions = IntBuffer(count: 0)  // [N]
-    private var res: [FloatBuffer] = []                      // L+1 x [N, d]
-    public private(set) var logits = FloatBuffer(count: 0)   // [N, V]; its gradient after backward
-    private var losses = FloatBuffer(count: 0)               // [N]
-    private var dres = FloatBuffer(count: 0)                 // [N, d] running residual gradient
-    private var dln = FloatBuffer(count: 0)                  // [N, d] gradient of a norm's output
-    public private(set) var capacity = 0                     // tokens the buffers hold
+    private var res: [FloatBuffer] = []  // L+1 x [N, d]
+    public private(set) var logits = FloatBuffer(count: 0)  // [N, V]; its gradient after backward
+    private var losses = FloatBuffer(count: 0)  // [N]
+    private var dres = FloatBuffer(count: 0)  // [N, d] running residual gradient
+    private var dln = FloatBuffer(count: 0)  // [N, d] gradient of a norm's output
+    public private(set) var capacity = 0  // tokens the buffers hold
 
     /// Parameter names and shapes of the dense model, in Hugging Face's order.
     public static func denseLayout(_ c: ModelConfig) -> [(String, [Int])] {
@@ -74,8 +74,9 @@ public final class DecoderModel: @unchecked Sendable {
             if let i = m.moeLayers.first(where: { name.hasPrefix("model.layers.\($0).mlp.") }) {
                 if name.hasSuffix("down_proj.weight") {  // the dense FFN's last tensor: put the groups here
                     for g in m.groupNames {
-                        l += ExpertGroup.layout(prefix: "model.layers.\(i).mlp", group: g, cfg: m,
-                                                d: c.hiddenSize, intermediate: c.intermediateSize)
+                        l += ExpertGroup.layout(
+                            prefix: "model.layers.\(i).mlp", group: g, cfg: m,
+                            d: c.hiddenSize, intermediate: c.intermediateSize)
                     }
                 }
                 continue
@@ -107,8 +108,10 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Builds a model over `store` (finalized, holding every name of `layout`). `makeFFN` may
     /// return a replacement for a layer's dense FFN (Mix-MoE); nil keeps SwiGLU.
-    public init(config c: ModelConfig, store: ParameterStore,
-                makeFFN: (Int, ParameterStore) -> FeedForward? = { _, _ in nil }) {
+    public init(
+        config c: ModelConfig, store: ParameterStore,
+        makeFFN: (Int, ParameterStore) -> FeedForward? = { _, _ in nil }
+    ) {
         config = c
         self.store = store
         embed = Param(store, "model.embed_tokens.weight")
@@ -126,8 +129,9 @@ public final class DecoderModel: @unchecked Sendable {
                 T = UnsafePointer(store.w(id)); owner = store
             }
             for i in m.moeLayers {
-                moeByLayer[i] = MixMoELayer(store, layer: i, cfg: m, d: c.hiddenSize, intermediate: c.intermediateSize,
-                                            transform: T, transformOwner: owner, context: moe)
+                moeByLayer[i] = MixMoELayer(
+                    store, layer: i, cfg: m, d: c.hiddenSize, intermediate: c.intermediateSize,
+                    transform: T, transformOwner: owner, context: moe)
             }
         }
         moeLayers = moeByLayer.keys.sorted().map { moeByLayer[$0]! }
@@ -137,8 +141,10 @@ public final class DecoderModel: @unchecked Sendable {
                 ln1: RMSNorm(store, p + "input_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
                 attn: Attention(store, prefix: p + "self_attn", config: c, rotary: rotary),
                 ln2: RMSNorm(store, p + "post_attention_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
-                ffn: moeByLayer[i] ?? makeFFN(i, store) ?? SwiGLU(store, prefix: p + "mlp", dim: c.hiddenSize, hidden: c.intermediateSize,
-                                                                  loraAlpha: c.lora?.alpha ?? 16))
+                ffn: moeByLayer[i] ?? makeFFN(i, store)
+                    ?? SwiGLU(
+                        store, prefix: p + "mlp", dim: c.hiddenSize, hidden: c.intermediateSize,
+                        loraAlpha: c.lora?.alpha ?? 16))
         }
         norm = RMSNorm(store, "model.norm.weight", dim: c.hiddenSize, eps: c.rmsNormEps)
     }
@@ -209,8 +215,9 @@ public final class DecoderModel: @unchecked Sendable {
     /// Throws when the cache holds fewer than `T` positions or `b` sequences.
     public func forward(batch b: Int, seq T: Int, cache: [LayerCache]) throws {
         guard let c = cache.first, T <= c.maxLen, b <= c.batch else {
-            throw ModelError.contextOverflow(what: "a prompt of \(b) x \(T) tokens (prefill)", tokens: T,
-                                             limit: cache.first.map { $0.maxLen } ?? 0)
+            throw ModelError.contextOverflow(
+                what: "a prompt of \(b) x \(T) tokens (prefill)", tokens: T,
+                limit: cache.first.map { $0.maxLen } ?? 0)
         }
         forwardPass(batch: b, seq: T, cache: cache)
     }
@@ -222,15 +229,16 @@ public final class DecoderModel: @unchecked Sendable {
             let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
             blk.ln1.forward(x, n: n)
             blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache?[l])
-            add(x, blk.attn.out.ptr, into: mid, count: n * d)          // mid = x + attn(ln1(x))
+            add(x, blk.attn.out.ptr, into: mid, count: n * d)  // mid = x + attn(ln1(x))
             blk.ln2.forward(mid, n: n)
             blk.ffn.forward(blk.ln2.out.ptr, n: n)
-            add(mid, blk.ffn.output, into: out, count: n * d)          // out = mid + ffn(ln2(mid))
+            add(mid, blk.ffn.output, into: out, count: n * d)  // out = mid + ffn(ln2(mid))
         }
         norm.forward(res[blocks.count].ptr, n: n)
         // logits = norm(x) E^T
-        sgemm(transA: false, transB: true, M: n, N: V, K: d, A: norm.out.ptr, lda: d,
-              B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
+        sgemm(
+            transA: false, transB: true, M: n, N: V, K: d, A: norm.out.ptr, lda: d,
+            B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
     }
 
     /// One generation step: token `ids[s]` of sequence `s` at position (and cache slot)
@@ -297,12 +305,14 @@ public final class DecoderModel: @unchecked Sendable {
         let needTrunk = acc || norm.weight.trainable
         // logits = norm(x) E^T  ->  dnorm = dlogits E, dE += dlogits^T norm(x)
         if needTrunk {
-            sgemm(transA: false, transB: false, M: n, N: d, K: V, A: logits.ptr, lda: V,
-                  B: lmHead.w, ldb: d, C: dln.ptr, ldc: d)
+            sgemm(
+                transA: false, transB: false, M: n, N: d, K: V, A: logits.ptr, lda: V,
+                B: lmHead.w, ldb: d, C: dln.ptr, ldc: d)
         }
         if lmHead.trainable {
-            sgemm(transA: true, transB: false, M: V, N: d, K: n, A: logits.ptr, lda: V,
-                  B: norm.out.ptr, ldb: d, beta: 1, C: lmHead.g, ldc: d)
+            sgemm(
+                transA: true, transB: false, M: V, N: d, K: n, A: logits.ptr, lda: V,
+                B: norm.out.ptr, ldb: d, beta: 1, C: lmHead.g, ldc: d)
         }
         guard needTrunk else { return }
         dres.zero()
@@ -322,8 +332,9 @@ public final class DecoderModel: @unchecked Sendable {
             if blk.attnTrainable || belowAttn[l] {
                 let needLn = blk.ln1.weight.trainable || belowAttn[l]
                 if needLn { dln.zero() }
-                blk.attn.backward(dres.ptr, inp: blk.ln1.out.ptr, dinp: needLn ? dln.ptr : nil,
-                                  positions: positions.ptr, batch: b, seq: T)
+                blk.attn.backward(
+                    dres.ptr, inp: blk.ln1.out.ptr, dinp: needLn ? dln.ptr : nil,
+                    positions: positions.ptr, batch: b, seq: T)
                 if needLn { blk.ln1.backward(dln.ptr, inp: res[l].ptr, dinp: belowAttn[l] ? dres.ptr : nil, n: n) }
             }
             guard belowAttn[l] else { return }

@@ -23,13 +23,16 @@ public enum ModelError: LocalizedError, Equatable {
         case .missingFile(let p, let hint):
             return "'\(p)' not found. Hint: \(hint)"
         case .config(let f, let field, let expected):
-            let hint = f.hasSuffix(".json") ? "compare with a Hugging Face config.json of a Llama or Qwen2 model"
-                                            : "check the command-line options"
+            let hint =
+                f.hasSuffix(".json")
+                ? "compare with a Hugging Face config.json of a Llama or Qwen2 model"
+                : "check the command-line options"
             return "\(f): field '\(field)': expected \(expected). Hint: \(hint)."
         case .safetensors(let f, let d):
             return "\(f): not a valid safetensors file: \(d). Hint: the file may be truncated or not safetensors at all; re-export it."
         case .unknownTensor(let f, let n):
-            return "\(f): unknown tensor '\(n)' (not part of the model that config.json describes). Hint: check the architecture and layer count in config.json."
+            return
+                "\(f): unknown tensor '\(n)' (not part of the model that config.json describes). Hint: check the architecture and layer count in config.json."
         case .missingTensor(let f, let n):
             return "\(f): missing tensor '\(n)'. Hint: the checkpoint does not match config.json (tie_word_embeddings, layer count, biases?)."
         case .tensorShape(let f, let n, let e, let g):

@@ -25,7 +25,8 @@ extension DecoderModel {
             throw ModelError.missingFile(single.path, hint: "no model.safetensors nor model.safetensors.index.json in \(dir.path).")
         }
         guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let map = obj["weight_map"] as? [String: String] else {
+            let map = obj["weight_map"] as? [String: String]
+        else {
             throw ModelError.config(file: index.path, field: "weight_map", expected: "an object of tensor name -> shard file")
         }
         return try Set(map.values).sorted().map { try SafetensorsFile(url: dir.appendingPathComponent($0)) }
@@ -54,8 +55,9 @@ extension DecoderModel {
     public func save(directory: URL, extraConfig: [String: Any] = [:]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tensors = store.entries.map { e in (name: e.name, shape: e.shape, values: UnsafePointer(store.w(store.id(e.name)!))) }
-        try SafetensorsFile.write(directory.appendingPathComponent("model.safetensors"), tensors: tensors,
-                                  metadata: ["format": "pt"])
+        try SafetensorsFile.write(
+            directory.appendingPathComponent("model.safetensors"), tensors: tensors,
+            metadata: ["format": "pt"])
         let enc = JSONEncoder()
         var dict = try JSONSerialization.jsonObject(with: enc.encode(config)) as! [String: Any]
         for (k, v) in extraConfig { dict[k] = v }

@@ -68,7 +68,8 @@ public struct SafetensorsFile: Sendable {
                 throw bad("tensor '\(name)': 'shape' must be a list of non-negative integers")
             }
             guard let offAny = t["data_offsets"] as? [Any], let off = Self.ints(offAny), off.count == 2,
-                  off[0] >= 0, off[0] <= off[1] else {
+                off[0] >= 0, off[0] <= off[1]
+            else {
                 throw bad("tensor '\(name)': 'data_offsets' must be [begin, end] with 0 <= begin <= end")
             }
             guard off[1] <= dataBytes else {
@@ -117,7 +118,7 @@ public struct SafetensorsFile: Sendable {
                 for i in 0..<count { dst[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
             case "F16":
                 for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
-            default: // BF16: the upper half of an IEEE float
+            default:  // BF16: the upper half of an IEEE float
                 for i in 0..<count {
                     let b = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
                     dst[i] = Float(bitPattern: UInt32(b) << 16)
@@ -128,18 +129,24 @@ public struct SafetensorsFile: Sendable {
 
     public func floats(_ name: String) -> [Float] {
         let n = tensors[name]!.shape.reduce(1, *)
-        return [Float](unsafeUninitializedCapacity: n) { buf, c in read(name, into: buf.baseAddress!); c = n }
+        return [Float](unsafeUninitializedCapacity: n) { buf, c in
+            read(name, into: buf.baseAddress!); c = n
+        }
     }
 
     /// Writes F32 tensors (in the given order) atomically: a temporary file, then rename.
-    public static func write(_ url: URL, tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
-                             metadata: [String: String] = [:]) throws {
+    public static func write(
+        _ url: URL, tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
+        metadata: [String: String] = [:]
+    ) throws {
         try AtomicFile.write(serialize(tensors, metadata: metadata), to: url)
     }
 
     /// The bytes of a safetensors file holding F32 `tensors`.
-    public static func serialize(_ tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
-                                 metadata: [String: String] = [:]) throws -> Data {
+    public static func serialize(
+        _ tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
+        metadata: [String: String] = [:]
+    ) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for t in tensors {

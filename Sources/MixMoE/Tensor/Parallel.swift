@@ -1,5 +1,5 @@
-import Dispatch
 import CBLAS
+import Dispatch
 
 /// The one place that decides how many threads numeric code uses: our own loops and OpenBLAS's.
 ///

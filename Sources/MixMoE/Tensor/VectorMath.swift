@@ -15,8 +15,8 @@ public enum VectorMath {
         let lo = V8(repeating: -87.33654), hi = V8(repeating: 88.37626)
         var x = x0.replacing(with: lo, where: x0 .< lo)
         x = x.replacing(with: hi, where: x .> hi)
-        let fx = (x * 1.44269504088896341 + 0.5).rounded(.down)      // n = round(x / ln 2)
-        x = x - fx * 0.693359375 + fx * 2.12194440e-4                  // x - n ln 2, in two parts
+        let fx = (x * 1.44269504088896341 + 0.5).rounded(.down)  // n = round(x / ln 2)
+        x = x - fx * 0.693359375 + fx * 2.12194440e-4  // x - n ln 2, in two parts
         let z = x * x
         var y = V8(repeating: 1.9875691500e-4)
         y = y * x + 1.3981999507e-3
@@ -57,7 +57,7 @@ public enum VectorMath {
             acc += e
             i += 8
         }
-        var tail = V8(repeating: -.infinity)   // the last < 8 elements through the same polynomial
+        var tail = V8(repeating: -.infinity)  // the last < 8 elements through the same polynomial
         for j in 0..<(n - i) { tail[j] = x[i + j] - shift }
         let e = exp(tail).replacing(with: 0, where: tail .== -.infinity)
         if let out { for j in 0..<(n - i) { out[i + j] = e[j] } }
@@ -103,8 +103,10 @@ public enum VectorMath {
 
     /// Backward of `swiglu`: `dg = dh * u * s * (1 + g (1 - s))` over g, `du = dh * g * s` over u.
     @inline(__always)
-    public static func swigluBackward(_ g: UnsafeMutablePointer<Float>, _ u: UnsafeMutablePointer<Float>, _ dh: UnsafePointer<Float>,
-                                      _ r: Range<Int>) {
+    public static func swigluBackward(
+        _ g: UnsafeMutablePointer<Float>, _ u: UnsafeMutablePointer<Float>, _ dh: UnsafePointer<Float>,
+        _ r: Range<Int>
+    ) {
         var i = r.lowerBound
         let one = V8(repeating: 1)
         while i + 8 <= r.upperBound {

@@ -26,9 +26,9 @@ public final class BPETokenizer: @unchecked Sendable {
     public let suffixIds: [Int32]
     /// (left id, right id) -> (rank, merged id)
     let merges: [UInt64: (rank: Int32, id: Int32)]
-    let byteIds: [Int32]                    // token id of each byte's byte-level character
+    let byteIds: [Int32]  // token id of each byte's byte-level character
     let addedById: [Int32: String]
-    let addedScalars: [[Unicode.Scalar]]         // each added token's content, precomputed
+    let addedScalars: [[Unicode.Scalar]]  // each added token's content, precomputed
     let addedFirstScalars: Set<Unicode.Scalar>  // quick filter: where an added token may start
     /// Word cache keyed by UTF-8 bytes: Swift `String` equality is canonical equivalence, which
     /// would conflate "é" and "e\u{301}" (different ids).
@@ -75,7 +75,7 @@ public final class BPETokenizer: @unchecked Sendable {
             guard addedFirstScalars.contains(s[i]) else { i += 1; continue }
             var best: (AddedToken, Int)? = nil
             for (t, c) in zip(addedTokens, addedScalars) {
-                guard !c.isEmpty, i + c.count <= s.count, (best == nil || c.count > best!.1) else { continue }
+                guard !c.isEmpty, i + c.count <= s.count, best == nil || c.count > best!.1 else { continue }
                 if Array(s[i..<(i + c.count)]) == c {
                     if t.singleWord {
                         let before = i == 0 || !isWordChar(s[i - 1])
@@ -135,7 +135,8 @@ public final class BPETokenizer: @unchecked Sendable {
             var bestRank = Int32.max, bestAt = -1, bestId: Int32 = 0
             for k in 0..<(sym.count - 1) {
                 if let m = merges[UInt64(UInt32(bitPattern: sym[k])) << 32 | UInt64(UInt32(bitPattern: sym[k + 1]))],
-                   m.rank < bestRank {
+                    m.rank < bestRank
+                {
                     bestRank = m.rank; bestAt = k; bestId = m.id
                 }
             }
@@ -165,16 +166,19 @@ public final class BPETokenizer: @unchecked Sendable {
 
     // MARK: init
 
-    init(vocab: [String: Int32], mergeList: [(String, String)], added: [AddedToken], pattern: SplitPattern,
-         addPrefixSpace: Bool, nfc: Bool, ignoreMerges: Bool, prefixIds: [Int32], suffixIds: [Int32], file: String) throws {
+    init(
+        vocab: [String: Int32], mergeList: [(String, String)], added: [AddedToken], pattern: SplitPattern,
+        addPrefixSpace: Bool, nfc: Bool, ignoreMerges: Bool, prefixIds: [Int32], suffixIds: [Int32], file: String
+    ) throws {
         self.vocab = vocab
         var maxId: Int32 = -1
         for (_, id) in vocab { maxId = max(maxId, id) }
         for t in added { maxId = max(maxId, t.id) }
         // ids index a table: they must be (nearly) dense, as in every real tokenizer.json
         guard Int(maxId) < 2 * (vocab.count + added.count) + 1024 else {
-            throw TokenizerError.invalid(file: file, field: "model.vocab",
-                                         expected: "ids below \(2 * (vocab.count + added.count) + 1024) (the largest id is \(maxId) for \(vocab.count + added.count) tokens)")
+            throw TokenizerError.invalid(
+                file: file, field: "model.vocab",
+                expected: "ids below \(2 * (vocab.count + added.count) + 1024) (the largest id is \(maxId) for \(vocab.count + added.count) tokens)")
         }
         var inv = [String](repeating: "", count: Int(maxId) + 1)
         for (t, id) in vocab { inv[Int(id)] = t }
@@ -194,8 +198,9 @@ public final class BPETokenizer: @unchecked Sendable {
         for b in 0..<256 {
             let ch = String(ByteLevel.byteToScalar[b])
             guard let id = vocab[ch] else {
-                throw TokenizerError.invalid(file: file, field: "model.vocab",
-                                             expected: "every byte-level character; byte \(b) ('\(ch)') is missing")
+                throw TokenizerError.invalid(
+                    file: file, field: "model.vocab",
+                    expected: "every byte-level character; byte \(b) ('\(ch)') is missing")
             }
             bytes.append(id)
         }
@@ -204,8 +209,9 @@ public final class BPETokenizer: @unchecked Sendable {
         m.reserveCapacity(mergeList.count)
         for (rank, (a, b)) in mergeList.enumerated() {
             guard let ia = vocab[a], let ib = vocab[b], let merged = vocab[a + b] else {
-                throw TokenizerError.invalid(file: file, field: "model.merges[\(rank)]",
-                                             expected: "a pair of vocabulary tokens whose concatenation is in the vocabulary (got '\(a)' '\(b)')")
+                throw TokenizerError.invalid(
+                    file: file, field: "model.merges[\(rank)]",
+                    expected: "a pair of vocabulary tokens whose concatenation is in the vocabulary (got '\(a)' '\(b)')")
             }
             let key = UInt64(UInt32(bitPattern: ia)) << 32 | UInt64(UInt32(bitPattern: ib))
             if m[key] == nil { m[key] = (Int32(rank), merged) }

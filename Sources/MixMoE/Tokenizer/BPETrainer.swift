@@ -31,8 +31,9 @@ public struct BPETrainer {
 
     public func train(wordCounts: [String: Int], progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         guard vocabSize >= specialTokens.count + 256 else {
-            throw TokenizerError.invalid(file: "--vocab-size", field: "vocab_size",
-                                         expected: "at least \(specialTokens.count + 256) (256 bytes + special tokens)")
+            throw TokenizerError.invalid(
+                file: "--vocab-size", field: "vocab_size",
+                expected: "at least \(specialTokens.count + 256) (256 bytes + special tokens)")
         }
         var tokens: [String] = []
         var vocab: [String: Int32] = [:]
@@ -73,7 +74,9 @@ public struct BPETrainer {
             let a = Int32(truncatingIfNeeded: p >> 32), b = Int32(truncatingIfNeeded: p & 0xFFFF_FFFF)
             let merged = tokens[Int(a)] + tokens[Int(b)]
             let newId: Int32
-            if let existing = vocab[merged] { newId = existing } else {
+            if let existing = vocab[merged] {
+                newId = existing
+            } else {
                 newId = Int32(tokens.count); vocab[merged] = newId; tokens.append(merged)
             }
             merges.append((tokens[Int(a)], tokens[Int(b)]))

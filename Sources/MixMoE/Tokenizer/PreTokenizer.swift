@@ -69,8 +69,7 @@ public enum SplitPattern: String, Sendable, CaseIterable {
             }
             // 4. ` ?[^\s\p{L}\p{N}]+[\r\n]*`
             var j = -1
-            if s[i] == " ", i + 1 < n, isOther(s[i + 1]) { j = run(s, from: i + 1, isOther) }
-            else if isOther(s[i]) { j = run(s, from: i, isOther) }
+            if s[i] == " ", i + 1 < n, isOther(s[i + 1]) { j = run(s, from: i + 1, isOther) } else if isOther(s[i]) { j = run(s, from: i, isOther) }
             if j >= 0 {
                 while j < n, isNewline(s[j]) { j += 1 }
                 return j
@@ -84,9 +83,9 @@ public enum SplitPattern: String, Sendable, CaseIterable {
         // 6-7. `\s+(?!\S)` then `\s+`
         if isSpace(s[i]) {
             let w = run(s, from: i, isSpace)
-            if w == n { return w }            // whitespace to the end
-            if w - i >= 2 { return w - 1 }    // leave the last one to prefix the next word
-            return w                          // single whitespace before \S: `\s+`
+            if w == n { return w }  // whitespace to the end
+            if w - i >= 2 { return w - 1 }  // leave the last one to prefix the next word
+            return w  // single whitespace before \S: `\s+`
         }
         return i + 1  // unreachable for valid input: every scalar is L, N, \s or other
     }

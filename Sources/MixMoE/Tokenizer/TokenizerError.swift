@@ -22,8 +22,9 @@ extension DecoderModel {
     /// A tokenizer can drive this model only if every id it produces has an embedding row.
     public func checkTokenizer(_ tok: BPETokenizer, file: String) throws {
         guard tok.vocabSize <= config.vocabSize else {
-            throw TokenizerError.invalid(file: file, field: "model.vocab",
-                                         expected: "at most the model's vocab_size \(config.vocabSize) tokens; this tokenizer has \(tok.vocabSize) (wrong tokenizer for this model?)")
+            throw TokenizerError.invalid(
+                file: file, field: "model.vocab",
+                expected: "at most the model's vocab_size \(config.vocabSize) tokens; this tokenizer has \(tok.vocabSize) (wrong tokenizer for this model?)")
         }
     }
 }

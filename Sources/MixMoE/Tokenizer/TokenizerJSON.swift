@@ -55,9 +55,11 @@ extension BPETokenizer {
             guard let o = a as? [String: Any], let id = o["id"] as? Int, id >= 0, let content = o["content"] as? String else {
                 throw invalid("added_tokens[\(i)]", "an object with integer 'id' and string 'content'")
             }
-            added.append(AddedToken(id: Int32(id), content: content, special: o["special"] as? Bool ?? false,
-                                    lstrip: o["lstrip"] as? Bool ?? false, rstrip: o["rstrip"] as? Bool ?? false,
-                                    singleWord: o["single_word"] as? Bool ?? false))
+            added.append(
+                AddedToken(
+                    id: Int32(id), content: content, special: o["special"] as? Bool ?? false,
+                    lstrip: o["lstrip"] as? Bool ?? false, rstrip: o["rstrip"] as? Bool ?? false,
+                    singleWord: o["single_word"] as? Bool ?? false))
         }
 
         // normalizer
@@ -144,42 +146,57 @@ extension BPETokenizer {
         }
         try post(root["post_processor"], "post_processor")
 
-        let t = try BPETokenizer(vocab: vocab, mergeList: merges, added: added, pattern: pattern,
-                                 addPrefixSpace: prefixSpace, nfc: nfc, ignoreMerges: ignoreMerges,
-                                 prefixIds: prefix, suffixIds: suffix, file: file)
+        let t = try BPETokenizer(
+            vocab: vocab, mergeList: merges, added: added, pattern: pattern,
+            addPrefixSpace: prefixSpace, nfc: nfc, ignoreMerges: ignoreMerges,
+            prefixIds: prefix, suffixIds: suffix, file: file)
         t.sourceJSON = data
         return t
     }
 
     /// Writes a `tokenizer.json` that Hugging Face `tokenizers` loads: Split(pattern) + ByteLevel,
     /// BPE with merges as pairs, TemplateProcessing adding `bos` when given, ByteLevel decoder.
-    public static func writeJSON(vocab: [String: Int32], merges: [(String, String)], added: [AddedToken],
-                                 pattern: SplitPattern, bos: String?, to url: URL) throws {
+    public static func writeJSON(
+        vocab: [String: Int32], merges: [(String, String)], added: [AddedToken],
+        pattern: SplitPattern, bos: String?, to url: URL
+    ) throws {
         let addedJSON: [[String: Any]] = added.map {
-            ["id": Int($0.id), "content": $0.content, "single_word": $0.singleWord, "lstrip": $0.lstrip,
-             "rstrip": $0.rstrip, "normalized": false, "special": $0.special]
+            [
+                "id": Int($0.id), "content": $0.content, "single_word": $0.singleWord, "lstrip": $0.lstrip,
+                "rstrip": $0.rstrip, "normalized": false, "special": $0.special,
+            ]
         }
         var post: Any = NSNull()
         if let bos, let t = added.first(where: { $0.content == bos }) {
-            post = ["type": "TemplateProcessing",
+            post =
+                [
+                    "type": "TemplateProcessing",
                     "single": [["SpecialToken": ["id": bos, "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
-                    "pair": [["SpecialToken": ["id": bos, "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]],
-                             ["SpecialToken": ["id": bos, "type_id": 1]], ["Sequence": ["id": "B", "type_id": 1]]],
-                    "special_tokens": [bos: ["id": bos, "ids": [Int(t.id)], "tokens": [bos]]]] as [String: Any]
+                    "pair": [
+                        ["SpecialToken": ["id": bos, "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]],
+                        ["SpecialToken": ["id": bos, "type_id": 1]], ["Sequence": ["id": "B", "type_id": 1]],
+                    ],
+                    "special_tokens": [bos: ["id": bos, "ids": [Int(t.id)], "tokens": [bos]]],
+                ] as [String: Any]
         }
         let root: [String: Any] = [
             "version": "1.0", "truncation": NSNull(), "padding": NSNull(),
             "added_tokens": addedJSON,
             "normalizer": NSNull(),
-            "pre_tokenizer": ["type": "Sequence", "pretokenizers": [
-                ["type": "Split", "pattern": ["Regex": pattern.regex], "behavior": "Isolated", "invert": false],
-                ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
-            ]] as [String: Any],
+            "pre_tokenizer": [
+                "type": "Sequence",
+                "pretokenizers": [
+                    ["type": "Split", "pattern": ["Regex": pattern.regex], "behavior": "Isolated", "invert": false],
+                    ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
+                ],
+            ] as [String: Any],
             "post_processor": post,
             "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
-            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
-                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                      "vocab": vocab.mapValues { Int($0) }, "merges": merges.map { [$0.0, $0.1] }] as [String: Any],
+            "model": [
+                "type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
+                "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                "vocab": vocab.mapValues { Int($0) }, "merges": merges.map { [$0.0, $0.1] },
+            ] as [String: Any],
         ]
         let data = try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])
         try AtomicFile.write(data, to: url)

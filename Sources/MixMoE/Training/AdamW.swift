@@ -29,7 +29,7 @@ public final class AdamW: @unchecked Sendable {
             Parallel.forChunks(e.count, grain: 16384) { r in
                 for j in r {
                     let i = off + j
-                    p[i] *= decay                                   // decoupled weight decay
+                    p[i] *= decay  // decoupled weight decay
                     m[i] = b1 * m[i] + (1 - b1) * g[i]
                     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
                     let denom = v[i].squareRoot() / bc2sqrt + eps

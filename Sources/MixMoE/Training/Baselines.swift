@@ -33,7 +33,7 @@ public enum Baselines {
         guard every >= 1, every <= c.numHiddenLayers else {
             throw ModelError.config(file: "--every", field: "every", expected: "between 1 and num_hidden_layers (\(c.numHiddenLayers))")
         }
-        var source: [Int] = []   // for each new layer: the original layer it copies
+        var source: [Int] = []  // for each new layer: the original layer it copies
         var isNew: [Bool] = []
         for i in 0..<c.numHiddenLayers {
             source.append(i); isNew.append(false)

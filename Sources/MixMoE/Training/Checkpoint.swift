@@ -35,8 +35,10 @@ public enum Checkpoint {
     public static func folder(_ out: URL) -> URL { out.appendingPathComponent("checkpoints") }
     public static func name(step: Int) -> String { String(format: "step-%08d", step) }
 
-    public static func save(out: URL, step: Int, trainer: Trainer, cursor: Int, run: [String: String],
-                            log: [String], keep: Int = 3) throws -> URL {
+    public static func save(
+        out: URL, step: Int, trainer: Trainer, cursor: Int, run: [String: String],
+        log: [String], keep: Int = 3
+    ) throws -> URL {
         let fm = FileManager.default
         let root = folder(out)
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
@@ -47,10 +49,12 @@ public enum Checkpoint {
         let m = trainer.model
         try m.save(directory: tmp)
         let opt = trainer.optimizer
-        try SafetensorsFile.write(tmp.appendingPathComponent("optimizer.safetensors"), tensors: [
-            (name: "adam.m", shape: [m.store.count], values: UnsafePointer(opt.m.ptr)),
-            (name: "adam.v", shape: [m.store.count], values: UnsafePointer(opt.v.ptr)),
-        ], metadata: ["step": String(opt.step)])
+        try SafetensorsFile.write(
+            tmp.appendingPathComponent("optimizer.safetensors"),
+            tensors: [
+                (name: "adam.m", shape: [m.store.count], values: UnsafePointer(opt.m.ptr)),
+                (name: "adam.v", shape: [m.store.count], values: UnsafePointer(opt.v.ptr)),
+            ], metadata: ["step": String(opt.step)])
         try AtomicFile.write(log.joined(separator: "\n") + (log.isEmpty ? "" : "\n"), to: tmp.appendingPathComponent("train_log.jsonl"))
         var sums: [String: String] = [:]
         for f in ["model.safetensors", "optimizer.safetensors", "config.json", "train_log.jsonl"] {
@@ -80,7 +84,8 @@ public enum Checkpoint {
     /// Reads and verifies a checkpoint's state (every checksum).
     public static func verify(_ url: URL) throws -> CheckpointState {
         guard let data = try? Data(contentsOf: url.appendingPathComponent("state.json")),
-              let st = try? JSONDecoder().decode(CheckpointState.self, from: data) else {
+            let st = try? JSONDecoder().decode(CheckpointState.self, from: data)
+        else {
             throw CheckpointError.corrupt(path: url.path, detail: "state.json is missing or unreadable")
         }
         for (f, sum) in st.checksums.sorted(by: { $0.key < $1.key }) {

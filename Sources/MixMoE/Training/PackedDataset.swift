@@ -23,8 +23,10 @@ public final class PackedDataset: @unchecked Sendable {
 
     /// Tokenises `files`: one segment per line (tab-separated fields as separate segments), or
     /// JSON lines `{"text": ...}` for `*.jsonl`.
-    public static func tokenize(files: [URL], tokenizer: BPETokenizer, eos: Int32?,
-                                progress: ((String, Int) -> Void)? = nil) throws -> [Int32] {
+    public static func tokenize(
+        files: [URL], tokenizer: BPETokenizer, eos: Int32?,
+        progress: ((String, Int) -> Void)? = nil
+    ) throws -> [Int32] {
         var stream: [Int32] = []
         for f in files {
             let before = stream.count

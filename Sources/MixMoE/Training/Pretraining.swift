@@ -19,11 +19,14 @@ public enum Pretraining {
     public static func initialModel(from dir: URL, matching config: ModelConfig) throws -> DecoderModel {
         let m = try DecoderModel.load(directory: dir)
         let a = m.config, b = config
-        for (field, x, y) in [("vocab_size", a.vocabSize, b.vocabSize), ("hidden_size", a.hiddenSize, b.hiddenSize),
-                              ("intermediate_size", a.intermediateSize, b.intermediateSize),
-                              ("num_hidden_layers", a.numHiddenLayers, b.numHiddenLayers)] where x != y {
-            throw ModelError.config(file: dir.appendingPathComponent("config.json").path, field: field,
-                                    expected: "\(y) as in --config (got \(x))")
+        for (field, x, y) in [
+            ("vocab_size", a.vocabSize, b.vocabSize), ("hidden_size", a.hiddenSize, b.hiddenSize),
+            ("intermediate_size", a.intermediateSize, b.intermediateSize),
+            ("num_hidden_layers", a.numHiddenLayers, b.numHiddenLayers),
+        ] where x != y {
+            throw ModelError.config(
+                file: dir.appendingPathComponent("config.json").path, field: field,
+                expected: "\(y) as in --config (got \(x))")
         }
         return m
     }

@@ -9,8 +9,10 @@ public struct StageData {
     let model: DecoderModel
     let probes: [(label: String, batch: TokenBatch)]
 
-    public static func load(stage: Int, files: [String], tokenizer tok: BPETokenizer, model m: DecoderModel, seq: Int, seed: UInt64,
-                            directions: Set<Direction>?) throws -> StageData {
+    public static func load(
+        stage: Int, files: [String], tokenizer tok: BPETokenizer, model m: DecoderModel, seq: Int, seed: UInt64,
+        directions: Set<Direction>?
+    ) throws -> StageData {
         guard let e = m.config.eosTokenIds.first else {
             throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
         }
@@ -26,9 +28,10 @@ public struct StageData {
         guard !exs.isEmpty else { throw DataError.empty(files.joined(separator: ", ")) }
         let byDir = Dictionary(grouping: exs, by: { $0.direction.description })
         let probes = byDir.sorted { $0.key < $1.key }.map { ($0.key, MTDataset.collate(Array($0.value.prefix(32)), pad: eos)) }
-        return StageData(source: MTDataset(examples: exs, seed: seed, pad: eos),
-                         summary: "stage 2 data: \(exs.count) examples in \(byDir.count) directions (\(dropped) longer than --seq \(seq) dropped)",
-                         model: m, probes: probes)
+        return StageData(
+            source: MTDataset(examples: exs, seed: seed, pad: eos),
+            summary: "stage 2 data: \(exs.count) examples in \(byDir.count) directions (\(dropped) longer than --seq \(seq) dropped)",
+            model: m, probes: probes)
     }
 
     /// Expert use per direction: a forward pass over each direction's probe examples.

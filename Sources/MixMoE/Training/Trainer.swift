@@ -18,10 +18,10 @@ public struct TokenBatch: Sendable {
 
 /// What one optimiser step did.
 public struct StepStats: Sendable {
-    public var loss: Double        // token-mean cross-entropy over the accumulated batch
-    public var auxLoss: Double = 0 // MoE load-balance term (lambda-weighted), token-weighted over micro-batches
-    public var tokens: Int         // tokens with a loss
-    public var gradNorm: Double    // before clipping
+    public var loss: Double  // token-mean cross-entropy over the accumulated batch
+    public var auxLoss: Double = 0  // MoE load-balance term (lambda-weighted), token-weighted over micro-batches
+    public var tokens: Int  // tokens with a loss
+    public var gradNorm: Double  // before clipping
     public var lr: Double
 }
 

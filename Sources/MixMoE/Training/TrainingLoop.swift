@@ -47,8 +47,10 @@ public final class TrainingLoop {
     /// Runs until the trainer reaches `steps`. After each step: `afterStep` (checkpointing); when
     /// `shouldStop` turns true (a signal), the loop ends after the current step and returns false.
     @discardableResult
-    public func run(steps: Int, report: (LoopProgress) -> Void, afterStep: (Int) throws -> Void = { _ in },
-                    shouldStop: () -> Bool = { false }) throws -> Bool {
+    public func run(
+        steps: Int, report: (LoopProgress) -> Void, afterStep: (Int) throws -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
+    ) throws -> Bool {
         let start = monotonicSeconds()
         var tokens = 0
         let first = trainer.step
@@ -64,11 +66,15 @@ public final class TrainingLoop {
             let st = try trainer.trainStep(micro)
             tokens += micro.reduce(0) { $0 + $1.batch * $1.seq }
             let el = monotonicSeconds() - start
-            log.append(String(format: "{\"step\": %d, \"loss\": %.5f, \"aux_loss\": %.5f, \"lr\": %.6g, \"grad_norm\": %.4f, \"tokens\": %d, \"elapsed_s\": %.2f}",
-                              trainer.step, st.loss, st.auxLoss, st.lr, st.gradNorm, tokens, el))
-            report(LoopProgress(step: s + 1, steps: steps, stats: st, tokensPerSecond: Double(tokens) / el,
-                                eta: el / Double(s + 1 - first) * Double(steps - s - 1), epochs: source.epochs,
-                                stepSeconds: monotonicSeconds() - stepStart))
+            log.append(
+                String(
+                    format: "{\"step\": %d, \"loss\": %.5f, \"aux_loss\": %.5f, \"lr\": %.6g, \"grad_norm\": %.4f, \"tokens\": %d, \"elapsed_s\": %.2f}",
+                    trainer.step, st.loss, st.auxLoss, st.lr, st.gradNorm, tokens, el))
+            report(
+                LoopProgress(
+                    step: s + 1, steps: steps, stats: st, tokensPerSecond: Double(tokens) / el,
+                    eta: el / Double(s + 1 - first) * Double(steps - s - 1), epochs: source.epochs,
+                    stepSeconds: monotonicSeconds() - stepStart))
             try afterStep(s + 1)
             if shouldStop() && s + 1 < steps { return false }
         }

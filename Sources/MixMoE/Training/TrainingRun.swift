@@ -89,16 +89,19 @@ public final class TrainingRun {
         let steps = settings.steps
         func checkpoint(_ step: Int) throws {
             guard let cp = checkpoints else { return }
-            lastCheckpoint = try Checkpoint.save(out: cp.directory, step: step, trainer: trainer, cursor: source.cursor, run: record,
-                                                 log: loop.log, keep: cp.keep)
+            lastCheckpoint = try Checkpoint.save(
+                out: cp.directory, step: step, trainer: trainer, cursor: source.cursor, run: record,
+                log: loop.log, keep: cp.keep)
         }
         let finished: Bool
         do {
-            finished = try loop.run(steps: steps, report: progress, afterStep: { step in
-                if self.stepDelayMs > 0 { usleep(UInt32(self.stepDelayMs) * 1000) }
-                let every = self.checkpoints?.every ?? 0
-                if step == steps || (every > 0 && step % every == 0) || signals?.received != nil { try checkpoint(step) }
-            }, shouldStop: { signals?.received != nil })
+            finished = try loop.run(
+                steps: steps, report: progress,
+                afterStep: { step in
+                    if self.stepDelayMs > 0 { usleep(UInt32(self.stepDelayMs) * 1000) }
+                    let every = self.checkpoints?.every ?? 0
+                    if step == steps || (every > 0 && step % every == 0) || signals?.received != nil { try checkpoint(step) }
+                }, shouldStop: { signals?.received != nil })
         } catch let e as TrainingError {
             throw TrainingStopped(reason: e.localizedDescription, lastCheckpoint: lastCheckpoint?.path)
         }
@@ -153,8 +156,9 @@ public struct TrainingLog: Sendable {
 extension LoopProgress {
     /// The standard progress line: step, loss, learning rate, gradient norm, speed, epoch, ETA.
     public var line: String {
-        String(format: "step %d/%d  loss %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s  epoch %.2f  ETA %@",
-               step, steps, stats.loss, stats.auxLoss, stats.lr, stats.gradNorm, tokensPerSecond, epochs, formatDuration(eta))
+        String(
+            format: "step %d/%d  loss %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s  epoch %.2f  ETA %@",
+            step, steps, stats.loss, stats.auxLoss, stats.lr, stats.gradNorm, tokensPerSecond, epochs, formatDuration(eta))
     }
 }
 

@@ -32,8 +32,10 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
 
     /// Defaults: 8192-token steps in 4096-token micro-batches of 128-token sequences, 3% warm-up,
     /// no weight decay (the paper's setting), clipping at 1.
-    public init(steps: Int = 100, batchTokens: Int = 8192, microTokens: Int = 4096, seq: Int = 128, lr: Double = 1e-3,
-                warmup: Double = 0.03, weightDecay: Double = 0, clipNorm: Double = 1, seed: UInt64 = 0) {
+    public init(
+        steps: Int = 100, batchTokens: Int = 8192, microTokens: Int = 4096, seq: Int = 128, lr: Double = 1e-3,
+        warmup: Double = 0.03, weightDecay: Double = 0, clipNorm: Double = 1, seed: UInt64 = 0
+    ) {
         self.steps = steps; self.batchTokens = batchTokens; self.microTokens = microTokens; self.seq = seq; self.lr = lr
         self.warmup = warmup; self.weightDecay = weightDecay; self.clipNorm = clipNorm; self.seed = seed
     }
@@ -62,9 +64,11 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
 
     /// The settings as strings, for a run record (a resume compares them).
     public var record: [String: String] {
-        ["steps": String(steps), "batch_tokens": String(batchTokens), "micro_tokens": String(microTokens), "seq": String(seq),
-         "lr": String(lr), "warmup": String(warmup), "weight_decay": String(weightDecay), "clip_norm": String(clipNorm),
-         "seed": String(seed)]
+        [
+            "steps": String(steps), "batch_tokens": String(batchTokens), "micro_tokens": String(microTokens), "seq": String(seq),
+            "lr": String(lr), "warmup": String(warmup), "weight_decay": String(weightDecay), "clip_norm": String(clipNorm),
+            "seed": String(seed),
+        ]
     }
 }
 
@@ -82,8 +86,10 @@ public struct Budget: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey { case stage1Steps = "stage1_steps", stage2Steps = "stage2_steps", lr1, lr2, shared }
 
-    public init(stage1Steps: Int = 100, stage2Steps: Int = 200, lr1: Double = 1e-3, lr2: Double = 1e-3,
-                shared: TrainingSettings = TrainingSettings()) {
+    public init(
+        stage1Steps: Int = 100, stage2Steps: Int = 200, lr1: Double = 1e-3, lr2: Double = 1e-3,
+        shared: TrainingSettings = TrainingSettings()
+    ) {
         self.stage1Steps = stage1Steps; self.stage2Steps = stage2Steps; self.lr1 = lr1; self.lr2 = lr2; self.shared = shared
     }
 

@@ -53,8 +53,9 @@ public enum Corpus {
 
     public static func readTSV(_ path: String, columns: (String, String)? = nil) throws -> Bitext {
         guard let cols = columns ?? tsvColumns(path) else {
-            throw DataError.malformed(file: path, line: 0,
-                                      expected: "a file name like NAME.de-en.tsv (English<TAB>German), or explicit --tsv-columns de,en")
+            throw DataError.malformed(
+                file: path, line: 0,
+                expected: "a file name like NAME.de-en.tsv (English<TAB>German), or explicit --tsv-columns de,en")
         }
         _ = try Languages.name(cols.0, file: path); _ = try Languages.name(cols.1, file: path)
         var pairs: [(String, String)] = []
@@ -62,9 +63,11 @@ public enum Corpus {
             if line.isEmpty { continue }
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard f.count == 2 else {
-                throw DataError.malformed(file: path, line: i + 1,
-                                          expected: f.count < 2 ? "two tab-separated fields (\(cols.0)<TAB>\(cols.1)); found no tab"
-                                                                : "two tab-separated fields; found \(f.count)")
+                throw DataError.malformed(
+                    file: path, line: i + 1,
+                    expected: f.count < 2
+                        ? "two tab-separated fields (\(cols.0)<TAB>\(cols.1)); found no tab"
+                        : "two tab-separated fields; found \(f.count)")
             }
             guard !f[0].trimmingCharacters(in: .whitespaces).isEmpty, !f[1].trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw DataError.malformed(file: path, line: i + 1, expected: "non-empty text on both sides")
@@ -84,8 +87,9 @@ public enum Corpus {
         let la = try lang(a), lb = try lang(b)
         let A = try readLines(URL(fileURLWithPath: a)), B = try readLines(URL(fileURLWithPath: b))
         guard A.count == B.count else {
-            throw DataError.malformed(file: b, line: min(A.count, B.count) + 1,
-                                      expected: "as many lines as \(a) (\(A.count)); \(b) has \(B.count)")
+            throw DataError.malformed(
+                file: b, line: min(A.count, B.count) + 1,
+                expected: "as many lines as \(a) (\(A.count)); \(b) has \(B.count)")
         }
         var pairs: [(String, String)] = []
         for i in A.indices {
@@ -131,7 +135,8 @@ public enum Corpus {
                 throw DataError.malformed(file: path, line: place, expected: "the languages \(l.0) and \(l.1) like the first object\(what)")
             }
             guard let a = t[l.0] as? String, let b = t[l.1] as? String,
-                  !a.trimmingCharacters(in: .whitespaces).isEmpty, !b.trimmingCharacters(in: .whitespaces).isEmpty else {
+                !a.trimmingCharacters(in: .whitespaces).isEmpty, !b.trimmingCharacters(in: .whitespaces).isEmpty
+            else {
                 throw DataError.malformed(file: path, line: place, expected: "non-empty strings for both languages\(what)")
             }
             pairs.append((a, b))

@@ -114,8 +114,11 @@ public final class Generator: @unchecked Sendable {
                 let row = logp[bi]
                 var top: [(Float, Int)] = []
                 for j in 0..<V {
-                    if top.count < 2 * K { top.append((row[j], j)); top.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) } }
-                    else if row[j] > top.last!.0 { top[top.count - 1] = (row[j], j); top.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) } }
+                    if top.count < 2 * K {
+                        top.append((row[j], j)); top.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+                    } else if row[j] > top.last!.0 {
+                        top[top.count - 1] = (row[j], j); top.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+                    }
                 }
                 for (lp, j) in top { cands.append((b.score + Double(lp), bi, Int32(j))) }
             }
@@ -194,8 +197,9 @@ public final class Translator: @unchecked Sendable {
         var out = [String](repeating: "", count: sources.count)
         let prompts = sources.map { Prompt.ids($0, d, tokenizer: tokenizer) }
         if let i = prompts.firstIndex(where: { $0.count >= context }) {
-            throw ModelError.contextOverflow(what: "segment \(i + 1) (its translation prompt, max_position_embeddings \(context))",
-                                             tokens: prompts[i].count + 1, limit: context)
+            throw ModelError.contextOverflow(
+                what: "segment \(i + 1) (its translation prompt, max_position_embeddings \(context))",
+                tokens: prompts[i].count + 1, limit: context)
         }
         let limits = sources.indices.map { min(limit(sources[$0]), context - prompts[$0].count) }
         let order = sources.indices.sorted { (prompts[$0].count, $0) > (prompts[$1].count, $1) }

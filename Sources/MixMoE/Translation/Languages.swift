@@ -10,8 +10,9 @@ public enum Languages {
 
     public static func name(_ code: String, file: String, line: Int? = nil) throws -> String {
         guard let n = names[code] else {
-            throw DataError.malformed(file: file, line: line ?? 0,
-                                      expected: "a known language code (got '\(code)'; known: \(names.keys.sorted().joined(separator: ", ")))")
+            throw DataError.malformed(
+                file: file, line: line ?? 0,
+                expected: "a known language code (got '\(code)'; known: \(names.keys.sorted().joined(separator: ", ")))")
         }
         return n
     }
@@ -35,11 +36,12 @@ extension Direction {
     /// Parses a comma-separated list such as `de-en,en-de`; nil for nil.
     public static func parseList(_ s: String?, option: String = "--directions") throws -> Set<Direction>? {
         guard let s else { return nil }
-        return Set(try s.split(separator: ",").map { p in
-            guard let d = Direction(String(p)) else {
-                throw SettingsError.invalid(option: option, expected: "directions like de-en with known language codes (got '\(p)')")
-            }
-            return d
-        })
+        return Set(
+            try s.split(separator: ",").map { p in
+                guard let d = Direction(String(p)) else {
+                    throw SettingsError.invalid(option: option, expected: "directions like de-en with known language codes (got '\(p)')")
+                }
+                return d
+            })
     }
 }

@@ -40,8 +40,10 @@ public final class MTDataset: BatchSource, @unchecked Sendable {
 
     /// Builds examples from bitexts for the wanted directions (all if nil). Pairs longer than
     /// `maxTokens` (prompt + target) are dropped and counted.
-    public static func build(bitexts: [Bitext], directions: Set<Direction>?, tokenizer: BPETokenizer, eos: Int32,
-                             maxTokens: Int = 512) -> (examples: [MTExample], dropped: Int) {
+    public static func build(
+        bitexts: [Bitext], directions: Set<Direction>?, tokenizer: BPETokenizer, eos: Int32,
+        maxTokens: Int = 512
+    ) -> (examples: [MTExample], dropped: Int) {
         var out: [MTExample] = [], dropped = 0
         for b in bitexts {
             for d in b.directions where directions == nil || directions!.contains(d) {
