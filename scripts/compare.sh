@@ -4,6 +4,7 @@
 #   scripts/compare.sh [ROUNDS] [CONFIG]      (OUT=file keeps the raw JSON lines; THREADS=n)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build_env.sh
 ROUNDS=${1:-3}; CFG=${2:-small}; T=${THREADS:-2}
 M=.build/release/mixmoe
 swift build -c release >/dev/null

@@ -6,6 +6,7 @@
 #   scripts/perf_report.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build_env.sh
 ROUNDS=${1:-3}
 M=.build/release/mixmoe
 swift build -c release >/dev/null

@@ -10,6 +10,7 @@
 # uses the 950-step schedule from the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build_env.sh
 OUT=${1:-/root/mixmoe-runs/base}
 DATA=${2:-../shared/data}
 swift build -c release >/dev/null

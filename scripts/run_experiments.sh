@@ -6,6 +6,7 @@
 #   S1=20 S2=80 SEEDS=0,1 scripts/run_experiments.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build_env.sh
 S1=${S1:-15}; S2=${S2:-60}; BT=${BT:-4096}; SEGS=${SEGS:-30}; SEEDS=${SEEDS:-0}; LR=${LR:-2e-3}
 DATA=${DATA:-data/demo}; MODEL=${MODEL:-models/base}
 swift build -c release >/dev/null
