@@ -43,16 +43,22 @@ public final class Attention: @unchecked Sendable {
         grow(&dq, n * qd); grow(&dk, n * kd); grow(&dv, n * kd); grow(&dy, n * qd)
     }
 
-    public func forward(
-        _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
-        cache: LayerCache? = nil
-    ) {
-        let n = b * T, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
+    /// `q = rope(x Wq^T)`, `k = rope(x Wk^T)`, `v = x Wv^T` for `n` rows into qBuf, kBuf, vBuf
+    /// (the shared start of the training forward and of one decoding step).
+    func projectQKV(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, n: Int) {
         q.forward(inp, qBuf.ptr, n: n)
         k.forward(inp, kBuf.ptr, n: n)
         v.forward(inp, vBuf.ptr, n: n)
         rotary.forward(qBuf.ptr, positions: positions, n: n, heads: heads)
         rotary.forward(kBuf.ptr, positions: positions, n: n, heads: kvHeads)
+    }
+
+    public func forward(
+        _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
+        cache: LayerCache? = nil
+    ) {
+        let n = b * T, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
+        projectQKV(inp, positions: positions, n: n)
         if let cache {  // prefill: keep every position's k, v (rows past a prompt's end are overwritten later)
             for s in 0..<b {
                 (cache.k.ptr + s * cache.maxLen * kd).update(from: kBuf.ptr + s * T * kd, count: T * kd)
@@ -136,11 +142,7 @@ extension Attention {
     /// `positions[s]`, which is also its cache slot; attends to slots `0...positions[s]`.
     public func decode(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, cache: LayerCache) {
         let hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads, L = cache.maxLen
-        q.forward(inp, qBuf.ptr, n: b)
-        k.forward(inp, kBuf.ptr, n: b)
-        v.forward(inp, vBuf.ptr, n: b)
-        rotary.forward(qBuf.ptr, positions: positions, n: b, heads: heads)
-        rotary.forward(kBuf.ptr, positions: positions, n: b, heads: kvHeads)
+        projectQKV(inp, positions: positions, n: b)
         for s in 0..<b {
             let p = Int(positions[s])
             precondition(p < L, "KV cache full (\(L) positions)")  // checked by DecoderModel.decodeStep

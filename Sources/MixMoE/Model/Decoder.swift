@@ -223,12 +223,20 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     private func forwardPass(batch b: Int, seq T: Int, cache: [LayerCache]?) {
-        let n = b * T, d = config.hiddenSize, V = config.vocabSize
+        trunk(n: b * T) { l, blk in
+            blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache?[l])
+        }
+    }
+
+    /// Embedding, every block and the LM head over the first `n` rows of `ids`; `attention(l, block)`
+    /// runs block l's attention on `ln1(x)` (a training / prefill pass, or one decoding step).
+    private func trunk(n: Int, attention: (Int, Block) -> Void) {
+        let d = config.hiddenSize, V = config.vocabSize
         Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
         for (l, blk) in blocks.enumerated() {
             let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
             blk.ln1.forward(x, n: n)
-            blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache?[l])
+            attention(l, blk)
             add(x, blk.attn.out.ptr, into: mid, count: n * d)  // mid = x + attn(ln1(x))
             blk.ln2.forward(mid, n: n)
             blk.ffn.forward(blk.ln2.out.ptr, n: n)
@@ -245,7 +253,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// `positions[s]`; fills the first `b` rows of `logits`. Throws when a position is past the
     /// cache's capacity.
     public func decodeStep(ids tok: [Int32], positions pos: [Int32], cache: [LayerCache]) throws {
-        let b = tok.count, d = config.hiddenSize, V = config.vocabSize
+        let b = tok.count, V = config.vocabSize
         if let c = cache.first, let p = pos.max(), Int(p) >= c.maxLen || b > c.batch {
             throw ModelError.contextOverflow(what: "decoding position \(p)", tokens: Int(p) + 1, limit: c.maxLen)
         }
@@ -255,18 +263,7 @@ public final class DecoderModel: @unchecked Sendable {
         reserve(batch: b, seq: 1)
         for s in 0..<b { ids.ptr[s] = tok[s]; positions.ptr[s] = pos[s]; realMask.ptr[s] = 1 }
         rotary.reserve(positions: Int(pos.max()!) + 1)
-        Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: b, dim: d)
-        for (l, blk) in blocks.enumerated() {
-            let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
-            blk.ln1.forward(x, n: b)
-            blk.attn.decode(blk.ln1.out.ptr, positions: positions.ptr, batch: b, cache: cache[l])
-            add(x, blk.attn.out.ptr, into: mid, count: b * d)
-            blk.ln2.forward(mid, n: b)
-            blk.ffn.forward(blk.ln2.out.ptr, n: b)
-            add(mid, blk.ffn.output, into: out, count: b * d)
-        }
-        norm.forward(res[blocks.count].ptr, n: b)
-        sgemm(transA: false, transB: true, M: b, N: V, K: d, A: norm.out.ptr, lda: d, B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
+        trunk(n: b) { l, blk in blk.attn.decode(blk.ln1.out.ptr, positions: positions.ptr, batch: b, cache: cache[l]) }
     }
 
     /// Empty caches for `batch` sequences of up to `maxLen` positions.

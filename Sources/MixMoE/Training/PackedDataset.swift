@@ -45,11 +45,7 @@ public final class PackedDataset: @unchecked Sendable {
     /// Window order of an epoch: a Fisher-Yates shuffle seeded by (seed, epoch).
     func order(epoch: Int) -> [Int] {
         if let e = epochOrder, e.epoch == epoch { return e.order }
-        var rng = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9)
-        var o = Array(0..<windowCount)
-        if o.count > 1 {
-            for i in stride(from: o.count - 1, to: 0, by: -1) { o.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-        }
+        let o = SplitMix64.epochPermutation(windowCount, seed: seed, epoch: epoch)
         epochOrder = (epoch, o)
         return o
     }

@@ -60,9 +60,7 @@ public final class MTDataset: BatchSource, @unchecked Sendable {
 
     func order(epoch: Int) -> [Int] {
         if let e = epochOrder, e.epoch == epoch { return e.order }
-        var rng = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9)
-        var o = Array(examples.indices)
-        if o.count > 1 { for i in stride(from: o.count - 1, to: 0, by: -1) { o.swapAt(i, Int(rng.next() % UInt64(i + 1))) } }
+        let o = SplitMix64.epochPermutation(examples.count, seed: seed, epoch: epoch)
         var bucketed: [Int] = []
         for start in stride(from: 0, to: o.count, by: pool) {
             bucketed += o[start..<min(start + pool, o.count)].sorted { (examples[$0].length, $0) < (examples[$1].length, $1) }
