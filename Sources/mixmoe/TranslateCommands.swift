@@ -33,24 +33,70 @@ struct Translate: AsyncParsableCommand {
 
 struct Score: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score hypotheses against references as sacreBLEU 2.x does; prints {\"name\", \"score\", \"signature\"} as JSON.")
+        abstract: "Score hypotheses against references as sacreBLEU 2.x does; prints {\"name\", \"score\", \"signature\"} as JSON.",
+        discussion: """
+            With --paired-bs or --paired-ar, the files are BASELINE SYSTEM...: each system is tested against the baseline with \
+            sacreBLEU's resamples (seed 12345 or SACREBLEU_SEED) and the output is {"test", "metric", "systems": [{"name", "score", \
+            "mean", "ci", "p_value"}, ...]} (baseline first, p_value null for it).
+            """)
 
-    @Option(help: "bleu, chrf or chrf++.") var metric: MetricName = .bleu
+    @Option(help: "bleu, chrf, chrf++ or ter.") var metric: MetricName = .bleu
     @Option(help: "Reference file, one segment per line.") var ref: String
     @Option(help: "BLEU tokenizer: 13a, zh, intl, char or none (default: zh for --target-lang zh, else 13a).") var tokenize: SacreTokenizer?
     @Option(help: "Target language code (chooses the default BLEU tokenizer).") var targetLang: String?
-    @Argument(help: "Hypothesis file (default: stdin).") var hyp: String?
+    @Flag(help: "TER: Tercom's normalisation (punctuation split, XML entities).") var terNormalized = false
+    @Flag(help: "TER: remove punctuation.") var terNoPunct = false
+    @Flag(help: "TER: do not lower-case.") var terCaseSensitive = false
+    @Flag(help: "TER: split CJK characters (with --ter-normalized) and remove CJK punctuation (with --ter-no-punct).") var terAsianSupport = false
+    @Flag(help: "Paired bootstrap resampling against the first file (sacreBLEU's --paired-bs).") var pairedBs = false
+    @Flag(help: "Paired approximate randomization against the first file (sacreBLEU's --paired-ar).") var pairedAr = false
+    @Option(help: "Resamples (bootstrap, default 1000) or trials (randomization, default 10000).") var pairedN: Int?
+    @Argument(help: "Hypothesis file (default: stdin); with a paired test: BASELINE SYSTEM...") var hyps: [String] = []
+
+    func validate() throws {
+        guard !(pairedBs && pairedAr) else { throw ValidationError("choose one of --paired-bs and --paired-ar") }
+        if pairedBs || pairedAr {
+            guard hyps.count >= 2 else { throw ValidationError("a paired test needs a baseline and at least one system file") }
+        } else {
+            guard hyps.count <= 1 else { throw ValidationError("give one hypothesis file (or several with --paired-bs / --paired-ar)") }
+        }
+        if let n = pairedN, n < 1 { throw ValidationError("--paired-n must be at least 1") }
+    }
 
     func run() async throws {
         try await reportingErrors {
             let refs = try readLines(URL(fileURLWithPath: ref))
-            let hyps = try readInput(hyp)
-            guard hyps.count == refs.count else {
-                throw DataError.malformed(
-                    file: hyp ?? "stdin", line: min(hyps.count, refs.count) + 1,
-                    expected: "as many lines as the reference \(ref) (\(refs.count)); got \(hyps.count)")
+            let files: [String?] = hyps.isEmpty ? [nil] : hyps
+            let systems = try files.map { f -> (name: String, hypotheses: [String]) in
+                let h = try readInput(f)
+                guard h.count == refs.count else {
+                    throw DataError.malformed(
+                        file: f ?? "stdin", line: min(h.count, refs.count) + 1,
+                        expected: "as many lines as the reference \(ref) (\(refs.count)); got \(h.count)")
+                }
+                return (f ?? "stdin", h)
             }
-            emitJSON(metric.score(hypotheses: hyps, references: refs, tokenize: tokenize, targetLang: targetLang).json)
+            let m = CorpusMetric(
+                metric, tokenize: tokenize ?? Evaluation.bleuTokenizer(target: targetLang ?? ""),
+                ter: TEROptions(
+                    normalized: terNormalized, noPunct: terNoPunct, asianSupport: terAsianSupport,
+                    caseSensitive: terCaseSensitive))
+            guard pairedBs || pairedAr else {
+                emitJSON(m.score(hypotheses: systems[0].hypotheses, references: refs).json)
+                return
+            }
+            let test: PairedTest = pairedBs ? .bootstrap : .approximateRandomization
+            let results = test.run(metric: m, references: refs, systems: systems, samples: pairedN)
+            emitJSON([
+                "test": test.rawValue, "metric": metric.rawValue, "samples": pairedN ?? test.defaultSamples,
+                "seed": Int(PairedTest.defaultSeed),
+                "systems": results.map { r in
+                    [
+                        "name": r.name, "score": r.score, "mean": r.mean ?? NSNull(), "ci": r.ci ?? NSNull(),
+                        "p_value": r.pValue ?? NSNull(),
+                    ] as [String: Any]
+                },
+            ])
         }
     }
 }

@@ -38,11 +38,12 @@ struct MetricsTests {
     }
 
     /// Exact identities on the fixtures' real references: a system that outputs the references
-    /// scores 100 in every metric; an empty system scores 0.
+    /// scores 100 in BLEU and chrF and 0 in TER (an error rate); an empty system the opposite.
     @Test(arguments: MetricName.allCases)
     func referencesScore100EmptyScores0(_ metric: MetricName) throws {
         let refs = try #require(Self.file.cases.first { $0.name.hasPrefix("real-") && $0.refs.count >= 1000 }).refs
-        #expect(abs(metric.score(hypotheses: refs, references: refs).score - 100) < 1e-9)
-        #expect(metric.score(hypotheses: refs.map { _ in "" }, references: refs).score == 0)
+        let (perfect, empty): (Double, Double) = metric == .ter ? (0, 100) : (100, 0)
+        #expect(abs(metric.score(hypotheses: refs, references: refs).score - perfect) < 1e-9)
+        #expect(metric.score(hypotheses: refs.map { _ in "" }, references: refs).score == empty)
     }
 }

@@ -7,19 +7,13 @@ public struct DirectionResult: Codable, Sendable {
     public var bleu: Double
     public var chrf: Double
     public var chrfpp: Double
+    /// TER (sacreBLEU's defaults: lower-cased, Tercom tokenisation); nil in results written before it existed.
+    public var ter: Double?
     public var seconds: Double
     public var bleuSignature: String
 
     enum CodingKeys: String, CodingKey {
-        case direction, segments, bleu, chrf, chrfpp = "chrf++", seconds, bleuSignature = "bleu_signature"
-    }
-
-    /// The result as a JSONSerialization-ready dictionary (the CodingKeys' names).
-    public var jsonObject: [String: Any] {
-        [
-            "direction": direction, "segments": segments, "bleu": bleu, "chrf": chrf, "chrf++": chrfpp, "seconds": seconds,
-            "bleu_signature": bleuSignature,
-        ]
+        case direction, segments, bleu, chrf, chrfpp = "chrf++", ter, seconds, bleuSignature = "bleu_signature"
     }
 }
 
@@ -49,6 +43,7 @@ public enum Evaluation {
                         direction: d.description, segments: segs.count, bleu: bleu.score,
                         chrf: Metrics.chrf(hypotheses: hyps, references: refs).score,
                         chrfpp: Metrics.chrf(hypotheses: hyps, references: refs, wordOrder: 2).score,
+                        ter: CorpusMetric(.ter).score(hypotheses: hyps, references: refs).score,
                         seconds: secs, bleuSignature: bleu.signature))
                 if let hypDir {
                     try AtomicFile.write(hyps.joined(separator: "\n") + "\n", to: hypDir.appendingPathComponent("hyp.\(d).txt"))
@@ -60,16 +55,20 @@ public enum Evaluation {
 
     /// A Markdown table of results with a mean row.
     public static func markdown(_ rs: [DirectionResult]) -> String {
-        var s = "| direction | segments | BLEU | chrF | chrF++ | time (s) |\n|---|---|---|---|---|---|\n"
+        var s = "| direction | segments | BLEU | chrF | chrF++ | TER | time (s) |\n|---|---|---|---|---|---|---|\n"
         for r in rs {
-            s += String(format: "| %@ | %d | %.2f | %.2f | %.2f | %.1f |\n", r.direction, r.segments, r.bleu, r.chrf, r.chrfpp, r.seconds)
+            s += String(
+                format: "| %@ | %d | %.2f | %.2f | %.2f | %@ | %.1f |\n", r.direction, r.segments, r.bleu, r.chrf, r.chrfpp,
+                r.ter.map { String(format: "%.2f", $0) } ?? "—", r.seconds)
         }
         if rs.count > 1 {
             let n = Double(rs.count)
+            let ters = rs.compactMap(\.ter)
+            let ter = ters.count == rs.count ? String(format: "%.2f", ters.reduce(0, +) / n) : "—"
             s += String(
-                format: "| **mean** | %d | %.2f | %.2f | %.2f | %.1f |\n", rs.reduce(0) { $0 + $1.segments },
+                format: "| **mean** | %d | %.2f | %.2f | %.2f | %@ | %.1f |\n", rs.reduce(0) { $0 + $1.segments },
                 rs.reduce(0) { $0 + $1.bleu } / n, rs.reduce(0) { $0 + $1.chrf } / n,
-                rs.reduce(0) { $0 + $1.chrfpp } / n, rs.reduce(0) { $0 + $1.seconds })
+                rs.reduce(0) { $0 + $1.chrfpp } / n, ter, rs.reduce(0) { $0 + $1.seconds })
         }
         return s
     }

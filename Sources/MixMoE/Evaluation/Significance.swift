@@ -1,0 +1,109 @@
+import Foundation
+
+/// Paired significance tests as sacreBLEU 2.x runs them (`--paired-bs`, `--paired-ar`), with the
+/// same resamples: NumPy's `default_rng(seed)` stream (``NumpyPCG64``), seed 12345 unless
+/// `SACREBLEU_SEED` says otherwise, statistics resampled as float32 arrays like sacreBLEU's.
+public enum PairedTest: String, Sendable, CaseIterable {
+    /// paired bootstrap resampling (Koehn 2004; Moses' bootstrap-hypothesis-difference-significance.pl)
+    case bootstrap = "paired-bs"
+    /// paired approximate randomization (Riezler and Maxwell 2005; multeval's implementation)
+    case approximateRandomization = "paired-ar"
+
+    /// sacreBLEU's defaults: 1000 resamples, 10,000 trials.
+    public var defaultSamples: Int { self == .bootstrap ? 1000 : 10_000 }
+
+    /// The seed sacreBLEU uses: `SACREBLEU_SEED`, else 12345.
+    public static var defaultSeed: UInt64 {
+        ProcessInfo.processInfo.environment["SACREBLEU_SEED"].flatMap { UInt64($0) } ?? 12345
+    }
+
+    /// One system's line of the result table (the baseline first, with no p-value).
+    public struct SystemResult: Codable, Sendable, Equatable {
+        public var name: String
+        public var score: Double
+        /// Bootstrap mean and half-width of the 95% interval (nil for AR without confidence resamples).
+        public var mean: Double?
+        public var ci: Double?
+        /// Probability of a difference at least this large by chance; nil for the baseline.
+        public var pValue: Double?
+        enum CodingKeys: String, CodingKey { case name, score, mean, ci, pValue = "p_value" }
+    }
+
+    /// Runs the test of every system against the first (the baseline) on `metric`.
+    /// `confidence` (AR only) adds bootstrap intervals from that many resamples.
+    public func run(
+        metric: CorpusMetric, references: [String], systems: [(name: String, hypotheses: [String])], samples: Int? = nil,
+        confidence: Int = 0, seed: UInt64 = PairedTest.defaultSeed
+    ) -> [SystemResult] {
+        let n = samples ?? defaultSamples
+        let stats = systems.map { s in zip(s.hypotheses, references).map { metric.stats($0, $1) } }
+        func total(_ st: [[Double]]) -> [Double] {
+            st.reduce(into: [Double](repeating: 0, count: st.first?.count ?? 0)) { for k in $0.indices { $0[k] += $1[k] } }
+        }
+        let scores = stats.map { metric.score(total($0)) }
+        let segs = references.count
+        // bootstrap resamples: rows of segment indices, the same rows for every system
+        func resampleScores(_ st: [[Double]], _ idxs: [Int], _ count: Int) -> [Double] {
+            (0..<count).map { r in
+                var sum = [Double](repeating: 0, count: st[0].count)
+                for i in idxs[(r * segs)..<((r + 1) * segs)] { for k in sum.indices { sum[k] += st[i][k] } }
+                return metric.score(sum, float32: true)
+            }
+        }
+        var out: [SystemResult] = []
+        // the baseline's interval: its own resamples from a fresh generator
+        let blConfidence = self == .bootstrap ? n : confidence
+        var baseline = SystemResult(name: systems[0].name, score: scores[0])
+        if blConfidence > 0 {
+            var rng = NumpyPCG64(seed: seed)
+            let (m, c) = Self.estimateCI(resampleScores(stats[0], rng.integers(below: segs, count: blConfidence * segs), blConfidence))
+            baseline.mean = m; baseline.ci = c
+        }
+        out.append(baseline)
+        for s in 1..<systems.count {
+            var rng = NumpyPCG64(seed: seed)
+            let diff = abs(scores[0] - scores[s])
+            var r = SystemResult(name: systems[s].name, score: scores[s])
+            switch self {
+            case .bootstrap:
+                let idxs = rng.integers(below: segs, count: n * segs)
+                let bl = resampleScores(stats[0], idxs, n), sys = resampleScores(stats[s], idxs, n)
+                (r.mean, r.ci) = Self.estimateCI(sys)
+                let diffs = zip(sys, bl).map { abs($0 - $1) }
+                let mean = diffs.reduce(0, +) / Double(n)
+                r.pValue = Self.pValue(diffs.map { $0 - mean }, diff)
+            case .approximateRandomization:
+                let sel = rng.booleans(count: n * segs)
+                let width = stats[0][0].count
+                var trialDiffs: [Double] = []
+                trialDiffs.reserveCapacity(n)
+                for t in 0..<n {
+                    var a = [Double](repeating: 0, count: width), b = a
+                    for i in 0..<segs {
+                        let (x, y) = sel[t * segs + i] ? (stats[0][i], stats[s][i]) : (stats[s][i], stats[0][i])
+                        for k in 0..<width { a[k] += x[k]; b[k] += y[k] }
+                    }
+                    trialDiffs.append(abs(metric.score(a) - metric.score(b)))
+                }
+                r.pValue = Self.pValue(trialDiffs, diff)
+                if confidence > 0 {
+                    (r.mean, r.ci) = Self.estimateCI(resampleScores(stats[s], rng.integers(below: segs, count: confidence * segs), confidence))
+                }
+            }
+            out.append(r)
+        }
+        return out
+    }
+
+    /// `(count(stats > real) + 1) / (n + 1)` (multeval's, as sacreBLEU computes it).
+    static func pValue(_ stats: [Double], _ real: Double) -> Double {
+        Double(stats.filter { $0 > real }.count + 1) / Double(stats.count + 1)
+    }
+
+    /// Mean and half-width of the 95% interval: sorted scores, bounds at n/40 from each end.
+    static func estimateCI(_ scores: [Double]) -> (Double, Double) {
+        let s = scores.sorted(), n = s.count
+        let lo = n / 40, hi = n - lo - 1
+        return (s.reduce(0, +) / Double(n), 0.5 * (s[hi] - s[lo]))
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+@testable import MixMoE
+
+/// TER and paired significance tests against sacreBLEU 2.x and NumPy on committed fixtures
+/// (scripts/make_significance_fixtures.py).
+struct SignificanceTests {
+    struct File: Decodable {
+        struct RNG: Decodable { let integers_300: [Int]; let booleans: [Int] }
+        struct TERCase: Decodable {
+            let name: String, normalized: Bool, no_punct: Bool, asian_support: Bool, case_sensitive: Bool
+            let hyps: [String], refs: [String], score: Double, edits: Int, ref_length: Double, signature: String
+        }
+        struct Sys: Decodable { let name: String; let hypotheses: [String] }
+        struct Res: Decodable { let name: String; let score: Double; let mean: Double?; let ci: Double?; let p_value: Double? }
+        struct Result: Decodable { let test: String; let metric: String; let samples: Int; let systems: [Res] }
+        struct Paired: Decodable { let references: [String]; let systems: [Sys]; let results: [Result] }
+        let rng: RNG, ter: [TERCase], paired: Paired
+    }
+    static let file: File = try! JSONDecoder().decode(
+        File.self, from: Data(contentsOf: fixtures.appendingPathComponent("significance/sacrebleu.json")))
+
+    /// NumPy's default_rng(12345): the same bounded integers and booleans.
+    @Test func numpyGeneratorStream() {
+        var a = NumpyPCG64(seed: 12345)
+        #expect(a.integers(below: 300, count: 40) == Self.file.rng.integers_300)
+        var b = NumpyPCG64(seed: 12345)
+        #expect(b.booleans(count: 40).map { $0 ? 1 : 0 } == Self.file.rng.booleans)
+    }
+
+    /// Corpus TER under every option combination: edits and reference length exactly, score to 0.01.
+    @Test func terMatchesSacreBLEU() {
+        for c in Self.file.ter {
+            let o = TEROptions(normalized: c.normalized, noPunct: c.no_punct, asianSupport: c.asian_support, caseSensitive: c.case_sensitive)
+            let m = CorpusMetric(.ter, ter: o)
+            var st = [0.0, 0.0]
+            for (h, r) in zip(c.hyps, c.refs) { let x = m.stats(h, r); st[0] += x[0]; st[1] += x[1] }
+            let what = "\(c.name) norm \(c.normalized) nopunct \(c.no_punct) asian \(c.asian_support) case \(c.case_sensitive)"
+            #expect(Int(st[0]) == c.edits, "\(what): edits \(st[0]) vs \(c.edits)")
+            #expect(st[1] == c.ref_length, "\(what): ref length \(st[1]) vs \(c.ref_length)")
+            #expect(abs(m.score(hypotheses: c.hyps, references: c.refs).score - c.score) < 0.01, "\(what)")
+            let sig = m.score(hypotheses: c.hyps, references: c.refs).signature.replacingOccurrences(of: "|version:mixmoe", with: "")
+            #expect(c.signature.hasPrefix(sig), "\(what): \(sig) vs \(c.signature)")
+        }
+    }
+
+    /// Paired bootstrap and approximate randomization, 3 systems x 300 segments, BLEU / chrF / TER:
+    /// identical p-values; means and intervals within 1e-4 (sacreBLEU averages float32 arrays).
+    @Test(arguments: ["bs", "ar"], ["bleu", "chrf", "ter"])
+    func pairedTestsMatchSacreBLEU(test: String, metric: String) throws {
+        let p = Self.file.paired
+        let want = try #require(p.results.first { $0.test == test && $0.metric == metric })
+        let m = CorpusMetric(try #require(MetricName(rawValue: metric)))
+        let got = (test == "bs" ? PairedTest.bootstrap : .approximateRandomization).run(
+            metric: m, references: p.references, systems: p.systems.map { ($0.name, $0.hypotheses) }, samples: want.samples, seed: 12345)
+        #expect(got.count == want.systems.count)
+        for (g, w) in zip(got, want.systems) {
+            let what = "\(test) \(metric) \(w.name)"
+            #expect(abs(g.score - w.score) < 1e-6, "\(what): score \(g.score) vs \(w.score)")
+            #expect(g.pValue == w.p_value, "\(what): p \(String(describing: g.pValue)) vs \(String(describing: w.p_value))")
+            #expect((g.mean == nil) == (w.mean == nil) && (g.ci == nil) == (w.ci == nil), "\(what)")
+            if let gm = g.mean, let wm = w.mean { #expect(abs(gm - wm) < 1e-4, "\(what): mean \(gm) vs \(wm)") }
+            if let gc = g.ci, let wc = w.ci { #expect(abs(gc - wc) < 1e-4, "\(what): ci \(gc) vs \(wc)") }
+        }
+    }
+}
