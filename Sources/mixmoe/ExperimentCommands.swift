@@ -43,8 +43,11 @@ struct Experiment: AsyncParsableCommand {
             let setup = ExperimentSetup(
                 data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
                 monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList)
+            // the references of every direction's test segments, for the significance marks
+            var references: [String: [String]] = [:]
+            for b in data.test { for d in b.directions { references[d.description] = Array(b.segments(d).prefix(corpus.testSegments)).map(\.tgt) } }
             let md = try ExperimentReport.write(
-                name: name, results: results, setup: setup, wall: monotonicSeconds() - t0,
+                name: name, results: results, setup: setup, wall: monotonicSeconds() - t0, references: references,
                 to: URL(fileURLWithPath: reports))
             print(md, terminator: "")
         }

@@ -40,7 +40,7 @@ struct Score: AsyncParsableCommand {
             "mean", "ci", "p_value"}, ...]} (baseline first, p_value null for it).
             """)
 
-    @Option(help: "bleu, chrf, chrf++ or ter.") var metric: MetricName = .bleu
+    @Option(help: "bleu, chrf, chrf++, ter or meteor (NLTK's, in [0, 1]; needs Debian's wordnet-base).") var metric: MetricName = .bleu
     @Option(help: "Reference file, one segment per line.") var ref: String
     @Option(help: "BLEU tokenizer: 13a, zh, intl, char or none (default: zh for --target-lang zh, else 13a).") var tokenize: SacreTokenizer?
     @Option(help: "Target language code (chooses the default BLEU tokenizer).") var targetLang: String?
@@ -80,7 +80,11 @@ struct Score: AsyncParsableCommand {
                 metric, tokenize: tokenize ?? Evaluation.bleuTokenizer(target: targetLang ?? ""),
                 ter: TEROptions(
                     normalized: terNormalized, noPunct: terNoPunct, asianSupport: terAsianSupport,
-                    caseSensitive: terCaseSensitive))
+                    caseSensitive: terCaseSensitive),
+                meteor: metric == .meteor ? Meteor(wordnet: try WordNet()) : nil)
+            if metric == .meteor && (pairedBs || pairedAr) {
+                throw ValidationError("paired tests are for bleu, chrf, chrf++ and ter (as in sacreBLEU)")
+            }
             guard pairedBs || pairedAr else {
                 emitJSON(m.score(hypotheses: systems[0].hypotheses, references: refs).json)
                 return
@@ -127,7 +131,10 @@ struct Evaluate: AsyncParsableCommand {
             let t = try decode.translator(model)
             let outURL = URL(fileURLWithPath: out ?? model.url.appendingPathComponent("eval").path)
             let bar = ProgressBar()
-            let rs = try Evaluation.run(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL) { d, k, n in
+            // METEOR needs WordNet (Debian's wordnet-base); without it the column stays empty
+            var meteor: Meteor? = nil
+            do { meteor = Meteor(wordnet: try WordNet()) } catch { printErr("mixmoe: warning: no METEOR column: \(error.localizedDescription)") }
+            let rs = try Evaluation.run(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL, meteor: meteor) { d, k, n in
                 bar.update(d.description, k, n)
             }
             let md = Evaluation.markdown(rs)

@@ -39,7 +39,7 @@ struct MetricsTests {
 
     /// Exact identities on the fixtures' real references: a system that outputs the references
     /// scores 100 in BLEU and chrF and 0 in TER (an error rate); an empty system the opposite.
-    @Test(arguments: MetricName.allCases)
+    @Test(arguments: [MetricName.bleu, .chrf, .chrfpp, .ter])
     func referencesScore100EmptyScores0(_ metric: MetricName) throws {
         let refs = try #require(Self.file.cases.first { $0.name.hasPrefix("real-") && $0.refs.count >= 1000 }).refs
         let (perfect, empty): (Double, Double) = metric == .ter ? (0, 100) : (100, 0)

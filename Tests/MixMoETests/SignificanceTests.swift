@@ -65,3 +65,30 @@ struct SignificanceTests {
         }
     }
 }
+
+/// The experiment report's significance marks on clear-cut synthetic runs: a system that outputs
+/// the references differs from one that outputs unrelated words in every direction and on the mean;
+/// identical outputs are never marked.
+struct ReportSignificanceTests {
+    func run(_ variant: String, _ hyps: [String: [String]], _ refs: [String: [String]]) -> RunResult {
+        let dirs = hyps.keys.sorted().map { d in
+            DirectionResult(
+                direction: d, segments: hyps[d]!.count,
+                bleu: Metrics.bleu(hypotheses: hyps[d]!, references: refs[d]!).score, chrf: 0, chrfpp: 0,
+                seconds: 0, bleuSignature: "", hypotheses: hyps[d])
+        }
+        return RunResult(variant: variant, seed: 0, directions: dirs, trainSeconds: 0)
+    }
+
+    @Test func clearDifferencesAreMarkedIdenticalOutputsAreNot() {
+        let refs = SignificanceTests.file.paired.references
+        let references = ["de-en": Array(refs[0..<100]), "fi-en": Array(refs[100..<200])]
+        let garbage = references.mapValues { $0.map { _ in "zzz qqq" } }
+        let results = [run("dense SFT", references, references), run("broken", garbage, references), run("copy", references, references)]
+        let marks = ExperimentReport.significance(results: results, variants: ["dense SFT", "broken", "copy"], references: references)
+        #expect(marks["dense SFT"]?.isBest == true || marks["copy"]?.isBest == true)
+        #expect(marks["broken"]?.mean == "†‡")
+        #expect(marks["broken"]?.directions == ["de-en": "†‡", "fi-en": "†‡"])
+        #expect(marks["copy"]?.mean == "" && marks["copy"]?.directions.isEmpty == true)
+    }
+}

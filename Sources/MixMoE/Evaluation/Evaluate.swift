@@ -9,11 +9,15 @@ public struct DirectionResult: Codable, Sendable {
     public var chrfpp: Double
     /// TER (sacreBLEU's defaults: lower-cased, Tercom tokenisation); nil in results written before it existed.
     public var ter: Double?
+    /// METEOR (NLTK's, in [0, 1]); nil when WordNet was not available or for older results.
+    public var meteor: Double?
     public var seconds: Double
     public var bleuSignature: String
+    /// The translations, kept when asked (experiments test differences between methods on them).
+    public var hypotheses: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case direction, segments, bleu, chrf, chrfpp = "chrf++", ter, seconds, bleuSignature = "bleu_signature"
+        case direction, segments, bleu, chrf, chrfpp = "chrf++", ter, meteor, seconds, bleuSignature = "bleu_signature", hypotheses
     }
 }
 
@@ -25,7 +29,7 @@ public enum Evaluation {
     /// `hypDir/hyp.SRC-TGT.txt` when given.
     public static func run(
         _ translator: Translator, bitexts: [Bitext], directions: Set<Direction>? = nil,
-        maxSegments: Int? = nil, hypDir: URL? = nil,
+        maxSegments: Int? = nil, hypDir: URL? = nil, meteor: Meteor? = nil, keepHypotheses: Bool = false,
         progress: ((Direction, Int, Int) -> Void)? = nil
     ) throws -> [DirectionResult] {
         var results: [DirectionResult] = []
@@ -44,7 +48,8 @@ public enum Evaluation {
                         chrf: Metrics.chrf(hypotheses: hyps, references: refs).score,
                         chrfpp: Metrics.chrf(hypotheses: hyps, references: refs, wordOrder: 2).score,
                         ter: CorpusMetric(.ter).score(hypotheses: hyps, references: refs).score,
-                        seconds: secs, bleuSignature: bleu.signature))
+                        meteor: meteor.map { CorpusMetric(.meteor, meteor: $0).score(hypotheses: hyps, references: refs).score },
+                        seconds: secs, bleuSignature: bleu.signature, hypotheses: keepHypotheses ? hyps : nil))
                 if let hypDir {
                     try AtomicFile.write(hyps.joined(separator: "\n") + "\n", to: hypDir.appendingPathComponent("hyp.\(d).txt"))
                 }
@@ -55,7 +60,7 @@ public enum Evaluation {
 
     /// A Markdown table of results with a mean row.
     public static func markdown(_ rs: [DirectionResult]) -> String {
-        var s = "| direction | segments | BLEU | chrF | chrF++ | TER | time (s) |\n|---|---|---|---|---|---|---|\n"
+        var s = "| direction | segments | BLEU | chrF | chrF++ | TER | METEOR | time (s) |\n|---|---|---|---|---|---|---|---|\n"
         for r in rs {
             s += String(
                 format: "| %@ | %d | %.2f | %.2f | %.2f | %@ | %.1f |\n", r.direction, r.segments, r.bleu, r.chrf, r.chrfpp,
@@ -65,10 +70,12 @@ public enum Evaluation {
             let n = Double(rs.count)
             let ters = rs.compactMap(\.ter)
             let ter = ters.count == rs.count ? String(format: "%.2f", ters.reduce(0, +) / n) : "—"
+            let meteors = rs.compactMap(\.meteor)
+            let meteor = meteors.count == rs.count ? String(format: "%.4f", meteors.reduce(0, +) / n) : "—"
             s += String(
-                format: "| **mean** | %d | %.2f | %.2f | %.2f | %@ | %.1f |\n", rs.reduce(0) { $0 + $1.segments },
+                format: "| **mean** | %d | %.2f | %.2f | %.2f | %@ | %@ | %.1f |\n", rs.reduce(0) { $0 + $1.segments },
                 rs.reduce(0) { $0 + $1.bleu } / n, rs.reduce(0) { $0 + $1.chrf } / n,
-                rs.reduce(0) { $0 + $1.chrfpp } / n, ter, rs.reduce(0) { $0 + $1.seconds })
+                rs.reduce(0) { $0 + $1.chrfpp } / n, ter, meteor, rs.reduce(0) { $0 + $1.seconds })
         }
         return s
     }

@@ -197,6 +197,8 @@ public enum MetricName: String, CaseIterable, Sendable {
     case bleu, chrf
     case chrfpp = "chrf++"
     case ter
+    /// METEOR as NLTK computes it, the mean of segment scores in [0, 1] (needs WordNet)
+    case meteor
 
     /// Scores `hypotheses` against `references` (same count, checked by the caller); `tokenize`
     /// applies to BLEU only (default: `zh` for a Chinese target, `13a` otherwise).
@@ -215,9 +217,11 @@ public struct CorpusMetric: Sendable {
     public var name: MetricName
     public var tokenize: SacreTokenizer
     public var ter: TEROptions
+    /// METEOR's synonyms (nil: METEOR is not available; `stats` then gives 0).
+    public var meteor: Meteor?
 
-    public init(_ name: MetricName, tokenize: SacreTokenizer = .t13a, ter: TEROptions = TEROptions()) {
-        self.name = name; self.tokenize = tokenize; self.ter = ter
+    public init(_ name: MetricName, tokenize: SacreTokenizer = .t13a, ter: TEROptions = TEROptions(), meteor: Meteor? = nil) {
+        self.name = name; self.tokenize = tokenize; self.ter = ter; self.meteor = meteor
     }
 
     public func stats(_ h: String, _ r: String) -> [Double] {
@@ -228,6 +232,8 @@ public struct CorpusMetric: Sendable {
         case .ter:
             let (e, n) = TER.editRate(hypothesis: TER.tokenize(h, ter), reference: TER.tokenize(r, ter))
             return [Double(e), Double(n)]
+        case .meteor:  // [segment score, 1]: the corpus score is their mean
+            return [meteor?.segment(hypothesis: Meteor.tokenize(h), references: [Meteor.tokenize(r)]) ?? 0, 1]
         }
     }
 
@@ -239,6 +245,7 @@ public struct CorpusMetric: Sendable {
         case .ter:
             if st[1] > 0 { return float32 ? Double(100 * (Float(st[0]) / Float(st[1]))) : 100 * (st[0] / st[1]) }
             return st[0] > 0 ? 100 : 0  // empty references: 1.0 with a non-empty hypothesis
+        case .meteor: return st[1] > 0 ? st[0] / st[1] : 0
         }
     }
 
@@ -247,13 +254,17 @@ public struct CorpusMetric: Sendable {
         case .bleu: return Metrics.bleu(hypotheses: hypotheses, references: references, tokenize: tokenize)
         case .chrf: return Metrics.chrf(hypotheses: hypotheses, references: references)
         case .chrfpp: return Metrics.chrf(hypotheses: hypotheses, references: references, wordOrder: 2)
-        case .ter:
+        case .ter, .meteor:
             var st = [0.0, 0.0]
             for (h, r) in zip(hypotheses, references) { let x = stats(h, r); st[0] += x[0]; st[1] += x[1] }
             let s = score(st)
+            let signature =
+                name == .ter
+                ? ter.signature
+                : "nrefs:1|tok:split|lc:yes|stem:porter|syn:wordnet-3.0|alpha:0.9|beta:3|gamma:0.5|avg:segments|version:mixmoe-nltk"
             return MetricScore(
-                name: "TER", score: s, signature: ter.signature,
-                verbose: String(format: "%.2f", s))
+                name: name == .ter ? "TER" : "METEOR", score: s, signature: signature,
+                verbose: String(format: name == .ter ? "%.2f" : "%.4f", s))
         }
     }
 }

@@ -107,3 +107,41 @@ public enum PairedTest: String, Sendable, CaseIterable {
         return (s.reduce(0, +) / Double(n), 0.5 * (s[hi] - s[lo]))
     }
 }
+
+extension PairedTest {
+    /// Paired bootstrap of a difference in the *mean over directions* of a metric (the number
+    /// experiment tables report): every resample draws segments with replacement within each
+    /// direction (stratified), scores each direction and averages; p-value and resample stream as
+    /// ``run(metric:references:systems:samples:confidence:seed:)``.
+    /// `metrics[d]`, `references[d]`, `a[d]`, `b[d]`: direction d's metric, references and the
+    /// two systems' hypotheses.
+    public static func bootstrapMean(
+        metrics: [CorpusMetric], references: [[String]], a: [[String]], b: [[String]], samples: Int = 1000,
+        seed: UInt64 = PairedTest.defaultSeed
+    ) -> Double {
+        let D = references.count
+        let sa = (0..<D).map { d in zip(a[d], references[d]).map { metrics[d].stats($0, $1) } }
+        let sb = (0..<D).map { d in zip(b[d], references[d]).map { metrics[d].stats($0, $1) } }
+        func total(_ st: [[Double]], _ idx: ArraySlice<Int>?) -> [Double] {
+            var sum = [Double](repeating: 0, count: st.first?.count ?? 0)
+            for i in idx ?? ArraySlice(st.indices) { for k in sum.indices { sum[k] += st[i][k] } }
+            return sum
+        }
+        let real = abs((0..<D).map { metrics[$0].score(total(sa[$0], nil)) - metrics[$0].score(total(sb[$0], nil)) }.reduce(0, +) / Double(D))
+        var rng = NumpyPCG64(seed: seed)
+        let idxs = (0..<D).map { d in rng.integers(below: max(1, references[d].count), count: samples * references[d].count) }
+        var diffs: [Double] = []
+        for r in 0..<samples {
+            var ma = 0.0, mb = 0.0
+            for d in 0..<D {
+                let n = references[d].count
+                let slice = idxs[d][(r * n)..<((r + 1) * n)]
+                ma += metrics[d].score(total(sa[d], slice), float32: true)
+                mb += metrics[d].score(total(sb[d], slice), float32: true)
+            }
+            diffs.append(abs(ma - mb) / Double(D))
+        }
+        let mean = diffs.reduce(0, +) / Double(samples)
+        return pValue(diffs.map { $0 - mean }, real)
+    }
+}

@@ -37,9 +37,12 @@ public struct ExperimentSetup: Codable, Sendable {
 /// The Markdown, JSON and SVG reports of an experiment (`reports/NAME.{md,json,svg}`).
 public enum ExperimentReport {
     /// The report as Markdown.
-    public static func markdown(name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double) -> String {
+    public static func markdown(
+        name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double, references: [String: [String]] = [:]
+    ) -> String {
         let variants = name.variants.map(\.label)
         let dirs = results.first?.directions.map(\.direction) ?? []
+        let marks = significance(results: results, variants: variants, references: references)
         let b = setup.budget
         var md = "# Experiment: \(name.rawValue)\n\n"
         md += "Data: `\(setup.data)` (train: every direction of `parallel/train.*`; mono: `mono/*.txt`, first \(setup.monoBytes) bytes each); "
@@ -56,22 +59,32 @@ public enum ExperimentReport {
                 "Reused from the run cache (trained by an earlier experiment with identical settings): "
                 + reused.map { "\($0.variant) (seed \($0.seed))" }.joined(separator: ", ") + ". Training times below are those of the original runs.\n\n"
         }
-        md += "Per-direction columns are BLEU (sacreBLEU-compatible, 13a; zh for en-zh).\n\n"
+        md += "Per-direction columns are BLEU (sacreBLEU-compatible, 13a; zh for en-zh).\n"
+        if marks.isEmpty {
+            md += "No significance marks: the runs carry no hypotheses (trained before they were kept) or there is no dense SFT.\n\n"
+        } else {
+            md +=
+                "† differs from dense SFT, ‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), "
+                + "paired bootstrap (1000 resamples, sacreBLEU's; for the mean, resampled within every direction), p < 0.05, seed "
+                + "\(results.first?.seed ?? 0)'s runs.\n\n"
+        }
         md += "| variant | mean BLEU | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
         md += "|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
         for v in variants {
             let rs = results.filter { $0.variant == v }
             let bl = meanStd(rs.map(\.meanBLEU)), c = meanStd(rs.map(\.meanChrF))
             let per = dirs.map { d in meanStd(rs.compactMap { $0.directions.first { $0.direction == d }?.bleu }).mean }
+            let m = marks[v]
             let tmin = meanStd(rs.map(\.trainSeconds)).mean / 60
             // one seed has no spread: print the value alone rather than a misleading "± 0.00"
+            let meanMark = m?.mean ?? ""
             let cell =
                 rs.count > 1
-                ? String(format: "%.2f ± %.2f | %.2f ± %.2f", bl.mean, bl.std, c.mean, c.std)
-                : String(format: "%.2f | %.2f", bl.mean, c.mean)
+                ? String(format: "%.2f ± %.2f", bl.mean, bl.std) + meanMark + String(format: " | %.2f ± %.2f", c.mean, c.std)
+                : String(format: "%.2f", bl.mean) + meanMark + String(format: " | %.2f", c.mean)
             md +=
                 "| \(v) | " + cell + String(format: " | %.1f", tmin) + " | "
-                + per.map { String(format: "%.1f", $0) }.joined(separator: " | ") + " |\n"
+                + zip(dirs, per).map { String(format: "%.1f", $0.1) + (m?.directions[$0.0] ?? "") }.joined(separator: " | ") + " |\n"
         }
         if name == .forgetting || name == .main {
             let langs = results.first?.perplexity.keys.sorted() ?? []
@@ -96,6 +109,46 @@ public enum ExperimentReport {
         return md
     }
 
+    /// Significance marks per variant: for the mean BLEU and each direction, "†" when the variant
+    /// differs from dense SFT and "‡" when it differs from the best variant (p < 0.05, paired
+    /// bootstrap on the first seed's hypotheses). Empty when hypotheses or dense SFT are missing.
+    public struct Marks: Sendable {
+        public var mean = ""
+        public var directions: [String: String] = [:]
+        public var isBest = false
+    }
+
+    public static func significance(results: [RunResult], variants: [String], references: [String: [String]]) -> [String: Marks] {
+        guard let seed = results.first?.seed, !references.isEmpty else { return [:] }
+        let runs = Dictionary(results.filter { $0.seed == seed }.map { ($0.variant, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let sft = runs["dense SFT"], runs.values.allSatisfy({ $0.directions.allSatisfy { $0.hypotheses != nil } }),
+            let best = runs.values.max(by: { $0.meanBLEU < $1.meanBLEU })
+        else { return [:] }
+        let dirs = sft.directions.map(\.direction).filter { references[$0] != nil }
+        let metrics = dirs.map { CorpusMetric(.bleu, tokenize: Evaluation.bleuTokenizer(target: String($0.split(separator: "-").last ?? ""))) }
+        let refs = dirs.map { references[$0]! }
+        func hyps(_ r: RunResult) -> [[String]] { dirs.map { d in r.directions.first { $0.direction == d }?.hypotheses ?? [] } }
+        var out: [String: Marks] = [:]
+        for v in variants {
+            guard let r = runs[v] else { continue }
+            var m = Marks()
+            m.isBest = r.variant == best.variant
+            // identical outputs are never marked (sacreBLEU's test gives them p = 1/(n+1): its `>` counts no resample)
+            for (other, sign) in [(sft, "†"), (best, "‡")] where other.variant != r.variant && hyps(other) != hyps(r) {
+                if PairedTest.bootstrapMean(metrics: metrics, references: refs, a: hyps(r), b: hyps(other)) < 0.05 { m.mean += sign }
+                for (k, d) in dirs.enumerated() where hyps(other)[k] != hyps(r)[k] {
+                    let p =
+                        PairedTest.bootstrap.run(
+                            metric: metrics[k], references: refs[k],
+                            systems: [("a", hyps(other)[k]), ("b", hyps(r)[k])])[1].pValue ?? 1
+                    if p < 0.05 { m.directions[d, default: ""] += sign }
+                }
+            }
+            out[v] = m
+        }
+        return out
+    }
+
     /// The utilisation heatmap: one row per direction, layer and group, one column per expert.
     public static func heatmap(_ stats: ExpertStatistics) -> String {
         let rows = ExpertUsage.rows(stats)
@@ -117,8 +170,10 @@ public enum ExperimentReport {
 
     /// Writes `NAME.md`, `NAME.json` (and `utilisation.svg`) into `dir`; returns the Markdown.
     @discardableResult
-    public static func write(name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double, to dir: URL) throws -> String {
-        let md = markdown(name: name, results: results, setup: setup, wall: wall)
+    public static func write(
+        name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double, references: [String: [String]] = [:], to dir: URL
+    ) throws -> String {
+        let md = markdown(name: name, results: results, setup: setup, wall: wall, references: references)
         if name == .utilisation, let r = results.first {
             try AtomicFile.write(heatmap(r.expertStats), to: dir.appendingPathComponent("utilisation.svg"))
         }

@@ -143,7 +143,8 @@ public final class ExperimentRunner {
                 let m = try runner.run(v.method)
                 let secs = monotonicSeconds() - t0
                 var r = RunResult(variant: v.label, seed: seed, directions: [], trainSeconds: secs)
-                r.directions = try Evaluation.run(Translator(model: m, tokenizer: tokenizer), bitexts: test, maxSegments: testSegments)
+                r.directions = try Evaluation.run(
+                    Translator(model: m, tokenizer: tokenizer), bitexts: test, maxSegments: testSegments, keepHypotheses: true)
                 // Perplexity (forgetting) and expert use (utilisation, balance) are cheap next to training, so every run
                 // records them and any experiment can reuse the run.
                 for (lang, f) in monoDev.sorted(by: { $0.key < $1.key }) {
