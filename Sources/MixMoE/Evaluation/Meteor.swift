@@ -113,7 +113,8 @@ public final class WordNet: @unchecked Sendable {
         "a": [("er", ""), ("est", ""), ("er", "e"), ("est", "e")], "r": [],
     ]
 
-    var index: [String: [String: [Int]]] = [:]  // pos -> lemma -> synset offsets
+    var indexFiles: [String: Data] = [:]  // pos -> index file (memory-mapped, sorted by lemma)
+    private var indexCache: [String: [Int]?] = [:]  // "pos lemma" -> synset offsets
     var exceptions: [String: [String: [String]]] = [:]  // pos -> inflected form -> base forms
     var data: [String: Data] = [:]  // pos -> data file (memory-mapped)
     private var cache: [String: Set<String>] = [:]
@@ -129,13 +130,7 @@ public final class WordNet: @unchecked Sendable {
                 }
                 return d
             }
-            // index.POS: `lemma pos synset_cnt p_cnt [ptr...] sense_cnt tagsense_cnt offset...`; license lines start with a space
-            var lemmas: [String: [Int]] = [:]
-            Self.forEachLine(try read("index.\(suffix)")) { t in
-                guard t.count >= 4, let n = Int(t[2]), let p = Int(t[3]), t.count >= 6 + p + n else { return }
-                lemmas[t[0]] = t[(6 + p)..<(6 + p + n)].compactMap { Int($0) }
-            }
-            index[pos] = lemmas
+            indexFiles[pos] = try read("index.\(suffix)")
             var exc: [String: [String]] = [:]
             Self.forEachLine(try read("\(suffix).exc")) { t in if let f = t.first { exc[f] = Array(t.dropFirst()) } }
             exceptions[pos] = exc
@@ -164,6 +159,49 @@ public final class WordNet: @unchecked Sendable {
         }
     }
 
+    /// Synset offsets of `lemma` in `index.POS` (`lemma pos synset_cnt p_cnt [ptr...] sense_cnt
+    /// tagsense_cnt offset...`), found by binary search: the index files are sorted by lemma in
+    /// byte order (WordNet's own library searches them so), after license lines that start with a
+    /// space. The same lines NLTK loads into its map, without parsing 150,000 lines up front.
+    func offsets(_ lemma: String, _ pos: String) -> [Int]? {
+        let key = pos + " " + lemma
+        if let c = indexCache[key] { return c }
+        let found: [Int]? = indexFiles[pos].flatMap { file in
+            file.withUnsafeBytes { raw -> [Int]? in
+                let b = raw.bindMemory(to: UInt8.self), target = Array(lemma.utf8)
+                func lineStart(_ i: Int) -> Int { var k = i; while k > 0 && b[k - 1] != 0x0A { k -= 1 }; return k }
+                func lineEnd(_ i: Int) -> Int { var k = i; while k < b.count && b[k] != 0x0A { k += 1 }; return k }
+                // compare the first field of the line at `start` with the target
+                func compare(_ start: Int) -> Int {
+                    if b[start] == 0x20 { return -1 }  // license lines sort before every lemma
+                    var k = 0
+                    while true {
+                        let c = start + k < b.count && b[start + k] != 0x20 && b[start + k] != 0x0A ? Int(b[start + k]) : -1
+                        let t = k < target.count ? Int(target[k]) : -1
+                        if c != t { return c < t ? -1 : 1 }
+                        if c == -1 { return 0 }
+                        k += 1
+                    }
+                }
+                var lo = 0, hi = b.count
+                while lo < hi {
+                    let start = lineStart((lo + hi) / 2), end = lineEnd(start)
+                    switch compare(start) {
+                    case 0:
+                        let t = String(decoding: UnsafeBufferPointer(rebasing: b[start..<end]), as: UTF8.self).split(separator: " ")
+                        guard t.count >= 4, let n = Int(t[2]), let p = Int(t[3]), t.count >= 6 + p + n else { return nil }
+                        return t[(6 + p)..<(6 + p + n)].compactMap { Int($0) }
+                    case ..<0: lo = end + 1
+                    default: hi = start
+                    }
+                }
+                return nil
+            }
+        }
+        indexCache[key] = found
+        return found
+    }
+
     /// NLTK's `_morphy(form, pos)`: the exception list's base forms, else one round of suffix
     /// rules; the form itself and those candidates that are lemmas of this part of speech.
     func morphy(_ form: String, _ pos: String) -> [String] {
@@ -174,7 +212,7 @@ public final class WordNet: @unchecked Sendable {
             forms = (Self.substitutions[pos] ?? []).compactMap { old, new in form.hasSuffix(old) ? String(form.dropLast(old.count)) + new : nil }
         }
         var seen = Set<String>(), out: [String] = []
-        for f in [form] + forms where index[pos]?[f] != nil && !seen.contains(f) { seen.insert(f); out.append(f) }
+        for f in [form] + forms where offsets(f, pos) != nil && !seen.contains(f) { seen.insert(f); out.append(f) }
         return out
     }
 
@@ -186,7 +224,7 @@ public final class WordNet: @unchecked Sendable {
         var out = Set<String>()
         for (pos, _) in Self.posFiles {
             for form in morphy(w, pos) {
-                for off in index[pos]?[form] ?? [] { out.formUnion(lemmaNames(pos, off)) }
+                for off in offsets(form, pos) ?? [] { out.formUnion(lemmaNames(pos, off)) }
             }
         }
         // NLTK's METEOR keeps names without "_" (single words)
