@@ -7,6 +7,7 @@ import MixMoE
 
 extension RouterFeatures: ExpressibleByArgument {}
 extension GroupCombine: ExpressibleByArgument {}
+extension UpcycleMode: ExpressibleByArgument {}
 extension Method: ExpressibleByArgument {}
 extension ExperimentName: ExpressibleByArgument {}
 extension MetricName: ExpressibleByArgument {}
@@ -147,11 +148,13 @@ struct MoEOptionGroup: ParsableArguments {
     @Option(help: "Weight of a selected expert = gate-scale * p (default experts / top-k).") var gateScale: Double?
     @Option(help: "Stage-2 group combination: mean or sum.") var combine: GroupCombine = d.combine
     @Option(help: "Load-balance loss weight lambda.") var lbCoef: Double = d.lbCoef
+    @Option(help: "Experts from the dense FFN: slice (the paper's: d_ff / n slices) or copy (full copies, renormalised weights; starts as the dense FFN).")
+    var upcycle: UpcycleMode = d.upcycle
 
     var options: MoEOptions {
         var o = MoEOptions()
         o.experts = experts; o.every = every; o.placement = placement; o.routerFeatures = routerFeatures
-        o.topK = topK; o.gateScale = gateScale; o.combine = combine; o.lbCoef = lbCoef
+        o.topK = topK; o.gateScale = gateScale; o.combine = combine; o.lbCoef = lbCoef; o.upcycle = upcycle
         return o
     }
 }

@@ -196,3 +196,52 @@ struct TwoStageTests {
         try checkStage(s2, before: snapshot(s2), plan: .stage2, steps: 4, seed: 50)
     }
 }
+
+/// Copy upcycling (an extension beyond the paper): every expert a full copy of the FFN, the
+/// selected experts' weights renormalised to sum to one.
+struct CopyUpcyclingTests {
+    /// Whatever the (random) routers pick, the copy-upcycled model computes transformers' dense
+    /// logits at initialisation, in stage 1 and after the stage-2 copy, for top-1 and top-2.
+    @Test(arguments: [1, 2])
+    func startsAsTheDenseModel(k: Int) throws {
+        let dense = try DecoderModel.load(directory: modelFixture("llama_untied"))
+        let cfg = MixMoEConfig(expertsPerGroup: 4, moeLayers: [0, 1], routerFeatures: .fft, topK: k, hiddenSize: 32, upcycle: .copy)
+        let m1 = try Upcycling.upcycle(dense, cfg)
+        let e = try ModelExpectation(modelFixture("llama_untied"))
+        for m in [m1, try Upcycling.beginStage2(m1)] {
+            try m.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
+            m.forward(batch: e.batch, seq: e.seq)
+            expectClose(
+                Array(UnsafeBufferPointer(start: m.logits.ptr, count: e.logits.count)), e.logits, atol: 1e-4,
+                "k=\(k) stage \(m.config.mixMoE!.stage)")
+        }
+    }
+
+    /// The renormalised gate's router gradient against central finite differences of
+    /// `L = sum(out * R)` (top-2, where the renormalised weights depend on the router).
+    @Test func renormalisedRouterGradientMatchesFiniteDifferences() {
+        let d = 8, ff = 12, N = 10
+        let cfg = MixMoEConfig(expertsPerGroup: 3, moeLayers: [0], routerFeatures: .fft, topK: 2, stage: 1, hiddenSize: d, upcycle: .copy)
+        let (store, layer, ctx, _) = makeMoELayer(cfg, d: d, ff: ff) { _ in nil }
+        ctx.lbWeight = 0
+        let x = FloatBuffer(randomFloats(N * d, seed: 21)), R = randomFloats(N * d, seed: 22)
+        func loss() -> Double {
+            layer.reserve(tokens: N)
+            layer.forward(x.ptr, n: N)
+            return (0..<(N * d)).reduce(0.0) { $0 + Double(layer.output[$1]) * Double(R[$1]) }
+        }
+        _ = loss()
+        store.zeroGrads()
+        layer.backward(R, x: x.ptr, dx: nil, n: N)
+        let id = store.id("model.layers.0.mlp.lm_router.weight")!
+        let w = store.w(id), g = store.g(id)
+        for i in stride(from: 0, to: 3 * 2 * d, by: 5) {
+            let v = w[i], eps: Float = 1e-2
+            w[i] = v + eps; let lp = loss()
+            w[i] = v - eps; let lm = loss()
+            w[i] = v
+            let fd = (lp - lm) / Double(2 * eps)
+            #expect(abs(fd - Double(g[i])) < 2e-3 + 2e-2 * abs(fd), "router weight \(i): fd \(fd) vs \(g[i])")
+        }
+    }
+}

@@ -3,7 +3,7 @@ import Foundation
 /// The n SwiGLU experts of one group and the dropless dispatch to them (the role of mlx-lm's
 /// `SwitchGLU`): gather each expert's rows, run its projections as GEMMs over those rows only,
 /// and scatter the weighted outputs back per token. Expert e is the e-th `d_ff / n` slice of the
-/// dense FFN it was upcycled from.
+/// dense FFN it was upcycled from (or, with copy upcycling, a full copy of it).
 public final class ExpertDispatch: @unchecked Sendable {
     public let n: Int, d: Int, s: Int
     public let gate: [Param], up: [Param], down: [Param]  // per expert: [s, d], [s, d], [d, s]
@@ -20,8 +20,8 @@ public final class ExpertDispatch: @unchecked Sendable {
     private(set) var drow = FloatBuffer(count: 0)  // [R] gradient of each row's gate weight
     public private(set) var out = FloatBuffer(count: 0)  // [N, d]
 
-    init(_ store: ParameterStore, prefix: String, experts n: Int, d: Int, intermediate: Int) {
-        self.n = n; self.d = d; s = intermediate / n
+    init(_ store: ParameterStore, prefix: String, experts n: Int, d: Int, width: Int) {
+        self.n = n; self.d = d; s = width
         gate = (0..<n).map { Param(store, "\(prefix).\($0).gate_proj.weight") }
         up = (0..<n).map { Param(store, "\(prefix).\($0).up_proj.weight") }
         down = (0..<n).map { Param(store, "\(prefix).\($0).down_proj.weight") }

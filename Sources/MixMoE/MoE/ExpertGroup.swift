@@ -18,13 +18,13 @@ public final class ExpertGroup: @unchecked Sendable {
             transformOwner: transformOwner, context: context)
         experts = ExpertDispatch(
             store, prefix: "\(prefix).\(group)_experts", experts: cfg.expertsPerGroup, d: d,
-            intermediate: intermediate)
+            width: cfg.expertWidth(intermediate))
         self.context = context
     }
 
     /// Parameter names and shapes of one group.
     public static func layout(prefix: String, group: String, cfg: MixMoEConfig, d: Int, intermediate: Int) -> [(String, [Int])] {
-        let n = cfg.expertsPerGroup, s = intermediate / n
+        let n = cfg.expertsPerGroup, s = cfg.expertWidth(intermediate)
         var l: [(String, [Int])] = []
         for e in 0..<n {
             let p = "\(prefix).\(group)_experts.\(e)."

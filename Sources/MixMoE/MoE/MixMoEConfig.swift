@@ -21,6 +21,17 @@ public enum GroupCombine: String, Codable, Sendable, CaseIterable {
     case sum
 }
 
+/// How the experts are made from the dense FFN.
+public enum UpcycleMode: String, Codable, Sendable, CaseIterable {
+    /// the paper's (LLaMA-MoE's) neuron slicing: expert e is the e-th d_ff / n slice; gate
+    /// weight `scale * p` (not renormalised)
+    case slice
+    /// sparse upcycling (an extension beyond the paper): every expert a full copy of the FFN, the
+    /// selected experts' weights renormalised to sum to one, so at initialisation the layer
+    /// computes the dense FFN exactly whatever the router picks
+    case copy
+}
+
 /// Which layers become Mix-MoE layers (paper Table VI).
 public enum Placement: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     /// every `every`-th layer: `every-1, 2*every-1, ...`
@@ -117,18 +128,41 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
     public var placement: Placement
     /// Groups: 2 for Mix-MoE; 1 for the generic-MoE baselines (only the LM group ever exists).
     public var groups: Int
+    /// How the experts were made (absent in config.json before it existed: slice).
+    public var upcycle: UpcycleMode
+
+    /// Hidden width of one expert: d_ff / n when sliced, d_ff when copied.
+    public func expertWidth(_ intermediate: Int) -> Int { upcycle == .copy ? intermediate : intermediate / expertsPerGroup }
 
     enum CodingKeys: String, CodingKey {
         case expertsPerGroup = "experts_per_group", moeLayers = "moe_layers", routerFeatures = "router_features"
         case topK = "top_k", gateScale = "gate_scale", combine, lbCoef = "lb_coef", stage
-        case routerInitStd = "router_init_std", spectralInitScale = "spectral_init_scale", seed, placement, groups
+        case routerInitStd = "router_init_std", spectralInitScale = "spectral_init_scale", seed, placement, groups, upcycle
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        expertsPerGroup = try c.decode(Int.self, forKey: .expertsPerGroup)
+        moeLayers = try c.decode([Int].self, forKey: .moeLayers)
+        routerFeatures = try c.decode(RouterFeatures.self, forKey: .routerFeatures)
+        topK = try c.decode(Int.self, forKey: .topK)
+        gateScale = try c.decode(Double.self, forKey: .gateScale)
+        combine = try c.decode(GroupCombine.self, forKey: .combine)
+        lbCoef = try c.decode(Double.self, forKey: .lbCoef)
+        stage = try c.decode(Int.self, forKey: .stage)
+        routerInitStd = try c.decode(Double.self, forKey: .routerInitStd)
+        spectralInitScale = try c.decode(Double.self, forKey: .spectralInitScale)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        placement = try c.decode(Placement.self, forKey: .placement)
+        groups = try c.decode(Int.self, forKey: .groups)
+        upcycle = try c.decodeIfPresent(UpcycleMode.self, forKey: .upcycle) ?? .slice
     }
 
     public init(
         expertsPerGroup: Int = 4, moeLayers: [Int], routerFeatures: RouterFeatures = .fft, topK: Int = 1,
         gateScale: Double? = nil, combine: GroupCombine = .mean, lbCoef: Double = 0.01, stage: Int = 1,
         routerInitStd: Double = 0.02, spectralInitScale: Double? = nil, hiddenSize: Int,
-        seed: UInt64 = 0, placement: Placement = .uniform, groups: Int = 2
+        seed: UInt64 = 0, placement: Placement = .uniform, groups: Int = 2, upcycle: UpcycleMode = .slice
     ) {
         self.expertsPerGroup = expertsPerGroup
         self.moeLayers = moeLayers
@@ -143,6 +177,7 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
         self.seed = seed
         self.placement = placement
         self.groups = groups
+        self.upcycle = upcycle
     }
 
     /// Re(FFT(h)) and the unnormalised DCT-II grow like sqrt(d/2) and sqrt(2d) times h; a random
@@ -195,6 +230,8 @@ public struct MoEOptions: Codable, Sendable, Equatable, Hashable {
     public var combine = GroupCombine.mean
     /// Load-balance weight lambda (the paper's 0.01).
     public var lbCoef = 0.01
+    /// Slice (the paper's) or copy upcycling.
+    public var upcycle = UpcycleMode.slice
     public init() {}
 
     /// The `mix_moe` block for `base` with `groups` expert groups (2 = Mix-MoE, 1 = generic MoE).
@@ -203,12 +240,13 @@ public struct MoEOptions: Codable, Sendable, Equatable, Hashable {
         return MixMoEConfig(
             expertsPerGroup: experts, moeLayers: layers, routerFeatures: routerFeatures, topK: topK,
             gateScale: gateScale, combine: combine, lbCoef: lbCoef, hiddenSize: base.hiddenSize,
-            seed: seed, placement: placement, groups: groups)
+            seed: seed, placement: placement, groups: groups, upcycle: upcycle)
     }
 
     /// A stable text form, for run-cache keys and reports.
     public var key: String {
         "experts=\(experts)|every=\(every)|placement=\(placement)|features=\(routerFeatures.rawValue)|topk=\(topK)|"
             + "gate=\(gateScale.map { String($0) } ?? "auto")|lb=\(lbCoef)|combine=\(combine.rawValue)"
+            + (upcycle == .slice ? "" : "|upcycle=\(upcycle.rawValue)")
     }
 }

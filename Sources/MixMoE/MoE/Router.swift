@@ -34,6 +34,8 @@ public final class Routing: @unchecked Sendable {
 public final class Router: @unchecked Sendable {
     public let n: Int, k: Int, d: Int
     public let scale: Float
+    /// Copy upcycling: the selected experts' weights are `p_e / sum of the selected p` (sum to one).
+    public let renormalize: Bool
     public let weight: Param  // [n, F]; columns 0..<d act on h, d..<2d on T h
     public let bias: Param  // [n]
     let transform: UnsafePointer<Float>?  // [d, d], f = T h; nil for `none`
@@ -60,6 +62,7 @@ public final class Router: @unchecked Sendable {
     ) {
         n = cfg.expertsPerGroup; k = cfg.topK; self.d = d
         scale = Float(cfg.gateScale)
+        renormalize = cfg.upcycle == .copy
         weight = Param(store, "\(prefix).weight")
         bias = Param(store, "\(prefix).bias")
         self.transform = transform
@@ -154,12 +157,14 @@ public final class Router: @unchecked Sendable {
         for e in 0..<n { rt.offsets[e + 1] = rt.offsets[e] + counts[e] }
         var fill = Array(rt.offsets.prefix(n))
         for t in 0..<N {
+            var selected: Float = 0  // sum of the selected probabilities (copy upcycling)
+            for j in 0..<k { selected += P[t * n + Int(chosen[t * k + j])] }
             for j in 0..<k {
                 let e = Int(chosen[t * k + j]), r = fill[e]
                 fill[e] += 1
                 rt.rowToken.ptr[r] = Int32(t)
                 rt.rowExpert.ptr[r] = Int32(e)
-                rt.rowWeight.ptr[r] = context.forceAllExperts ? 1 : scale * P[t * n + e]
+                rt.rowWeight.ptr[r] = context.forceAllExperts ? 1 : renormalize ? P[t * n + e] / selected : scale * P[t * n + e]
                 rt.tokenRows.ptr[t * k + j] = Int32(r)
             }
         }
@@ -206,7 +211,8 @@ public final class Router: @unchecked Sendable {
     /// router weight gradients when trainable, `dx += ...` when `dx` is given.
     func backward(drow: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, n N: Int) {
         let n = n, K = activeK, d = d, P = probs.ptr, dP = dprobs.ptr
-        let scale = scale, tr = routing.tokenRows.ptr, re = routing.rowExpert.ptr
+        let scale = scale, tr = routing.tokenRows.ptr, re = routing.rowExpert.ptr, w = routing.rowWeight.ptr
+        let renormalize = renormalize
         var real = 0.0
         for t in 0..<N { real += context.realMask.map { Double($0[t]) } ?? 1 }
         let lbScale = real > 0 ? context.lbWeight * Float(n) / Float(real) : 0
@@ -216,7 +222,14 @@ public final class Router: @unchecked Sendable {
                 let dp = dP + t * n, p = P + t * n
                 let m: Float = mask.map { $0[t] } ?? 1
                 for i in 0..<n { dp[i] = lbScale * m * fTop[i] }  // L_LB = n sum_i f_i mean_t p_i
-                for j in 0..<K { let row = Int(tr[t * K + j]); dp[Int(re[row])] += scale * drow[row] }  // w = scale * p_e
+                if renormalize {
+                    // w_j = p_j / S, S = sum of the selected p  ->  dp_i += (drow_i - sum_j drow_j w_j) / S
+                    var S: Float = 0, dot: Float = 0
+                    for j in 0..<K { let row = Int(tr[t * K + j]); S += p[Int(re[row])]; dot += drow[row] * w[row] }
+                    for j in 0..<K { let row = Int(tr[t * K + j]); dp[Int(re[row])] += (drow[row] - dot) / S }
+                } else {
+                    for j in 0..<K { let row = Int(tr[t * K + j]); dp[Int(re[row])] += scale * drow[row] }  // w = scale * p_e
+                }
                 var dot: Float = 0
                 for i in 0..<n { dot += p[i] * dp[i] }
                 for i in 0..<n { dp[i] = p[i] * (dp[i] - dot) }  // p = softmax(logits)

@@ -4,8 +4,10 @@ import Foundation
 public enum Upcycling {
     /// LLaMA-MoE neuron slicing: with s = d_ff / n, expert e gets `gate[e*s..<(e+1)*s, :]`,
     /// `up[e*s..<(e+1)*s, :]` and `down[:, e*s..<(e+1)*s]`. SwiGLU is separable along d_ff, so the
-    /// n experts summed at weight 1 equal the dense FFN exactly. Routers start fresh
-    /// (`initializeRouters`). The result is a stage-1 model (LM group only).
+    /// n experts summed at weight 1 equal the dense FFN exactly. With `upcycle = copy` every
+    /// expert is the whole FFN instead (weights renormalised over the selected experts, so the layer
+    /// starts as the dense FFN). Routers start fresh (`initializeRouters`). The result is a
+    /// stage-1 model (LM group only).
     public static func upcycle(_ dense: DecoderModel, _ cfg: MixMoEConfig) throws -> DecoderModel {
         var c = dense.config
         guard c.mixMoE == nil else {
@@ -20,7 +22,7 @@ public enum Upcycling {
         for e in store.entries {
             if let src = dense.store.id(e.name) { store.w(store.id(e.name)!).update(from: dense.store.w(src), count: e.count) }
         }
-        let d = c.hiddenSize, f = c.intermediateSize, n = m.expertsPerGroup, s = f / n
+        let d = c.hiddenSize, f = c.intermediateSize, n = m.expertsPerGroup, s = m.expertWidth(f)
         for i in m.moeLayers {
             let p = "model.layers.\(i).mlp."
             let gate = dense.store.w(dense.store.id(p + "gate_proj.weight")!)  // [f, d]
@@ -28,10 +30,11 @@ public enum Upcycling {
             let down = dense.store.w(dense.store.id(p + "down_proj.weight")!)  // [d, f]
             for e in 0..<n {
                 let q = p + "lm_experts.\(e)."
-                store.w(store.id(q + "gate_proj.weight")!).update(from: gate + e * s * d, count: s * d)
-                store.w(store.id(q + "up_proj.weight")!).update(from: up + e * s * d, count: s * d)
+                let first = m.upcycle == .copy ? 0 : e * s  // copy: every expert is the whole FFN
+                store.w(store.id(q + "gate_proj.weight")!).update(from: gate + first * d, count: s * d)
+                store.w(store.id(q + "up_proj.weight")!).update(from: up + first * d, count: s * d)
                 let dst = store.w(store.id(q + "down_proj.weight")!)  // [d, s]
-                for r in 0..<d { (dst + r * s).update(from: down + r * f + e * s, count: s) }
+                for r in 0..<d { (dst + r * s).update(from: down + r * f + first, count: s) }
             }
         }
         initializeRouters(store, c)
