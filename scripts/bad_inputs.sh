@@ -75,4 +75,10 @@ p=sys.argv[1]; t=load_file(p); k='model.layers.1.mlp.lm_experts.0.up_proj.weight
 printf 'the cat sat on the mat and then it sat again\n%.0s' {1..50} > $T/mono.txt
 row "NaN in a weight during training" $M train --stage 1 --model $T/nanup --out $T/nanout --steps 4 --seq 16 --batch-tokens 64 $T/mono.txt
 row "tokenizer larger than the model's vocabulary" sh -c "echo Hallo | $M translate --model $good --tokenizer $FIX/tokenizers/gpt2.json --from de --to en"
+cat > $T/ctx.json <<'JSON'
+{"model_type": "llama", "vocab_size": 3000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64, "tie_word_embeddings": true, "eos_token_id": 1}
+JSON
+$M init --config $T/ctx.json --out $T/ctx 2>/dev/null; cp $FIX/tokenizers/llama3.json $T/ctx/tokenizer.json
+row "translate: a line longer than the model's context" sh -c "python3 -c \"print('ein sehr langer Satz ' * 60)\" | $M translate --model $T/ctx --from de --to en"
+row "score: paired test with a single system" $M score --ref $T/ref.txt --paired-bs $T/ref.txt
 rm -rf "$T"
