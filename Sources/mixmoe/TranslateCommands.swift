@@ -24,7 +24,9 @@ struct Translate: AsyncParsableCommand {
             do {
                 out = try t.translate(lines, d) { bar.update("translating", $0, lines.count) }
             } catch let e as ModelError {
-                throw DataError.malformed(file: "stdin", line: 0, expected: "lines that fit the model: " + e.localizedDescription.trimmingCharacters(in: CharacterSet(charactersIn: ".")))
+                throw DataError.malformed(
+                    file: "stdin", line: 0,
+                    expected: "lines that fit the model: " + e.localizedDescription.trimmingCharacters(in: CharacterSet(charactersIn: ".")))
             }
             FileHandle.standardOutput.write(Data((out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")).utf8))
         }
