@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# Pretrains the embedded base model (models/base) from scratch on the shared corpus: monolingual
-# text of all 8 languages plus both sides of the parallel training split. Resumable: run it again
-# (it passes --resume when a checkpoint exists) to continue an interrupted run.
-#   scripts/pretrain_base.sh [OUT] [DATA]
-# STEPS (default 950) sets the schedule's length. The committed models/base was trained as: this
-# script with STEPS=3000 up to step 600 (where a session ended), resumed with STEPS=1100 FORCE=1 up
-# to step 741, then resumed with STEPS=950 FORCE=1 to the end (each time the cosine schedule is
-# recomputed over the new length, i.e. annealed early for time). A fresh run with the defaults
-# uses the 950-step schedule from the start.
+# Pretrains the embedded base model (models/base) on the full corpus: monolingual text of all 8
+# languages plus both sides of the parallel training split (45.1 M tokens with its tokenizer).
+#   scripts/pretrain_base.sh [OUT] [DATA]              from scratch (STEPS, default 950; FORCE=1)
+#   INIT=DIR START=W scripts/pretrain_base.sh OUT DATA continue from DIR's weights at window W of
+#                                                      the data order (fresh AdamW, new schedule)
+# Resumable: run it again with the same arguments (it passes --resume when OUT has checkpoints).
+#
+# History of the committed weights (8192-token steps of 64 windows of 128 tokens, lr 2e-3 peak):
+#  1. models/base: this script with STEPS=3000 to step 600, resumed with STEPS=1100 FORCE=1 to 741,
+#     then STEPS=950 FORCE=1 to 950 (cosine recomputed each time): 7.8 M tokens, windows 0-60,799.
+#  2. models/checkpoints/base-c1: continued from (1) because its checkpoints (Adam moments) were
+#     lost with the machine: INIT=models/base START=60800 STEPS=700 LR=1e-3 THREADS=1, 700 steps
+#     (5.7 M tokens, windows 60,800-105,599; 1 thread beside other work). Next segment: START from
+#     its run.json's data_end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build_env.sh
 OUT=${1:-/root/mixmoe-runs/base}
 DATA=${2:-../shared/data}
 swift build -c release >/dev/null
+# a copy of the binary, so that rebuilding the checkout does not change a running pretraining
+mkdir -p "$OUT"
+cp .build/release/mixmoe "$OUT/mixmoe.bin"
 STEPS=${STEPS:-950}
-resume=()
-[ -d "$OUT/checkpoints" ] && resume=(--resume)
-[ -d "$OUT/checkpoints" ] && [ "${FORCE:-0}" = 1 ] && resume+=(--force)
-exec .build/release/mixmoe pretrain --config base --tokenizer models/base/tokenizer.json \
-  --steps "$STEPS" --batch-tokens 8192 --seq 128 --micro-tokens 2048 --lr 2e-3 --warmup 0.03 \
-  --checkpoint-every 25 --keep-checkpoints 3 --log-every 5 --threads 2 --seed 0 --out "$OUT" "${resume[@]}" \
+args=()
+[ -n "${INIT:-}" ] && args+=(--init-from "$INIT" --data-start "${START:-0}")
+[ -d "$OUT/checkpoints" ] && args+=(--resume)
+[ -d "$OUT/checkpoints" ] && [ "${FORCE:-0}" = 1 ] && args+=(--force)
+exec "$OUT/mixmoe.bin" pretrain --config base --tokenizer models/base/tokenizer.json \
+  --steps "$STEPS" --batch-tokens 8192 --seq 128 --micro-tokens 2048 --lr "${LR:-2e-3}" --warmup 0.03 \
+  --checkpoint-every 20 --keep-checkpoints 3 --log-every 5 --threads "${THREADS:-2}" --seed 0 --out "$OUT" "${args[@]}" \
   "$DATA"/mono/{en,cs,de,ru,tr,zh,fi,et}.txt "$DATA"/parallel/train.{cs,de,ru,tr,zh,fi,et}-en.tsv
