@@ -32,6 +32,25 @@ struct Experiment: AsyncParsableCommand {
                 corpus.corpus, scratch: URL(fileURLWithPath: "runs/experiments/\(name.rawValue)"),
                 monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test)
             let (m, tok) = try corpus.baseModel()
+            let setup = ExperimentSetup(
+                data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
+                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList)
+            if name == .upcycling {
+                var b0 = b
+                b0.seed = seedList.first ?? 0
+                let mr = try MethodRunner(base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b0) {
+                    printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0)
+                }
+                let rows = try UpcyclingStudy(runner: mr, dev: data.dev).run(stage1Budgets: [b.stage1Steps / 4, b.stage1Steps])
+                let md = UpcyclingStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0)
+                let dir = URL(fileURLWithPath: reports)
+                try AtomicFile.write(md, to: dir.appendingPathComponent("upcycling.md"))
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(enc.encode(rows), to: dir.appendingPathComponent("upcycling.json"))
+                print(md, terminator: "")
+                return
+            }
             let runner = ExperimentRunner(
                 name: name, baseModel: m, tokenizer: tok, monoFiles: data.mono, monoDev: data.dev, train: data.train,
                 test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments
@@ -40,9 +59,6 @@ struct Experiment: AsyncParsableCommand {
             }
             if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
             let results = try runner.run(name.variants)
-            let setup = ExperimentSetup(
-                data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
-                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList)
             // the references of every direction's test segments, for the significance marks
             var references: [String: [String]] = [:]
             for b in data.test { for d in b.directions { references[d.description] = Array(b.segments(d).prefix(corpus.testSegments)).map(\.tgt) } }

@@ -17,6 +17,8 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
     case placement, experts, balance, utilisation, forgetting
     /// seed-to-seed spread of the two methods the main comparison hinges on
     case spread
+    /// dev perplexity through the stages for slice and copy upcycling (``UpcyclingStudy``)
+    case upcycling
 
     public var variants: [Variant] {
         func mm(_ label: String, _ edit: (inout MoEOptions) -> Void) -> Variant {
@@ -47,6 +49,8 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
             return [Variant("Mix-MoE", .mixMoE)]
         case .spread:
             return [Variant("dense SFT", .sft), Variant("Mix-MoE", .mixMoE)]
+        case .upcycling:
+            return []  // not a comparison of variants: UpcyclingStudy runs it
         }
     }
 }

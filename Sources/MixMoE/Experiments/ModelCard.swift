@@ -32,7 +32,7 @@ public enum ModelCard {
         md += "| attention heads / KV heads | \(c.numAttentionHeads) / \(c.numKeyValueHeads) |\n| vocabulary | \(c.vocabSize) |\n"
         md += "| parameters | \(m.store.count) |\n| tied embeddings | \(c.tieWordEmbeddings) |\n\n"
         md += String(format: "Training: %d optimiser steps, %.1f M tokens, %.1f h", entries.last?.step ?? 0, Double(tokens) / 1e6, seconds / 3600)
-        md += (threads.map { " on \($0) threads" } ?? "") + String(format: ". Final logged loss %.3f.\n\n", entries.last?.loss ?? .nan)
+        md += (threads.map { " on \($0) thread" + ($0 == "1" ? "" : "s") } ?? "") + String(format: ". Final logged loss %.3f.\n\n", entries.last?.loss ?? .nan)
         if !notes.isEmpty { md += notes + "\n\n" }
         md += "![loss curve](loss.svg)\n\n## Perplexity on the dev split (each language's side of `parallel/dev.L-en.tsv`)\n\n"
         md += "| language | tokens | perplexity |\n|---|---|---|\n"
