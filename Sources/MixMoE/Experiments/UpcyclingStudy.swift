@@ -63,14 +63,18 @@ public struct UpcyclingStudy {
 
     public static func markdown(_ rows: [Row], setup: ExperimentSetup, wall: Double) -> String {
         let langs = rows.first?.perplexity.keys.sorted() ?? []
-        var md = "# Experiment: upcycling\n\n"
-        md += "Dev perplexity (each language's side of `parallel/dev.L-en.tsv`; English: the English sides) of the dense base model, "
-        md += "the upcycled Mix-MoE model before stage 1, after stage 1 and after stage 2, for slice upcycling (the paper's: "
-        md += "expert e = the e-th d_ff/n slice, top-1 keeps one slice of n) and copy upcycling (an extension: every expert "
-        md += "the whole FFN, weights renormalised, so it starts as the dense model). Lower is better.\n"
-        md += "Data: `\(setup.data)`; base model `\(setup.model)`; stage 1 lr \(setup.budget.lr1), stage 2 lr \(setup.budget.lr2), "
-        md += "\(setup.budget.shared.batchTokens) tokens per step; seed \(setup.seeds.first ?? 0). Wall time "
-        md += String(format: "%.1f min.\n", wall / 60)
+        var md = """
+            # Experiment: upcycling
+
+            Dev perplexity (each language's side of `parallel/dev.L-en.tsv`; English: the English sides) of the dense base \
+            model, the upcycled Mix-MoE model before stage 1, after stage 1 and after stage 2, for slice upcycling (the \
+            paper's: expert e = the e-th d_ff/n slice, top-1 keeps one slice of n) and copy upcycling (an extension: every \
+            expert the whole FFN, weights renormalised, so it starts as the dense model). Lower is better.
+            Data: `\(setup.data)`; base model `\(setup.model)`; stage 1 lr \(setup.budget.lr1), stage 2 lr \(setup.budget.lr2), \
+            \(setup.budget.shared.batchTokens) tokens per step; seed \(setup.seeds.first ?? 0). \
+            Wall time \(String(format: "%.1f", wall / 60)) min.
+
+            """
         md += "Reproduce: `\(setup.command(.upcycling))`\n\n"
         md += "| upcycling | stage | stage-1 steps | stage-2 steps | " + langs.joined(separator: " | ") + " | mean |\n"
         md += "|---|---|---|---|" + String(repeating: "---|", count: langs.count + 1) + "\n"
