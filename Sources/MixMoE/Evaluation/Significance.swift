@@ -37,18 +37,11 @@ public enum PairedTest: String, Sendable, CaseIterable {
     ) -> [SystemResult] {
         let n = samples ?? defaultSamples
         let stats = systems.map { s in zip(s.hypotheses, references).map { metric.stats($0, $1) } }
-        func total(_ st: [[Double]]) -> [Double] {
-            st.reduce(into: [Double](repeating: 0, count: st.first?.count ?? 0)) { for k in $0.indices { $0[k] += $1[k] } }
-        }
-        let scores = stats.map { metric.score(total($0)) }
+        let scores = stats.map { metric.score(Self.total($0)) }
         let segs = references.count
         // bootstrap resamples: rows of segment indices, the same rows for every system
         func resampleScores(_ st: [[Double]], _ idxs: [Int], _ count: Int) -> [Double] {
-            (0..<count).map { r in
-                var sum = [Double](repeating: 0, count: st[0].count)
-                for i in idxs[(r * segs)..<((r + 1) * segs)] { for k in sum.indices { sum[k] += st[i][k] } }
-                return metric.score(sum, float32: true)
-            }
+            (0..<count).map { r in metric.score(Self.total(st, idxs[(r * segs)..<((r + 1) * segs)]), float32: true) }
         }
         var out: [SystemResult] = []
         // the baseline's interval: its own resamples from a fresh generator
@@ -95,6 +88,13 @@ public enum PairedTest: String, Sendable, CaseIterable {
         return out
     }
 
+    /// Segment statistics summed over `idx` (a resample's segments; nil = every segment).
+    static func total(_ st: [[Double]], _ idx: ArraySlice<Int>? = nil) -> [Double] {
+        var sum = [Double](repeating: 0, count: st.first?.count ?? 0)
+        for i in idx ?? ArraySlice(st.indices) { for k in sum.indices { sum[k] += st[i][k] } }
+        return sum
+    }
+
     /// `(count(stats > real) + 1) / (n + 1)` (multeval's, as sacreBLEU computes it).
     static func pValue(_ stats: [Double], _ real: Double) -> Double {
         Double(stats.filter { $0 > real }.count + 1) / Double(stats.count + 1)
@@ -122,11 +122,6 @@ extension PairedTest {
         let D = references.count
         let sa = (0..<D).map { d in zip(a[d], references[d]).map { metrics[d].stats($0, $1) } }
         let sb = (0..<D).map { d in zip(b[d], references[d]).map { metrics[d].stats($0, $1) } }
-        func total(_ st: [[Double]], _ idx: ArraySlice<Int>?) -> [Double] {
-            var sum = [Double](repeating: 0, count: st.first?.count ?? 0)
-            for i in idx ?? ArraySlice(st.indices) { for k in sum.indices { sum[k] += st[i][k] } }
-            return sum
-        }
         let real = abs((0..<D).map { metrics[$0].score(total(sa[$0], nil)) - metrics[$0].score(total(sb[$0], nil)) }.reduce(0, +) / Double(D))
         var rng = NumpyPCG64(seed: seed)
         let idxs = (0..<D).map { d in rng.integers(below: max(1, references[d].count), count: samples * references[d].count) }

@@ -127,7 +127,9 @@ public enum ExperimentReport {
         let dirs = sft.directions.map(\.direction).filter { references[$0] != nil }
         let metrics = dirs.map { CorpusMetric(.bleu, tokenize: Evaluation.bleuTokenizer(target: String($0.split(separator: "-").last ?? ""))) }
         let refs = dirs.map { references[$0]! }
-        func hyps(_ r: RunResult) -> [[String]] { dirs.map { d in r.directions.first { $0.direction == d }?.hypotheses ?? [] } }
+        // each run's translations per direction, gathered once
+        let byRun = runs.mapValues { r in dirs.map { d in r.directions.first { $0.direction == d }?.hypotheses ?? [] } }
+        func hyps(_ r: RunResult) -> [[String]] { byRun[r.variant] ?? [] }
         var out: [String: Marks] = [:]
         for v in variants {
             guard let r = runs[v] else { continue }
