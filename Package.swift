@@ -27,9 +27,11 @@ let package = Package(
             name: "CBLAS",
             linkerSettings: [.linkedLibrary("openblas")]
         ),
+        // Thin C shim over Open MPI, loaded at run time (dlopen): builds need no MPI.
+        .target(name: "CMPI"),
         .target(
             name: "MixMoE",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "CMPI"],
             swiftSettings: releaseSettings
         ),
         .executableTarget(

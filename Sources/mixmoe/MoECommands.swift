@@ -50,7 +50,7 @@ struct Train: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await compute.run {
+        try await compute.run(distributed: true) {
             // the paper's learning rates: 2e-4 in stage 1, 1e-5 in stage 2
             let settings = try train.settings(defaultLR: stage == 1 ? 2e-4 : 1e-5)
             let src = model.url, dst = URL(fileURLWithPath: out)
@@ -71,6 +71,8 @@ struct Train: AsyncParsableCommand {
             let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)
             run.configure(training, out: dst)
             let log = try training.run()
+            m.reduceExpertStatistics(training.collective)
+            guard training.collective.isRoot else { return }  // rank 0 writes the model
             try data.recordExpertUse(training.trainer)
             try m.save(directory: dst)
             try BPETokenizer.copyFile(from: src, to: dst)

@@ -23,11 +23,22 @@ struct ComputeOptions: ParsableArguments {
     @Option(help: "Threads for all numeric work (ours and OpenBLAS's). Results are deterministic for a given seed and thread count.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Sets the thread count, then runs a command body with the CLI's error reporting.
-    func run(_ body: () async throws -> Void) async throws {
+    /// Sets the thread count, then runs a command body with the CLI's error reporting. Under
+    /// `mpirun`/`srun`, a `distributed` command joins the MPI job (data-parallel training); any
+    /// other command refuses to run in more than one process.
+    func run(distributed: Bool = false, _ body: () async throws -> Void) async throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         Parallel.setThreads(threads)
-        try await reportingErrors(body)
+        try await reportingErrors {
+            if Distributed.launchedByMPI {
+                let world = try Distributed.start()
+                if !distributed && world.size > 1 {
+                    throw DistributedError.unsupported(command: CommandLine.arguments.dropFirst().prefix(2).joined(separator: " "))
+                }
+            }
+            try await body()
+        }
+        Distributed.finish()
     }
 }
 
@@ -80,6 +91,8 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "Continue from the newest good checkpoint in --out.") var resume = false
     @Flag(help: "With --resume: continue even if the run's settings differ from the checkpoint's.") var force = false
     @Option(help: ArgumentHelp("Sleep after each step (tests of interruption).", visibility: .hidden)) var stepDelayMs: Int = 0
+    @Option(help: ArgumentHelp("Write each rank's first reduced gradients and final weights here (tests).", visibility: .hidden))
+    var debugDump: String?
 
     func validate() throws {
         guard logEvery >= 1, checkpointEvery >= 0, keepCheckpoints >= 1 else {
@@ -92,6 +105,7 @@ struct RunOptions: ParsableArguments {
         run.checkpoints = CheckpointPolicy(directory: out, every: checkpointEvery, keep: keepCheckpoints, resume: resume, force: force)
         run.handleSignals = true
         run.stepDelayMs = stepDelayMs
+        run.debugDump = debugDump.map { URL(fileURLWithPath: $0) }
         run.note = { printErr("mixmoe: \($0)") }
         let every = logEvery
         run.progress = { p in if p.step % every == 0 || p.step == 1 || p.step == p.steps { printErr(p.line) } }

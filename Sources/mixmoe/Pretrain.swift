@@ -22,7 +22,7 @@ struct Pretrain: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await compute.run {
+        try await compute.run(distributed: true) {
             let settings = try train.settings(defaultLR: 1e-3)
             let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer))
             let (cfg, eos) = try Pretraining.config(try ModelConfig.resolve(config), tokenizer: tok, seq: settings.seq, file: config)
@@ -57,6 +57,7 @@ struct Pretrain: AsyncParsableCommand {
             run.configure(training, out: outURL)
             let start = monotonicSeconds()
             let log = try training.run()
+            guard training.collective.isRoot else { return }  // rank 0 writes the model
             try model.save(directory: outURL)
             try AtomicFile.write(Data(contentsOf: URL(fileURLWithPath: tokenizer)), to: outURL.appendingPathComponent("tokenizer.json"))
             try AtomicFile.write(log.text, to: outURL.appendingPathComponent("train_log.jsonl"))

@@ -46,6 +46,28 @@ extension DecoderModel {
     }
 
     public func resetExpertStatistics() { for l in moeLayers { for g in l.groups { g.stats = [:] } } }
+
+    /// Sums every rank's expert statistics (data-parallel training: each rank routed its own
+    /// micro-batches), under rank 0's labels, so every rank holds the statistics of all tokens.
+    public func reduceExpertStatistics(_ world: Collective) {
+        guard world.size > 1 else { return }
+        let mine = moeLayers.flatMap { l in l.groups.flatMap { $0.stats.keys } }
+        let labels = Set(world.broadcast(Set(mine).sorted().joined(separator: "\n")).split(separator: "\n").map(String.init)).sorted()
+        for l in moeLayers {
+            for g in l.groups {
+                for label in labels {
+                    let n = g.router.n
+                    let st = g.stats[label] ?? ExpertStats(experts: n)
+                    var v = [Double(st.tokens), st.entropySum] + st.selected.map(Double.init) + st.probSum
+                    world.allReduce(&v, op: .sum)
+                    var out = ExpertStats(experts: n)
+                    out.tokens = Int(v[0]); out.entropySum = v[1]
+                    out.selected = v[2..<(2 + n)].map { Int($0) }; out.probSum = Array(v[(2 + n)...])
+                    g.stats[label] = out
+                }
+            }
+        }
+    }
 }
 
 /// Summaries of expert statistics used by reports.

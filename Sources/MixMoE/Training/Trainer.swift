@@ -39,18 +39,50 @@ public enum TrainingError: LocalizedError {
 /// One optimiser step = gradient accumulation over micro-batches, gradient reduction, clipping,
 /// AdamW. Gradient reduction across processes (data parallelism) has exactly one place:
 /// `reduceGradients`.
+///
+/// Under data parallelism every rank runs `trainStep` with its own micro-batches of the global
+/// step and the result is the single-process step on all of them: the loss is normalised by the
+/// global token count (all-reduced first: translation batches differ in length, so a mean of
+/// per-rank means would be wrong), each micro-batch's load-balance term keeps its global token
+/// share, the summed gradients are the global gradient, and clipping then sees the global norm.
 public final class Trainer: @unchecked Sendable {
     public let model: DecoderModel
     public let optimizer: AdamW
     public var schedule: CosineSchedule
     public var clipNorm: Double
     public private(set) var step = 0
+    /// Called with the store right after the gradients are reduced (before clipping): tests
+    /// compare the reduced gradient of several ranks with one process's.
+    public var afterReduce: ((ParameterStore) throws -> Void)?
+    /// The ranks this trainer steps with (``SingleProcess``: alone).
+    public let collective: Collective
+    private let reducer: GradientReducer
 
-    public init(model: DecoderModel, schedule: CosineSchedule, weightDecay: Float = 0, clipNorm: Double = 1) {
+    public init(
+        model: DecoderModel, schedule: CosineSchedule, weightDecay: Float = 0, clipNorm: Double = 1,
+        collective: Collective = SingleProcess()
+    ) {
         self.model = model
         optimizer = AdamW(store: model.store, weightDecay: weightDecay)
         self.schedule = schedule
         self.clipNorm = clipNorm
+        self.collective = collective
+        reducer = GradientReducer(collective: collective)
+    }
+
+    /// Makes every rank start from the root's state: all weights, the trainable views' Adam
+    /// moments and the step (after a resume on the root; also guards against ranks that loaded
+    /// different weights).
+    public func synchronizeFromRoot() {
+        guard collective.size > 1 else { return }
+        let store = model.store
+        collective.broadcast(store.params.ptr, count: store.count, root: 0)
+        for r in TrainableRuns(store).runs {
+            collective.broadcast(optimizer.m.ptr + r.lowerBound, count: r.count, root: 0)
+            collective.broadcast(optimizer.v.ptr + r.lowerBound, count: r.count, root: 0)
+        }
+        let rootStep = Int(collective.broadcast(String(step), root: 0)) ?? step
+        if rootStep != step { restore(step: rootStep) }
     }
 
     /// Continues a run from a checkpoint at optimiser step `s`.
@@ -59,15 +91,18 @@ public final class Trainer: @unchecked Sendable {
         optimizer.restore(step: s)
     }
 
-    /// Single process: nothing to reduce. Data parallelism would all-reduce the trainable
-    /// gradients here, and only here (docs/DESIGN.md, "Data parallelism").
-    func reduceGradients() {}
+    /// Sums the trainable gradients over the ranks (one all-reduce; nothing alone). The only place
+    /// gradients cross processes (docs/DESIGN.md, "Data parallelism").
+    func reduceGradients() { reducer.reduce(model.store) }
 
-    /// Runs one optimiser step over `micro` (the accumulated batch). The loss is the token mean
-    /// over all micro-batches, so accumulation equals one large batch.
+    /// Runs one optimiser step over `micro` (the accumulated batch; under data parallelism this
+    /// rank's share of it, possibly empty). The loss is the token mean over all micro-batches of
+    /// all ranks, so accumulation and data parallelism equal one large batch.
     @discardableResult
     public func trainStep(_ micro: [TokenBatch]) throws -> StepStats {
-        let total = micro.reduce(0) { $0 + $1.validTokens }
+        var counts = [Double(micro.reduce(0) { $0 + $1.validTokens })]
+        collective.allReduce(&counts, op: .sum)
+        let total = Int(counts[0])
         precondition(total > 0, "a training step needs at least one target token")
         model.store.zeroGrads()
         var lossSum = 0.0, aux = 0.0
@@ -82,6 +117,10 @@ public final class Trainer: @unchecked Sendable {
             model.backward(batch: mb.batch, seq: mb.seq, lossScale: 1 / Float(total))
         }
         reduceGradients()
+        try afterReduce?(model.store)
+        var sums = [lossSum, aux]
+        collective.allReduce(&sums, op: .sum)
+        lossSum = sums[0]; aux = sums[1]
         let loss = lossSum / Double(total)
         let badGrad = Gradients.firstNonFinite(model.store)
         if !loss.isFinite || badGrad != nil {

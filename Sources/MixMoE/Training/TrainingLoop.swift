@@ -56,15 +56,20 @@ public final class TrainingLoop {
         let first = trainer.step
         for s in first..<steps {
             let stepStart = monotonicSeconds()
+            // Every rank draws the whole global step (so the data cursor is the same everywhere)
+            // and trains on micro-batches rank, rank + size, ...: disjoint shards of the step the
+            // single process would run.
             var micro: [TokenBatch] = []
-            var have = 0
+            var have = 0, count = 0
+            let world = trainer.collective
             while have < stepTokens {
                 let mb = source.nextBatch(tokens: min(microTokens, stepTokens - have))
-                micro.append(mb)
+                if count % world.size == world.rank { micro.append(mb) }
+                count += 1
                 have += mb.batch * mb.seq
             }
             let st = try trainer.trainStep(micro)
-            tokens += micro.reduce(0) { $0 + $1.batch * $1.seq }
+            tokens += have
             let el = monotonicSeconds() - start
             log.append(
                 String(

@@ -57,12 +57,59 @@ public final class TrainingRun {
     public var note: (String) -> Void = { _ in }
     /// Sleep after each step (tests of interruption).
     public var stepDelayMs = 0
+    /// Tests of data parallelism: every rank writes `grads-rank-R.safetensors` (its trainable
+    /// gradients after the first step's reduction, before clipping) and, at the end,
+    /// `weights-rank-R.safetensors` (all its weights) into this folder.
+    public var debugDump: URL?
 
-    public init(model: DecoderModel, settings: TrainingSettings, source: BatchSource, record: [String: String] = [:]) {
+    /// The ranks of the run: `Distributed.world` unless given (only rank 0 writes checkpoints and
+    /// reports progress).
+    public var collective: Collective { trainer.collective }
+
+    public init(
+        model: DecoderModel, settings: TrainingSettings, source: BatchSource, record: [String: String] = [:],
+        collective: Collective = Distributed.world
+    ) {
         self.settings = settings
         self.source = source
-        trainer = settings.trainer(for: model)
+        trainer = settings.trainer(for: model, collective: collective)
         self.record = record.merging(settings.record) { a, _ in a }
+        if collective.size > 1 { self.record["world_size"] = String(collective.size) }
+    }
+
+    /// Rank 0's resume: finds and restores the newest good checkpoint, checks the run record.
+    private func resumeOnRoot(_ cp: CheckpointPolicy, loop: TrainingLoop) throws -> URL {
+        let (url, st) = try Checkpoint.latestGood(cp.directory) { self.note("warning: \($0)") }
+        // The world size may change when the global batch does not (batch_tokens is in the
+        // record): the ranks then run the same steps on the same micro-batches.
+        let ranks = (st.run["world_size"] ?? "1", record["world_size"] ?? "1")
+        let diffs = Checkpoint.differences(st.run.filter { $0.key != "world_size" }, record.filter { $0.key != "world_size" })
+        if !diffs.isEmpty {
+            guard cp.force else { throw CheckpointError.configMismatch(path: url.path, differences: diffs) }
+            note("warning: resuming despite differences (--force):\n  " + diffs.joined(separator: "\n  "))
+        }
+        if ranks.0 != ranks.1 {
+            note("resuming with \(ranks.1) process(es) a run checkpointed with \(ranks.0): same global batch, same steps")
+        }
+        try Checkpoint.restore(url, state: st, into: trainer)
+        source.seek(st.cursor)
+        let log = (try? String(contentsOf: url.appendingPathComponent("train_log.jsonl"), encoding: .utf8)) ?? ""
+        loop.restoreLog(log.split(separator: "\n").map(String.init))
+        note("resuming from \(url.path) (step \(st.step), data cursor \(st.cursor))")
+        return url
+    }
+
+    /// Every rank must run the same command on the same data: compares the run records.
+    private func checkSameRun() throws {
+        guard collective.size > 1 else { return }
+        let mine = try sortedJSON(record)
+        let root = collective.broadcast(mine)
+        let same = !collective.any(root != mine)
+        if root != mine {
+            let theirs = (try? JSONDecoder().decode([String: String].self, from: Data(root.utf8))) ?? [:]
+            throw DistributedError.dataDiffers(rank: collective.rank, detail: Checkpoint.differences(theirs, record).joined(separator: "; "))
+        }
+        guard same else { throw DistributedError.dataDiffers(rank: 0, detail: "another rank's run record differs") }
     }
 
     /// Runs the remaining steps and returns the log (one JSON line per step, resumed lines included).
@@ -70,45 +117,64 @@ public final class TrainingRun {
     public func run() throws -> TrainingLog {
         let loop = TrainingLoop(trainer: trainer, source: source, stepTokens: settings.batchTokens, microTokens: settings.microTokens)
         var lastCheckpoint: URL? = nil
-        if let cp = checkpoints, cp.resume {
-            let (url, st) = try Checkpoint.latestGood(cp.directory) { self.note("warning: \($0)") }
-            let diffs = Checkpoint.differences(st.run, record)
-            if !diffs.isEmpty {
-                guard cp.force else { throw CheckpointError.configMismatch(path: url.path, differences: diffs) }
-                note("warning: resuming despite differences (--force):\n  " + diffs.joined(separator: "\n  "))
-            }
-            try Checkpoint.restore(url, state: st, into: trainer)
-            source.seek(st.cursor)
-            let log = (try? String(contentsOf: url.appendingPathComponent("train_log.jsonl"), encoding: .utf8)) ?? ""
-            loop.restoreLog(log.split(separator: "\n").map(String.init))
-            lastCheckpoint = url
-            note("resuming from \(url.path) (step \(st.step), data cursor \(st.cursor))")
+        let world = collective
+        if !world.isRoot { note = { _ in } }
+        try checkSameRun()
+        // Rank 0 resumes; the others take its weights, moments, step and data cursor.
+        if let cp = checkpoints, cp.resume, world.isRoot { lastCheckpoint = try resumeOnRoot(cp, loop: loop) }
+        if world.size > 1 {
+            trainer.synchronizeFromRoot()
+            if let c = Int(world.broadcast(String(source.cursor))), c != source.cursor { source.seek(c) }
         }
+        if let dir = debugDump {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let first = trainer.step + 1
+            trainer.afterReduce = { [trainer] store in
+                guard trainer.step + 1 == first else { return }
+                try Self.dump(store, grads: true, to: dir.appendingPathComponent("grads-rank-\(world.rank).safetensors"))
+            }
+        }
+        defer { trainer.afterReduce = nil }
         let signals = handleSignals ? StopSignals(note: note) : nil
         defer { signals?.uninstall() }
         let steps = settings.steps
         func checkpoint(_ step: Int) throws {
-            guard let cp = checkpoints else { return }
+            guard let cp = checkpoints, world.isRoot else { return }
             lastCheckpoint = try Checkpoint.save(
                 out: cp.directory, step: step, trainer: trainer, cursor: source.cursor, run: record,
                 log: loop.log, keep: cp.keep)
         }
+        // A signal on any rank stops every rank after the same step.
+        var stopping = false
         let finished: Bool
         do {
             finished = try loop.run(
-                steps: steps, report: progress,
+                steps: steps, report: world.isRoot ? progress : { _ in },
                 afterStep: { step in
                     if self.stepDelayMs > 0 { usleep(UInt32(self.stepDelayMs) * 1000) }
+                    stopping = world.any(signals?.received != nil)
                     let every = self.checkpoints?.every ?? 0
-                    if step == steps || (every > 0 && step % every == 0) || signals?.received != nil { try checkpoint(step) }
-                }, shouldStop: { signals?.received != nil })
+                    if step == steps || (every > 0 && step % every == 0) || stopping { try checkpoint(step) }
+                }, shouldStop: { stopping })
         } catch let e as TrainingError {
             throw TrainingStopped(reason: e.localizedDescription, lastCheckpoint: lastCheckpoint?.path)
         }
-        if !finished, let sig = signals?.received {
-            throw TrainingInterrupted(signal: sig, step: trainer.step, checkpoint: lastCheckpoint?.path)
+        if let dir = debugDump {
+            try Self.dump(trainer.model.store, grads: false, to: dir.appendingPathComponent("weights-rank-\(world.rank).safetensors"))
+        }
+        if !finished {
+            throw TrainingInterrupted(signal: signals?.received ?? SIGTERM, step: trainer.step, checkpoint: lastCheckpoint?.path)
         }
         return TrainingLog(lines: loop.log)
+    }
+}
+
+extension TrainingRun {
+    /// Writes the trainable gradients (or all weights) of `store` as safetensors.
+    static func dump(_ store: ParameterStore, grads: Bool, to url: URL) throws {
+        let base = UnsafePointer(grads ? store.grads.ptr : store.params.ptr)
+        let tensors = store.entries.filter { !grads || $0.trainable }.map { e in (name: e.name, shape: e.shape, values: base + e.offset) }
+        try SafetensorsFile.write(url, tensors: tensors, metadata: [:])
     }
 }
 

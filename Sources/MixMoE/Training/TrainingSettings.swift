@@ -57,9 +57,10 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     /// The schedule these settings describe.
     public var schedule: CosineSchedule { CosineSchedule(peak: lr, totalSteps: steps, warmupFraction: warmup) }
 
-    /// A trainer for `model` with these settings (trainable flags are the model's own).
-    public func trainer(for model: DecoderModel) -> Trainer {
-        Trainer(model: model, schedule: schedule, weightDecay: Float(weightDecay), clipNorm: clipNorm)
+    /// A trainer for `model` with these settings (trainable flags are the model's own), stepping
+    /// with the ranks of `collective`.
+    public func trainer(for model: DecoderModel, collective: Collective = SingleProcess()) -> Trainer {
+        Trainer(model: model, schedule: schedule, weightDecay: Float(weightDecay), clipNorm: clipNorm, collective: collective)
     }
 
     /// The settings as strings, for a run record (a resume compares them).
