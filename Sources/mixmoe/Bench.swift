@@ -22,8 +22,8 @@ struct BenchOptions: ParsableArguments {
     @OptionGroup var compute: ComputeOptions
 
     /// Applies the thread count and runs `body` with the resolved config, reporting errors.
-    func measuring(_ body: (ModelConfig) throws -> Void) async throws {
-        try await compute.run { try body(try ModelConfig.resolve(config)) }
+    func measuring(distributed: Bool = false, _ body: (ModelConfig) throws -> Void) async throws {
+        try await compute.run(distributed: distributed) { try body(try ModelConfig.resolve(config)) }
     }
 
     /// Times `body` (warm-up, then `reps` timed runs) and prints one JSON line: the case, the
@@ -70,7 +70,8 @@ struct BenchTrain: AsyncParsableCommand {
     @OptionGroup var moe: MoEOptionGroup
     @Flag(help: "Use the explicit [h ; T h] router instead of the folded one (stage1/stage2).") var explicitRouter = false
     @Flag(help: "Also report the share of step time in router, attention core and optimiser.") var profile = false
-    @Option(help: "Sequences per step.") var batch: Int = 8
+    @Option(help: "Sequences per step (under mpirun: the global batch, split over the ranks).") var batch: Int = 8
+    @Flag(help: "Under mpirun: ZeRO-1 (Adam moments sharded over the ranks).") var zero1 = false
     @Option(help: "Tokens per sequence.") var seq: Int = 256
 
     func validate() throws {
@@ -78,7 +79,9 @@ struct BenchTrain: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await bench.measuring { cfg in
+        try await bench.measuring(distributed: true) { cfg in
+            let world = Distributed.world
+            guard batch % world.size == 0 else { throw ValidationError("--batch (\(batch)) must be a multiple of the \(world.size) ranks") }
             var model = DecoderModel(config: cfg, seed: 1)
             switch method {
             case .full, .llamaPro, .moe: break
@@ -95,20 +98,28 @@ struct BenchTrain: AsyncParsableCommand {
             let ids = benchTokens(n, vocab: cfg.vocabSize)
             var targets = Array(ids.dropFirst()) + [-1]
             for s in 1...batch { targets[s * seq - 1] = -1 }
-            // one step = one micro-batch of batch x seq tokens, through the same TrainingRun as every command
-            let settings = TrainingSettings(steps: bench.warmup + bench.reps, batchTokens: n, microTokens: n, seq: seq, lr: 1e-4, warmup: 0)
-            let run = TrainingRun(
-                model: model, settings: settings,
-                source: RepeatingSource(TokenBatch(ids: ids, targets: targets, batch: batch, seq: seq)))
+            // one step = batch x seq tokens through the same TrainingRun as every command: one
+            // micro-batch, or under mpirun one per rank (the same global batch, split)
+            let per = batch / world.size
+            let micro = (0..<world.size).map { r in
+                let span = (r * per * seq)..<((r + 1) * per * seq)
+                return TokenBatch(ids: Array(ids[span]), targets: Array(targets[span]), batch: per, seq: seq)
+            }
+            var settings = TrainingSettings(steps: bench.warmup + bench.reps, batchTokens: n, microTokens: n / world.size, seq: seq, lr: 1e-4, warmup: 0)
+            settings.shardOptimizer = zero1
+            let run = TrainingRun(model: model, settings: settings, source: RepeatingSource(micro))
             var times: [Double] = []
             let warm = bench.warmup, prof = profile
             if warm == 0 { Profile.enabled = prof; Profile.reset() }
+            var trafficAtWarm = CollectiveTraffic()
             run.progress = { p in
                 if p.step > warm { times.append(p.stepSeconds) }
-                if p.step == warm { Profile.enabled = prof; Profile.reset() }
+                if p.step == warm { Profile.enabled = prof; Profile.reset(); trafficAtWarm = world.traffic }
             }
             try run.run()
             Profile.enabled = false
+            guard world.isRoot else { return }
+            let traffic = world.traffic
             let (med, lo, hi) = summary(times)
             // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
             let fpt = cfg.trainFlopsPerToken(seq: seq)
@@ -120,6 +131,10 @@ struct BenchTrain: AsyncParsableCommand {
                     "trainable_params": model.store.trainableCount,
                     // params + grads + Adam moments + activations/scratch, from the buffers' shapes
                     "buffers_peak_mb": Double(FloatBuffer.peakBytes) / 1_048_576,
+                    "ranks": world.size, "zero1": zero1,
+                    // collectives of the timed steps: share of the step time, bytes per step per rank
+                    "collective_share": (traffic.seconds - trafficAtWarm.seconds) / max(times.reduce(0, +), 1e-9),
+                    "collective_mb_per_step": Double(traffic.bytes - trafficAtWarm.bytes) / Double(max(1, times.count)) / 1_048_576,
                 ],
                 median: med, min: lo, max: hi)
             if method == .stage1 || method == .stage2 {

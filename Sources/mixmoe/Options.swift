@@ -73,10 +73,13 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Optimiser steps.") var steps: Int = TrainingSettings().steps
     @Option(help: "Peak learning rate (cosine schedule with linear warm-up). Default: the command's.") var lr: Double?
     @Option(help: "Seed of the data order (and of fresh weights).") var seed: UInt64 = 0
+    @Flag(help: "Under mpirun: shard the Adam moments over the ranks (ZeRO-1); the same training with less memory per rank.")
+    var zero1 = false
     @OptionGroup var batch: BatchOptions
 
     func settings(defaultLR: Double) throws -> TrainingSettings {
         var s = TrainingSettings(steps: steps, lr: lr ?? defaultLR, seed: seed)
+        s.shardOptimizer = zero1
         batch.apply(to: &s)
         try s.validate()
         return s

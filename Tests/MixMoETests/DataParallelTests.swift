@@ -75,16 +75,17 @@ struct DataParallelSetup {
 }
 
 @Suite(.serialized) struct DataParallelTests {
-    /// Two ranks on the same global batch give one process's training: the reduced gradients
+    /// Two ranks on the same global batch give one process's training (with the Adam moments
+    /// sharded over the ranks, ZeRO-1, too): the reduced gradients
     /// of the first step and the weights after 5 steps within 1e-5 (relative, the order of the
     /// float sums differs), and the two ranks' weights bitwise identical.
-    @Test(arguments: ["full", "stage1", "stage2"])
-    func twoRanksEqualOneProcess(kind: String) throws {
+    @Test(arguments: [("full", false), ("stage1", false), ("stage2", false), ("full", true), ("stage2", true)])
+    func twoRanksEqualOneProcess(kind: String, zero1: Bool) throws {
         let s = try DataParallelSetup()
         let one = s.dir.appendingPathComponent("one"), two = s.dir.appendingPathComponent("two")
         let (p1, e1) = try runMixmoe(s.args(kind, out: one) + ["--debug-dump", one.appendingPathComponent("dump").path])
         #expect(p1.terminationStatus == 0, "\(stderrText(e1))")
-        let (p2, e2) = try runMPI(2, s.args(kind, out: two) + ["--debug-dump", two.appendingPathComponent("dump").path])
+        let (p2, e2) = try runMPI(2, s.args(kind, out: two) + ["--debug-dump", two.appendingPathComponent("dump").path] + (zero1 ? ["--zero1"] : []))
         #expect(p2.terminationStatus == 0, "\(stderrText(e2))")
         func dump(_ u: URL, _ f: String) throws -> [Float] { try flatTensors(u.appendingPathComponent("dump/\(f)")) }
         let g1 = try dump(one, "grads-rank-0.safetensors"), g2 = try dump(two, "grads-rank-0.safetensors")
@@ -120,11 +121,12 @@ func rankPids(of launcher: Process) -> [Int: Int32] {
 extension DataParallelTests {
     /// kill -9 of one rank mid-run ends the whole job with a non-zero status within seconds (no
     /// rank waits forever in a collective), and `--resume` then finishes with weights bitwise
-    /// equal to an uninterrupted two-rank run.
-    @Test func killedRankEndsTheJobAndResumes() throws {
+    /// equal to an uninterrupted two-rank run (with ZeRO-1: the sharded moments are gathered into
+    /// the checkpoint and scattered again on resume).
+    @Test(arguments: [false, true]) func killedRankEndsTheJobAndResumes(zero1: Bool) throws {
         let s = try DataParallelSetup()
         let a = s.dir.appendingPathComponent("a"), b = s.dir.appendingPathComponent("b")
-        let args = { (out: URL) in s.args("stage2", out: out).map { $0 == "5" ? "8" : $0 } + ["--checkpoint-every", "2"] }
+        let args = { (out: URL) in s.args("stage2", out: out).map { $0 == "5" ? "8" : $0 } + ["--checkpoint-every", "2"] + (zero1 ? ["--zero1"] : []) }
         let (pa, ea) = try runMPI(2, args(a))
         #expect(pa.terminationStatus == 0, "\(stderrText(ea))")
 

@@ -1,19 +1,44 @@
 import Foundation
 
-/// AdamW (Loshchilov & Hutter) exactly as `torch.optim.AdamW` computes it, over the trainable views
-/// of one `ParameterStore`; the moments share the parameters' layout, so this is one loop.
+/// A stretch of parameters the optimiser updates: `count` values at `param` in the store's
+/// layout, whose moments live at `moment`.
+public struct OptimizerSegment: Sendable, Equatable {
+    public var param: Int, moment: Int, count: Int
+}
+
+/// AdamW (Loshchilov & Hutter) exactly as `torch.optim.AdamW` computes it, over segments of one
+/// `ParameterStore`: by default every trainable view, with moments in the parameters' layout (so
+/// this is one loop and frozen views are skipped); under ZeRO-1 (``OptimizerShard``) only this
+/// rank's shard of the trainable values, with moments for the shard alone.
 public final class AdamW: @unchecked Sendable {
     public var beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     public private(set) var step = 0
-    public let m: FloatBuffer  // first moments, same layout as the parameters
+    public let m: FloatBuffer  // first moments: the parameters' layout, or the shard's
     public let v: FloatBuffer  // second moments
     let store: ParameterStore
+    /// nil: the trainable views, read at each update (freezing may change between runs).
+    let fixedSegments: [OptimizerSegment]?
 
     public init(store: ParameterStore, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
         self.store = store
         self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
         m = FloatBuffer(count: store.count)
         v = FloatBuffer(count: store.count)
+        fixedSegments = nil
+    }
+
+    /// An optimiser for `segments` only, with `momentCount` moments (a ZeRO-1 shard).
+    init(store: ParameterStore, segments: [OptimizerSegment], momentCount: Int, weightDecay: Float) {
+        self.store = store
+        beta1 = 0.9; beta2 = 0.999; eps = 1e-8; self.weightDecay = weightDecay
+        m = FloatBuffer(count: momentCount)
+        v = FloatBuffer(count: momentCount)
+        fixedSegments = segments
+    }
+
+    /// What an update touches.
+    public var segments: [OptimizerSegment] {
+        fixedSegments ?? store.entries.filter(\.trainable).map { OptimizerSegment(param: $0.offset, moment: $0.offset, count: $0.count) }
     }
 
     /// One update with learning rate `lr`; frozen views are skipped entirely (bit-for-bit unchanged).
@@ -23,12 +48,11 @@ public final class AdamW: @unchecked Sendable {
         let bc1 = 1 - Float(pow(Double(b1), Double(step)))
         let bc2sqrt = Float((1 - pow(Double(b2), Double(step))).squareRoot())
         let stepSize = lr / bc1
-        let p = store.params.ptr, g = store.grads.ptr, m = m.ptr, v = v.ptr
-        for e in store.entries where e.trainable {
-            let off = e.offset
-            Parallel.forChunks(e.count, grain: 16384) { r in
-                for j in r {
-                    let i = off + j
+        for seg in segments {
+            let p = store.params.ptr + seg.param, g = store.grads.ptr + seg.param
+            let m = m.ptr + seg.moment, v = v.ptr + seg.moment
+            Parallel.forChunks(seg.count, grain: 16384) { r in
+                for i in r {
                     p[i] *= decay  // decoupled weight decay
                     m[i] = b1 * m[i] + (1 - b1) * g[i]
                     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
@@ -43,31 +67,40 @@ public final class AdamW: @unchecked Sendable {
     public func restore(step s: Int) { step = s }
 }
 
-/// Gradient utilities over the trainable views.
+/// Gradient utilities over the trainable views (or, under ZeRO-1, over a rank's shard: the sum
+/// of squares is then all-reduced, so clipping sees the global norm).
 public enum Gradients {
-    /// Global L2 norm of the trainable gradients (accumulated in Double, in view order).
-    public static func norm(_ store: ParameterStore) -> Double {
+    static func trainableRanges(_ store: ParameterStore) -> [Range<Int>] {
+        store.entries.filter(\.trainable).map { $0.offset..<($0.offset + $0.count) }
+    }
+
+    /// Sum of squares of `ranges` of the gradients (in Double, in order).
+    static func sumOfSquares(_ store: ParameterStore, _ ranges: [Range<Int>]) -> Double {
         var total = 0.0
         let g = store.grads.ptr
-        for e in store.entries where e.trainable {
+        for r in ranges {
             var s = 0.0
-            for i in e.offset..<(e.offset + e.count) { s += Double(g[i]) * Double(g[i]) }
+            for i in r { s += Double(g[i]) * Double(g[i]) }
             total += s
         }
-        return total.squareRoot()
+        return total
     }
+
+    /// Global L2 norm of the trainable gradients (accumulated in Double, in view order).
+    public static func norm(_ store: ParameterStore) -> Double { sumOfSquares(store, trainableRanges(store)).squareRoot() }
 
     /// `torch.nn.utils.clip_grad_norm_`: scale by `max / (norm + 1e-6)` when that is below 1.
     /// Returns the norm before clipping.
     @discardableResult
-    public static func clip(_ store: ParameterStore, maxNorm: Double) -> Double {
-        let n = norm(store)
+    public static func clip(_ store: ParameterStore, maxNorm: Double) -> Double { clip(store, trainableRanges(store), maxNorm: maxNorm, norm: nil) }
+
+    /// Clips `ranges` with the given norm (or theirs).
+    static func clip(_ store: ParameterStore, _ ranges: [Range<Int>], maxNorm: Double, norm: Double?) -> Double {
+        let n = norm ?? sumOfSquares(store, ranges).squareRoot()
         let coef = Float(min(1, maxNorm / (n + 1e-6)))
         if coef < 1 {
             let g = store.grads.ptr
-            for e in store.entries where e.trainable {
-                for i in e.offset..<(e.offset + e.count) { g[i] *= coef }
-            }
+            for r in ranges { for i in r { g[i] *= coef } }
         }
         return n
     }
@@ -77,6 +110,15 @@ public enum Gradients {
         let g = store.grads.ptr
         for e in store.entries where e.trainable {
             for i in e.offset..<(e.offset + e.count) where !g[i].isFinite { return e.name }
+        }
+        return nil
+    }
+
+    /// The view holding the first non-finite gradient within `ranges`.
+    static func firstNonFinite(_ store: ParameterStore, _ ranges: [Range<Int>]) -> String? {
+        let g = store.grads.ptr
+        for r in ranges {
+            for i in r where !g[i].isFinite { return store.entries.first { $0.offset <= i && i < $0.offset + $0.count }?.name ?? "?" }
         }
         return nil
     }

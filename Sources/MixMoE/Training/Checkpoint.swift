@@ -36,9 +36,11 @@ public enum Checkpoint {
     public static func name(step: Int) -> String { String(format: "step-%08d", step) }
 
     public static func save(
-        out: URL, step: Int, trainer: Trainer, cursor: Int, run: [String: String],
-        log: [String], keep: Int = 3
+        out: URL, step: Int, trainer: Trainer, moments: (m: FloatBuffer, v: FloatBuffer)? = nil, cursor: Int,
+        run: [String: String], log: [String], keep: Int = 3
     ) throws -> URL {
+        precondition(moments != nil || !trainer.isSharded, "sharded moments must be gathered first")
+        let (mom, vel) = moments ?? (trainer.optimizer.m, trainer.optimizer.v)
         let fm = FileManager.default
         let root = folder(out)
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
@@ -48,13 +50,12 @@ public enum Checkpoint {
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
         let m = trainer.model
         try m.save(directory: tmp)
-        let opt = trainer.optimizer
         try SafetensorsFile.write(
             tmp.appendingPathComponent("optimizer.safetensors"),
             tensors: [
-                (name: "adam.m", shape: [m.store.count], values: UnsafePointer(opt.m.ptr)),
-                (name: "adam.v", shape: [m.store.count], values: UnsafePointer(opt.v.ptr)),
-            ], metadata: ["step": String(opt.step)])
+                (name: "adam.m", shape: [m.store.count], values: UnsafePointer(mom.ptr)),
+                (name: "adam.v", shape: [m.store.count], values: UnsafePointer(vel.ptr)),
+            ], metadata: ["step": String(trainer.optimizer.step)])
         try AtomicFile.write(log.joined(separator: "\n") + (log.isEmpty ? "" : "\n"), to: tmp.appendingPathComponent("train_log.jsonl"))
         var sums: [String: String] = [:]
         for f in ["model.safetensors", "optimizer.safetensors", "config.json", "train_log.jsonl"] {
@@ -111,7 +112,10 @@ public enum Checkpoint {
         let w = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
         try DecoderModel.fill(m.store, from: [w])
         let o = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))
-        for (name, buf) in [("adam.m", trainer.optimizer.m), ("adam.v", trainer.optimizer.v)] {
+        // sharded moments are read whole here and scattered by Trainer.synchronizeFromRoot
+        let full = trainer.isSharded ? (m: FloatBuffer(count: m.store.count), v: FloatBuffer(count: m.store.count)) : nil
+        if let full { trainer.restoredMoments = full }
+        for (name, buf) in [("adam.m", full?.m ?? trainer.optimizer.m), ("adam.v", full?.v ?? trainer.optimizer.v)] {
             guard o.tensors[name]?.shape == [m.store.count] else {
                 throw CheckpointError.corrupt(path: url.path, detail: "optimizer.safetensors: \(name) does not match the model's \(m.store.count) parameters")
             }

@@ -51,38 +51,62 @@ public final class Trainer: @unchecked Sendable {
     public var schedule: CosineSchedule
     public var clipNorm: Double
     public private(set) var step = 0
-    /// Called with the store right after the gradients are reduced (before clipping): tests
-    /// compare the reduced gradient of several ranks with one process's.
-    public var afterReduce: ((ParameterStore) throws -> Void)?
+    /// Called right after the gradients are reduced (before clipping) with the reduced trainable
+    /// gradients in the store's layout: tests compare several ranks' with one process's.
+    public var afterReduce: ((ParameterStore, UnsafePointer<Float>) throws -> Void)?
     /// The ranks this trainer steps with (``SingleProcess``: alone).
     public let collective: Collective
     private let reducer: GradientReducer
+    /// ZeRO-1: this rank's shard of the optimiser state (nil: every rank holds all of it).
+    let shard: OptimizerShard?
+    /// Moments a resume read on rank 0 in the store's layout, for `synchronizeFromRoot` to
+    /// scatter into the shards.
+    var restoredMoments: (m: FloatBuffer, v: FloatBuffer)?
 
+    /// `shardOptimizer`: ZeRO-1 (``OptimizerShard``); trainable flags must be final by now.
     public init(
         model: DecoderModel, schedule: CosineSchedule, weightDecay: Float = 0, clipNorm: Double = 1,
-        collective: Collective = SingleProcess()
+        collective: Collective = SingleProcess(), shardOptimizer: Bool = false
     ) {
         self.model = model
-        optimizer = AdamW(store: model.store, weightDecay: weightDecay)
+        shard = shardOptimizer ? OptimizerShard(store: model.store, collective: collective) : nil
+        optimizer =
+            shard.map { AdamW(store: model.store, segments: $0.segments, momentCount: $0.block, weightDecay: weightDecay) }
+            ?? AdamW(store: model.store, weightDecay: weightDecay)
         self.schedule = schedule
         self.clipNorm = clipNorm
         self.collective = collective
         reducer = GradientReducer(collective: collective)
     }
 
+    /// True when the Adam moments are sharded over the ranks (ZeRO-1).
+    public var isSharded: Bool { shard != nil }
+
     /// Makes every rank start from the root's state: all weights, the trainable views' Adam
     /// moments and the step (after a resume on the root; also guards against ranks that loaded
     /// different weights).
     public func synchronizeFromRoot() {
+        let restored = collective.any(restoredMoments != nil)
+        if let shard, restored { shard.scatterMoments(restoredMoments, into: optimizer) }
+        restoredMoments = nil
         guard collective.size > 1 else { return }
         let store = model.store
         collective.broadcast(store.params.ptr, count: store.count, root: 0)
-        for r in TrainableRuns(store).runs {
-            collective.broadcast(optimizer.m.ptr + r.lowerBound, count: r.count, root: 0)
-            collective.broadcast(optimizer.v.ptr + r.lowerBound, count: r.count, root: 0)
+        if shard == nil {
+            for r in TrainableRuns(store).runs {
+                collective.broadcast(optimizer.m.ptr + r.lowerBound, count: r.count, root: 0)
+                collective.broadcast(optimizer.v.ptr + r.lowerBound, count: r.count, root: 0)
+            }
         }
         let rootStep = Int(collective.broadcast(String(step), root: 0)) ?? step
         if rootStep != step { restore(step: rootStep) }
+    }
+
+    /// Both Adam moments in the store's layout for a checkpoint, on rank 0 (a collective under
+    /// ZeRO-1: every rank must call it).
+    func momentsForCheckpoint() -> (m: FloatBuffer, v: FloatBuffer)? {
+        guard let shard else { return collective.isRoot ? (optimizer.m, optimizer.v) : nil }
+        return shard.gatherMoments(optimizer, store: model.store)
     }
 
     /// Continues a run from a checkpoint at optimiser step `s`.
@@ -93,7 +117,9 @@ public final class Trainer: @unchecked Sendable {
 
     /// Sums the trainable gradients over the ranks (one all-reduce; nothing alone). The only place
     /// gradients cross processes (docs/DESIGN.md, "Data parallelism").
-    func reduceGradients() { reducer.reduce(model.store) }
+    func reduceGradients() {
+        if let shard { shard.reduceScatter(model.store) } else { reducer.reduce(model.store) }
+    }
 
     /// Runs one optimiser step over `micro` (the accumulated batch; under data parallelism this
     /// rank's share of it, possibly empty). The loss is the token mean over all micro-batches of
@@ -117,19 +143,28 @@ public final class Trainer: @unchecked Sendable {
             model.backward(batch: mb.batch, seq: mb.seq, lossScale: 1 / Float(total))
         }
         reduceGradients()
-        try afterReduce?(model.store)
+        if let afterReduce {
+            let full = shard?.gatheredGradients(model.store)
+            try afterReduce(model.store, UnsafePointer(full?.ptr ?? model.store.grads.ptr))
+        }
         var sums = [lossSum, aux]
         collective.allReduce(&sums, op: .sum)
         lossSum = sums[0]; aux = sums[1]
         let loss = lossSum / Double(total)
-        let badGrad = Gradients.firstNonFinite(model.store)
+        // what this rank updates: every trainable value, or (ZeRO-1) its shard
+        let ranges = shard?.paramRanges ?? Gradients.trainableRanges(model.store)
+        var badGrad = Gradients.firstNonFinite(model.store, ranges)
+        if shard != nil && collective.any(badGrad != nil) && badGrad == nil { badGrad = "a view on another rank" }
         if !loss.isFinite || badGrad != nil {
             let what = [loss.isFinite ? nil : "the loss (\(loss))", badGrad.map { "the gradient of \($0)" }].compactMap { $0 }
             throw TrainingError.nonFinite(step: step + 1, what: what.joined(separator: " and "))
         }
-        let norm = Gradients.clip(model.store, maxNorm: clipNorm)
+        var sq = [Gradients.sumOfSquares(model.store, ranges)]
+        if shard != nil { collective.allReduce(&sq, op: .sum) }
+        let norm = Gradients.clip(model.store, ranges, maxNorm: clipNorm, norm: sq[0].squareRoot())
         let lr = schedule.lr(step: step)
         Profile.measure("optimizer") { optimizer.update(lr: Float(lr)) }
+        shard?.allGather(model.store)
         step += 1
         return StepStats(loss: loss, auxLoss: aux, tokens: total, gradNorm: norm, lr: lr)
     }

@@ -89,13 +89,20 @@ public final class TrainingLoop {
     public var logText: String { log.joined(separator: "\n") + "\n" }
 }
 
-/// The same batch forever (benchmarks time steps on fixed data).
+/// The same batches forever, in turn (benchmarks time steps on fixed data).
 public final class RepeatingSource: BatchSource {
-    public let batch: TokenBatch
+    public let batches: [TokenBatch]
     public private(set) var cursor = 0
-    public init(_ batch: TokenBatch) { self.batch = batch }
-    public func nextBatch(sequences: Int) -> TokenBatch { cursor += 1; return batch }
-    public func nextBatch(tokens: Int) -> TokenBatch { cursor += 1; return batch }
+    public init(_ batch: TokenBatch) { batches = [batch] }
+    public init(_ batches: [TokenBatch]) {
+        precondition(!batches.isEmpty, "RepeatingSource needs a batch")
+        self.batches = batches
+    }
+    public func nextBatch(sequences: Int) -> TokenBatch { nextBatch(tokens: 0) }
+    public func nextBatch(tokens: Int) -> TokenBatch {
+        defer { cursor += 1 }
+        return batches[cursor % batches.count]
+    }
     public func seek(_ c: Int) { cursor = c }
-    public var epochs: Double { Double(cursor) }
+    public var epochs: Double { Double(cursor) / Double(batches.count) }
 }

@@ -122,16 +122,16 @@ public final class TrainingRun {
         try checkSameRun()
         // Rank 0 resumes; the others take its weights, moments, step and data cursor.
         if let cp = checkpoints, cp.resume, world.isRoot { lastCheckpoint = try resumeOnRoot(cp, loop: loop) }
+        trainer.synchronizeFromRoot()
         if world.size > 1 {
-            trainer.synchronizeFromRoot()
             if let c = Int(world.broadcast(String(source.cursor))), c != source.cursor { source.seek(c) }
         }
         if let dir = debugDump {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let first = trainer.step + 1
-            trainer.afterReduce = { [trainer] store in
+            trainer.afterReduce = { [trainer] store, grads in
                 guard trainer.step + 1 == first else { return }
-                try Self.dump(store, grads: true, to: dir.appendingPathComponent("grads-rank-\(world.rank).safetensors"))
+                try Self.dump(store, values: grads, trainableOnly: true, to: dir.appendingPathComponent("grads-rank-\(world.rank).safetensors"))
             }
         }
         defer { trainer.afterReduce = nil }
@@ -139,9 +139,11 @@ public final class TrainingRun {
         defer { signals?.uninstall() }
         let steps = settings.steps
         func checkpoint(_ step: Int) throws {
-            guard let cp = checkpoints, world.isRoot else { return }
+            guard let cp = checkpoints else { return }
+            // every rank takes part in gathering sharded moments; rank 0 writes
+            guard let moments = trainer.momentsForCheckpoint() else { return }
             lastCheckpoint = try Checkpoint.save(
-                out: cp.directory, step: step, trainer: trainer, cursor: source.cursor, run: record,
+                out: cp.directory, step: step, trainer: trainer, moments: moments, cursor: source.cursor, run: record,
                 log: loop.log, keep: cp.keep)
         }
         // A signal on any rank stops every rank after the same step.
@@ -160,7 +162,8 @@ public final class TrainingRun {
             throw TrainingStopped(reason: e.localizedDescription, lastCheckpoint: lastCheckpoint?.path)
         }
         if let dir = debugDump {
-            try Self.dump(trainer.model.store, grads: false, to: dir.appendingPathComponent("weights-rank-\(world.rank).safetensors"))
+            let store = trainer.model.store
+            try Self.dump(store, values: store.params.ptr, trainableOnly: false, to: dir.appendingPathComponent("weights-rank-\(world.rank).safetensors"))
         }
         if !finished {
             throw TrainingInterrupted(signal: signals?.received ?? SIGTERM, step: trainer.step, checkpoint: lastCheckpoint?.path)
@@ -170,10 +173,9 @@ public final class TrainingRun {
 }
 
 extension TrainingRun {
-    /// Writes the trainable gradients (or all weights) of `store` as safetensors.
-    static func dump(_ store: ParameterStore, grads: Bool, to url: URL) throws {
-        let base = UnsafePointer(grads ? store.grads.ptr : store.params.ptr)
-        let tensors = store.entries.filter { !grads || $0.trainable }.map { e in (name: e.name, shape: e.shape, values: base + e.offset) }
+    /// Writes `values` (the store's layout: gradients or weights) as safetensors, one tensor per view.
+    static func dump(_ store: ParameterStore, values base: UnsafePointer<Float>, trainableOnly: Bool, to url: URL) throws {
+        let tensors = store.entries.filter { !trainableOnly || $0.trainable }.map { e in (name: e.name, shape: e.shape, values: base + e.offset) }
         try SafetensorsFile.write(url, tensors: tensors, metadata: [:])
     }
 }

@@ -24,6 +24,9 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var clipNorm: Double
     /// Seed of the data order (and of fresh weights where a command creates them).
     public var seed: UInt64
+    /// ZeRO-1 under data parallelism: each rank keeps the Adam moments of its shard only (the
+    /// training is the same; not part of the coding keys, a property of the run, not the recipe).
+    public var shardOptimizer = false
 
     enum CodingKeys: String, CodingKey {
         case steps, batchTokens = "batch_tokens", microTokens = "micro_tokens", seq, lr, warmup
@@ -60,7 +63,9 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     /// A trainer for `model` with these settings (trainable flags are the model's own), stepping
     /// with the ranks of `collective`.
     public func trainer(for model: DecoderModel, collective: Collective = SingleProcess()) -> Trainer {
-        Trainer(model: model, schedule: schedule, weightDecay: Float(weightDecay), clipNorm: clipNorm, collective: collective)
+        Trainer(
+            model: model, schedule: schedule, weightDecay: Float(weightDecay), clipNorm: clipNorm, collective: collective,
+            shardOptimizer: shardOptimizer)
     }
 
     /// The settings as strings, for a run record (a resume compares them).
@@ -69,7 +74,7 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
             "steps": String(steps), "batch_tokens": String(batchTokens), "micro_tokens": String(microTokens), "seq": String(seq),
             "lr": String(lr), "warmup": String(warmup), "weight_decay": String(weightDecay), "clip_norm": String(clipNorm),
             "seed": String(seed),
-        ]
+        ].merging(shardOptimizer ? ["zero1": "true"] : [:]) { a, _ in a }
     }
 }
 
