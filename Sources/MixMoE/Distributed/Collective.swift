@@ -14,6 +14,7 @@ public struct CollectiveTraffic: Sendable {
     /// Bytes each rank contributed (the payload, not the algorithm's wire traffic).
     public var bytes = 0
     public var seconds = 0.0
+    public init() {}
 }
 
 /// The collective operations data-parallel training needs: every rank calls the same operations
