@@ -16,8 +16,8 @@ static int (*p_comm_size)(Handle, int *);
 static int (*p_barrier)(Handle);
 static int (*p_allreduce)(const void *, void *, int, Handle, Handle, Handle);
 static int (*p_bcast)(void *, int, Handle, int, Handle);
-static int (*p_reduce_scatter_block)(const void *, void *, int, Handle, Handle, Handle);
-static int (*p_allgather)(const void *, int, Handle, void *, int, Handle, Handle);
+static int (*p_reduce_scatter)(const void *, void *, const int *, Handle, Handle, Handle);
+static int (*p_allgatherv)(const void *, int, Handle, void *, const int *, const int *, Handle, Handle);
 static int (*p_abort)(Handle, int);
 static Handle comm_world, type_float, type_double, type_byte, op_sum, op_max;
 
@@ -52,8 +52,8 @@ int mixmoe_mpi_load(const char *path, char *err, size_t errlen) {
     *(void **)&p_barrier = sym(lib, "MPI_Barrier", err, errlen, &failed);
     *(void **)&p_allreduce = sym(lib, "MPI_Allreduce", err, errlen, &failed);
     *(void **)&p_bcast = sym(lib, "MPI_Bcast", err, errlen, &failed);
-    *(void **)&p_reduce_scatter_block = sym(lib, "MPI_Reduce_scatter_block", err, errlen, &failed);
-    *(void **)&p_allgather = sym(lib, "MPI_Allgather", err, errlen, &failed);
+    *(void **)&p_reduce_scatter = sym(lib, "MPI_Reduce_scatter", err, errlen, &failed);
+    *(void **)&p_allgatherv = sym(lib, "MPI_Allgatherv", err, errlen, &failed);
     *(void **)&p_abort = sym(lib, "MPI_Abort", err, errlen, &failed);
     // the predefined handles: addresses of Open MPI's global objects
     comm_world = sym(lib, "ompi_mpi_comm_world", err, errlen, &failed);
@@ -127,14 +127,12 @@ int mixmoe_mpi_bcast_bytes(void *buf, long count, int root) {
     return 0;
 }
 
-int mixmoe_mpi_reduce_scatter_float(const float *send, float *recv, long block) {
-    if (block > INT_MAX) return -1;
-    return p_reduce_scatter_block(send, recv, (int)block, type_float, op_sum, comm_world);
+int mixmoe_mpi_reduce_scatter_float(const float *send, float *recv, const int *counts) {
+    return p_reduce_scatter(send, recv, counts, type_float, op_sum, comm_world);
 }
 
-int mixmoe_mpi_allgather_float(float *buf, long block) {
-    if (block > INT_MAX) return -1;
-    return p_allgather(MPI_IN_PLACE_, 0, type_float, buf, (int)block, type_float, comm_world);
+int mixmoe_mpi_allgather_float(float *buf, const int *counts, const int *displs) {
+    return p_allgatherv(MPI_IN_PLACE_, 0, type_float, buf, counts, displs, type_float, comm_world);
 }
 
 void mixmoe_mpi_abort(int code) { p_abort(comm_world, code); }

@@ -24,10 +24,12 @@ int mixmoe_mpi_allreduce_float(float *buf, long count, int op);
 int mixmoe_mpi_allreduce_double(double *buf, long count, int op);
 int mixmoe_mpi_bcast_float(float *buf, long count, int root);
 int mixmoe_mpi_bcast_bytes(void *buf, long count, int root);
-/// MPI_Reduce_scatter_block (sum): `send` holds size * block floats; `recv` gets this rank's block.
-int mixmoe_mpi_reduce_scatter_float(const float *send, float *recv, long block);
-/// In-place MPI_Allgather: `buf` holds size * block floats; this rank's block is already in place.
-int mixmoe_mpi_allgather_float(float *buf, long block);
+/// MPI_Reduce_scatter (sum): `send` holds the sum of `counts` floats; rank r receives its
+/// counts[r] floats (the global sum of its part) in `recv`.
+int mixmoe_mpi_reduce_scatter_float(const float *send, float *recv, const int *counts);
+/// In-place MPI_Allgatherv: `buf` holds every rank's part (counts[r] floats at displs[r]), this
+/// rank's already in place; afterwards every part.
+int mixmoe_mpi_allgather_float(float *buf, const int *counts, const int *displs);
 /// MPI_Abort(MPI_COMM_WORLD, code): ends every rank.
 void mixmoe_mpi_abort(int code);
 #endif

@@ -31,10 +31,11 @@ public protocol Collective: AnyObject, Sendable {
     func broadcast(_ buf: UnsafeMutablePointer<Float>, count: Int, root: Int)
     /// Copies bytes from `root` to every rank (the receivers' arrays take the root's length).
     func broadcast(bytes: inout [UInt8], root: Int)
-    /// Sums `send` (size x block floats) over ranks; rank r receives block r in `recv`.
-    func reduceScatter(_ send: UnsafePointer<Float>, into recv: UnsafeMutablePointer<Float>, block: Int)
-    /// `buf` holds size x block floats with this rank's block in place; afterwards every block.
-    func allGather(_ buf: UnsafeMutablePointer<Float>, block: Int)
+    /// Sums `send` (the parts of all ranks, `parts[r]` floats each, in rank order) over the ranks;
+    /// this rank receives the sum of its part in `recv`.
+    func reduceScatter(_ send: UnsafePointer<Float>, into recv: UnsafeMutablePointer<Float>, parts: [Int])
+    /// `buf` holds every rank's part in rank order, this rank's in place; afterwards all of them.
+    func allGather(_ buf: UnsafeMutablePointer<Float>, parts: [Int])
     func barrier()
     /// Ends every rank of the job with `code` (a rank that cannot go on must not leave the others
     /// waiting in a collective).
@@ -69,10 +70,10 @@ public final class SingleProcess: Collective, @unchecked Sendable {
     public func allReduce(_ values: inout [Double], op: ReduceOp) {}
     public func broadcast(_ buf: UnsafeMutablePointer<Float>, count: Int, root: Int) {}
     public func broadcast(bytes: inout [UInt8], root: Int) {}
-    public func reduceScatter(_ send: UnsafePointer<Float>, into recv: UnsafeMutablePointer<Float>, block: Int) {
-        recv.update(from: send, count: block)
+    public func reduceScatter(_ send: UnsafePointer<Float>, into recv: UnsafeMutablePointer<Float>, parts: [Int]) {
+        recv.update(from: send, count: parts[0])
     }
-    public func allGather(_ buf: UnsafeMutablePointer<Float>, block: Int) {}
+    public func allGather(_ buf: UnsafeMutablePointer<Float>, parts: [Int]) {}
     public func barrier() {}
     public func abort(code: Int32) -> Never { exit(code) }
     public var traffic: CollectiveTraffic { CollectiveTraffic() }
@@ -146,11 +147,22 @@ public final class MPICollective: Collective, @unchecked Sendable {
         guard c > 0 else { return }
         bytes.withUnsafeMutableBytes { b in timed(bytes: c) { mixmoe_mpi_bcast_bytes(b.baseAddress!, c, Int32(root)) } }
     }
-    public func reduceScatter(_ send: UnsafePointer<Float>, into recv: UnsafeMutablePointer<Float>, block: Int) {
-        timed(bytes: 4 * block * size) { mixmoe_mpi_reduce_scatter_float(send, recv, block) }
+    public func reduceScatter(_ send: UnsafePointer<Float>, into recv: UnsafeMutablePointer<Float>, parts: [Int]) {
+        let counts = Self.int32(parts)
+        timed(bytes: 4 * parts.reduce(0, +)) { mixmoe_mpi_reduce_scatter_float(send, recv, counts) }
     }
-    public func allGather(_ buf: UnsafeMutablePointer<Float>, block: Int) {
-        timed(bytes: 4 * block) { mixmoe_mpi_allgather_float(buf, block) }
+    public func allGather(_ buf: UnsafeMutablePointer<Float>, parts: [Int]) {
+        let counts = Self.int32(parts)
+        var displs: [Int32] = [0]
+        for c in counts.dropLast() { displs.append(displs.last! + c) }
+        timed(bytes: 4 * parts[rank]) { mixmoe_mpi_allgather_float(buf, counts, displs) }
+    }
+    /// MPI counts are C ints.
+    static func int32(_ v: [Int]) -> [Int32] {
+        v.map {
+            precondition($0 <= Int(Int32.max), "a part of \($0) values exceeds MPI's int count")
+            return Int32($0)
+        }
     }
     public func barrier() { timed(bytes: 0) { mixmoe_mpi_barrier() } }
     public func abort(code: Int32) -> Never {

@@ -1,26 +1,29 @@
 /// ZeRO-1 optimiser-state sharding, as llm.c does it: the trainable values, packed in view order,
-/// are cut into one equal block per rank (the last padded), and each rank keeps Adam moments for
-/// its block only. A step reduce-scatters the packed gradients (each rank receives the global sum
-/// of its block), clips with the all-reduced norm, updates its block, and all-gathers the packed
-/// weights. Per rank this holds 2 x trainable / size moments instead of 2 x the store.
+/// are cut into one near-equal part per rank, and each rank keeps Adam moments for its part only.
+/// A step reduce-scatters the gradients (each rank receives the global sum of its part), clips
+/// with the all-reduced norm, updates its part and all-gathers the weights. When the trainable
+/// values are one contiguous run (full training) both collectives work in place on the store;
+/// otherwise (stage 2) through one packed staging buffer of the trainable values. Per rank this
+/// holds 8/N bytes of moments per trainable value (plus 4/N for the received gradient part)
+/// instead of 8.
 final class OptimizerShard {
     let collective: Collective
     let runs: TrainableRuns
-    /// Packed values per rank (the last block may hold padding).
-    let block: Int
+    /// Values per rank, in rank order.
+    let parts: [Int]
     /// This rank's values in the packed order.
     let range: Range<Int>
-    /// This rank's values in the store's layout, with their place in the block (`moment`).
+    /// This rank's values in the store's layout, with their place in the part (`moment`).
     let segments: [OptimizerSegment]
-    private let staging: FloatBuffer  // [size * block] packed values
-    private let mine: FloatBuffer  // [block] this rank's reduced gradients
+    private let mine: FloatBuffer  // [range.count] this rank's reduced gradients
+    private lazy var staging = FloatBuffer(count: runs.count)  // [trainable] packed (several runs only)
 
     init(store: ParameterStore, collective: Collective) {
         self.collective = collective
         runs = TrainableRuns(store)
-        block = max(1, (runs.count + collective.size - 1) / collective.size)
-        let lo = min(runs.count, collective.rank * block)
-        range = lo..<min(runs.count, lo + block)
+        let n = runs.count, size = collective.size
+        parts = (0..<size).map { Parallel.chunkRange(n, chunks: size, index: $0).count }
+        range = Parallel.chunkRange(n, chunks: size, index: collective.rank)
         var segs: [OptimizerSegment] = []
         var at = 0
         for r in runs.runs {
@@ -29,63 +32,70 @@ final class OptimizerShard {
             at += r.count
         }
         segments = segs
-        staging = FloatBuffer(count: block * collective.size)
-        mine = FloatBuffer(count: block)
+        mine = FloatBuffer(count: range.count)
     }
+
+    /// Moments this rank holds.
+    var momentCount: Int { range.count }
 
     /// This rank's values as store ranges (norm, clipping, non-finite checks).
     var paramRanges: [Range<Int>] { segments.map { $0.param..<($0.param + $0.count) } }
 
-    /// Leaves the global gradient sum of this rank's block in the store's gradients (the rest of
+    /// The packed trainable values of `buf` (store layout): in place for a single run.
+    private func packed(_ buf: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        if runs.runs.count == 1 { return buf + runs.runs[0].lowerBound }
+        runs.pack(buf, into: staging.ptr)
+        return staging.ptr
+    }
+
+    /// Leaves the global gradient sum of this rank's part in the store's gradients (the rest of
     /// the trainable gradients are stale afterwards).
     func reduceScatter(_ store: ParameterStore) {
-        runs.pack(store.grads.ptr, into: staging.ptr)
-        (staging.ptr + runs.count).update(repeating: 0, count: staging.count - runs.count)
-        collective.reduceScatter(staging.ptr, into: mine.ptr, block: block)
+        collective.reduceScatter(packed(store.grads.ptr), into: mine.ptr, parts: parts)
         for s in segments { (store.grads.ptr + s.param).update(from: mine.ptr + s.moment, count: s.count) }
     }
 
-    /// Every rank's updated block into every rank's weights.
+    /// Every rank's updated part into every rank's weights.
     func allGather(_ store: ParameterStore) {
-        gather { base in for s in segments { (base + s.moment).update(from: store.params.ptr + s.param, count: s.count) } }
+        if runs.runs.count == 1 {
+            collective.allGather(store.params.ptr + runs.runs[0].lowerBound, parts: parts)
+            return
+        }
+        for s in segments { (staging.ptr + range.lowerBound + s.moment).update(from: store.params.ptr + s.param, count: s.count) }
+        collective.allGather(staging.ptr, parts: parts)
         runs.unpack(staging.ptr, into: store.params.ptr)
     }
 
-    /// The full gradient after `reduceScatter` (tests compare it with one process's).
-    func gatheredGradients(_ store: ParameterStore) -> FloatBuffer {
-        gather { base in for s in segments { (base + s.moment).update(from: store.grads.ptr + s.param, count: s.count) } }
+    /// `part` (this rank's `range.count` values) gathered from every rank into the store's layout
+    /// (`into`: rank 0 only when `rootOnly`).
+    private func gathered(_ part: UnsafePointer<Float>, store: ParameterStore, rootOnly: Bool) -> FloatBuffer? {
+        let all = FloatBuffer(count: runs.count)
+        (all.ptr + range.lowerBound).update(from: part, count: range.count)
+        collective.allGather(all.ptr, parts: parts)
+        guard !rootOnly || collective.isRoot else { return nil }
         let full = FloatBuffer(count: store.count)
-        runs.unpack(staging.ptr, into: full.ptr)
+        runs.unpack(all.ptr, into: full.ptr)
         return full
     }
 
-    /// Places this rank's block (written by `fill` at the pointer) and all-gathers `staging`.
-    private func gather(_ fill: (UnsafeMutablePointer<Float>) -> Void) {
-        fill(staging.ptr + collective.rank * block)
-        collective.allGather(staging.ptr, block: block)
-    }
+    /// The full reduced gradient after `reduceScatter` (tests compare it with one process's).
+    func gatheredGradients(_ store: ParameterStore) -> FloatBuffer { gathered(mine.ptr, store: store, rootOnly: false)! }
 
     /// Both moments in the store's layout on rank 0 (nil elsewhere): checkpoints stay independent
     /// of the world size and of sharding.
     func gatherMoments(_ opt: AdamW, store: ParameterStore) -> (m: FloatBuffer, v: FloatBuffer)? {
-        var out: [FloatBuffer] = []
-        for buf in [opt.m, opt.v] {
-            gather { base in base.update(from: buf.ptr, count: range.count) }
-            if collective.isRoot {
-                let full = FloatBuffer(count: store.count)
-                runs.unpack(staging.ptr, into: full.ptr)
-                out.append(full)
-            }
-        }
-        return collective.isRoot ? (out[0], out[1]) : nil
+        let m = gathered(opt.m.ptr, store: store, rootOnly: true)
+        let v = gathered(opt.v.ptr, store: store, rootOnly: true)
+        return m.map { ($0, v!) }
     }
 
-    /// Rank 0's moments (store layout, e.g. from a checkpoint) into every rank's block.
+    /// Rank 0's moments (store layout, e.g. from a checkpoint) into every rank's part.
     func scatterMoments(_ full: (m: FloatBuffer, v: FloatBuffer)?, into opt: AdamW) {
+        let all = FloatBuffer(count: runs.count)
         for (i, buf) in [opt.m, opt.v].enumerated() {
-            if let full { runs.pack((i == 0 ? full.m : full.v).ptr, into: staging.ptr) }
-            collective.broadcast(staging.ptr, count: runs.count, root: 0)
-            buf.ptr.update(from: staging.ptr + range.lowerBound, count: range.count)
+            if let full { runs.pack((i == 0 ? full.m : full.v).ptr, into: all.ptr) }
+            collective.broadcast(all.ptr, count: runs.count, root: 0)
+            buf.ptr.update(from: all.ptr + range.lowerBound, count: range.count)
         }
     }
 }

@@ -71,7 +71,7 @@ public final class Trainer: @unchecked Sendable {
         self.model = model
         shard = shardOptimizer ? OptimizerShard(store: model.store, collective: collective) : nil
         optimizer =
-            shard.map { AdamW(store: model.store, segments: $0.segments, momentCount: $0.block, weightDecay: weightDecay) }
+            shard.map { AdamW(store: model.store, segments: $0.segments, momentCount: $0.momentCount, weightDecay: weightDecay) }
             ?? AdamW(store: model.store, weightDecay: weightDecay)
         self.schedule = schedule
         self.clipNorm = clipNorm
