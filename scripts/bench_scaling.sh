@@ -2,7 +2,7 @@
 # Data-parallel scaling on one machine (docs/PERFORMANCE.md, "Data parallelism"): `bench train`
 # on the `small` config, full training and Mix-MoE stage 2, as 1 rank x 1 thread, 1 rank x 2
 # threads, 2 ranks x 1 thread, and 2 ranks x 1 thread with ZeRO-1. The machine should be idle.
-#   scripts/bench_scaling.sh [REPS]     (JSON lines to stdout, a table to stderr)
+#   [METHODS="full stage2"] scripts/bench_scaling.sh [REPS]     (JSON lines to stdout, a table to stderr)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build_env.sh
@@ -11,7 +11,7 @@ REPS=${1:-5}
 B=.build/release/mixmoe
 MPI=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2)
 out=$(mktemp)
-for method in full stage2; do
+for method in ${METHODS:-full stage2}; do
   common=(bench train --config small --method "$method" --batch 8 --seq 256 --reps "$REPS" --warmup 1)
   "$B" "${common[@]}" --threads 1 | sed 's/^{/{"setup":"1x1",/' >>"$out"
   "$B" "${common[@]}" --threads 2 | sed 's/^{/{"setup":"1x2",/' >>"$out"

@@ -104,6 +104,52 @@ func tinyRunSetup() throws -> (dir: URL, args: [String]) {
     }
 }
 
+/// The optimiser holds moments for trainable views only, and a checkpoint stores them per view;
+/// checkpoints of the earlier format (one tensor over the whole store) still restore.
+struct OptimizerStateTests {
+    @Test func momentsOfTrainableViewsOnlyAndBothCheckpointFormatsRestore() throws {
+        func trained() throws -> Trainer {
+            let m = try DecoderModel.load(directory: modelFixture("llama_untied"))
+            m.store.setTrainable { $0.hasPrefix("model.layers.1.") }  // as stage 2: most views frozen
+            let e = try ModelExpectation(modelFixture("llama_untied"))
+            let t = Trainer(model: m, schedule: CosineSchedule(peak: 1e-2, totalSteps: 5, warmupFraction: 0))
+            for _ in 0..<2 { try t.trainStep([TokenBatch(ids: e.ids, targets: e.targets, batch: e.batch, seq: e.seq)]) }
+            return t
+        }
+        let t = try trained()
+        let store = t.model.store
+        #expect(t.optimizer.m.count == store.trainableCount && store.trainableCount < store.count / 2)
+        let out = tempDir("moments")
+        let url = try Checkpoint.save(out: out, step: 2, trainer: t, cursor: 0, run: [:], log: [])
+        let fresh = try trained()  // same layout; its moments are overwritten by the restore
+        fresh.optimizer.m.zero(); fresh.optimizer.v.zero()
+        try Checkpoint.restore(url, state: try Checkpoint.verify(url), into: fresh)
+        #expect(fresh.optimizer.m.array == t.optimizer.m.array && fresh.optimizer.v.array == t.optimizer.v.array)
+
+        // the earlier format: adam.m / adam.v over the whole store, zero at frozen views
+        var legacy: [[Float]] = []
+        for buf in [t.optimizer.m, t.optimizer.v] {
+            var full = [Float](repeating: 0, count: store.count)
+            var at = 0
+            for e in store.entries where e.trainable {
+                for i in 0..<e.count { full[e.offset + i] = buf[at + i] }
+                at += e.count
+            }
+            legacy.append(full)
+        }
+        try legacy[0].withUnsafeBufferPointer { m in
+            try legacy[1].withUnsafeBufferPointer { v in
+                try SafetensorsFile.write(
+                    url.appendingPathComponent("optimizer.safetensors"),
+                    tensors: [(name: "adam.m", shape: [store.count], values: m.baseAddress!), (name: "adam.v", shape: [store.count], values: v.baseAddress!)])
+            }
+        }
+        fresh.optimizer.m.zero(); fresh.optimizer.v.zero()
+        try Checkpoint.restore(url, state: CheckpointState(step: 2, cursor: 0, run: [:], checksums: [:]), into: fresh)
+        #expect(fresh.optimizer.m.array == t.optimizer.m.array && fresh.optimizer.v.array == t.optimizer.v.array)
+    }
+}
+
 /// Checkpoint damage is detected by checksum, with a message naming the file.
 struct CheckpointDamageTests {
     func tinyTrainer() throws -> Trainer {

@@ -66,36 +66,41 @@ final class OptimizerShard {
         runs.unpack(staging.ptr, into: store.params.ptr)
     }
 
-    /// `part` (this rank's `range.count` values) gathered from every rank into the store's layout
-    /// (`into`: rank 0 only when `rootOnly`).
-    private func gathered(_ part: UnsafePointer<Float>, store: ParameterStore, rootOnly: Bool) -> FloatBuffer? {
+    /// `part` (this rank's `range.count` values) gathered from every rank, packed.
+    private func gathered(_ part: UnsafePointer<Float>) -> FloatBuffer {
         let all = FloatBuffer(count: runs.count)
         (all.ptr + range.lowerBound).update(from: part, count: range.count)
         collective.allGather(all.ptr, parts: parts)
-        guard !rootOnly || collective.isRoot else { return nil }
+        return all
+    }
+
+    /// The full reduced gradient after `reduceScatter`, in the store's layout (tests compare it
+    /// with one process's).
+    func gatheredGradients(_ store: ParameterStore) -> FloatBuffer {
         let full = FloatBuffer(count: store.count)
-        runs.unpack(all.ptr, into: full.ptr)
+        let all = gathered(mine.ptr)
+        // a FloatBuffer frees its memory when the object dies, which may be right after `.ptr`
+        withExtendedLifetime(all) { runs.unpack(all.ptr, into: full.ptr) }
         return full
     }
 
-    /// The full reduced gradient after `reduceScatter` (tests compare it with one process's).
-    func gatheredGradients(_ store: ParameterStore) -> FloatBuffer { gathered(mine.ptr, store: store, rootOnly: false)! }
-
-    /// Both moments in the store's layout on rank 0 (nil elsewhere): checkpoints stay independent
-    /// of the world size and of sharding.
-    func gatherMoments(_ opt: AdamW, store: ParameterStore) -> (m: FloatBuffer, v: FloatBuffer)? {
-        let m = gathered(opt.m.ptr, store: store, rootOnly: true)
-        let v = gathered(opt.v.ptr, store: store, rootOnly: true)
-        return m.map { ($0, v!) }
+    /// Both moments of every trainable value (packed, as an unsharded optimiser holds them) on
+    /// rank 0, nil elsewhere: checkpoints do not depend on the world size or on sharding.
+    func gatherMoments(_ opt: AdamW) -> (m: FloatBuffer, v: FloatBuffer)? {
+        let m = gathered(opt.m.ptr), v = gathered(opt.v.ptr)
+        return collective.isRoot ? (m, v) : nil
     }
 
-    /// Rank 0's moments (store layout, e.g. from a checkpoint) into every rank's part.
-    func scatterMoments(_ full: (m: FloatBuffer, v: FloatBuffer)?, into opt: AdamW) {
+    /// Rank 0's moments of every trainable value (packed, e.g. from a checkpoint) into every
+    /// rank's part.
+    func scatterMoments(_ packed: (m: FloatBuffer, v: FloatBuffer)?, into opt: AdamW) {
         let all = FloatBuffer(count: runs.count)
-        for (i, buf) in [opt.m, opt.v].enumerated() {
-            if let full { runs.pack((i == 0 ? full.m : full.v).ptr, into: all.ptr) }
-            collective.broadcast(all.ptr, count: runs.count, root: 0)
-            buf.ptr.update(from: all.ptr + range.lowerBound, count: range.count)
+        withExtendedLifetime((all, packed)) {
+            for (i, buf) in [opt.m, opt.v].enumerated() {
+                if let packed { all.ptr.update(from: (i == 0 ? packed.m : packed.v).ptr, count: runs.count) }
+                collective.broadcast(all.ptr, count: runs.count, root: 0)
+                buf.ptr.update(from: all.ptr + range.lowerBound, count: range.count)
+            }
         }
     }
 }

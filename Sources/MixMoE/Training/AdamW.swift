@@ -7,39 +7,53 @@ public struct OptimizerSegment: Sendable, Equatable {
 }
 
 /// AdamW (Loshchilov & Hutter) exactly as `torch.optim.AdamW` computes it, over segments of one
-/// `ParameterStore`: by default every trainable view, with moments in the parameters' layout (so
-/// this is one loop and frozen views are skipped); under ZeRO-1 (``OptimizerShard``) only this
-/// rank's shard of the trainable values, with moments for the shard alone.
+/// `ParameterStore`. The moments hold trainable values only, packed in view order (stage 2 trains
+/// a fraction of the model, so frozen views cost no optimiser memory); they are allocated at the
+/// first update or restore, with the trainable flags of that moment, which must not change
+/// afterwards. Under ZeRO-1 (``OptimizerShard``) the segments are this rank's part only.
 public final class AdamW: @unchecked Sendable {
     public var beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     public private(set) var step = 0
-    public let m: FloatBuffer  // first moments: the parameters' layout, or the shard's
-    public let v: FloatBuffer  // second moments
     let store: ParameterStore
-    /// nil: the trainable views, read at each update (freezing may change between runs).
-    let fixedSegments: [OptimizerSegment]?
+    private var fixed: (segments: [OptimizerSegment], m: FloatBuffer, v: FloatBuffer)?
+    /// The trainable runs the layout was made for (checked at each update).
+    private var laidOutFor: [Range<Int>] = []
 
     public init(store: ParameterStore, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
         self.store = store
         self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
-        m = FloatBuffer(count: store.count)
-        v = FloatBuffer(count: store.count)
-        fixedSegments = nil
     }
 
-    /// An optimiser for `segments` only, with `momentCount` moments (a ZeRO-1 shard).
+    /// An optimiser for `segments` only, with `momentCount` moments (a ZeRO-1 part).
     init(store: ParameterStore, segments: [OptimizerSegment], momentCount: Int, weightDecay: Float) {
         self.store = store
         beta1 = 0.9; beta2 = 0.999; eps = 1e-8; self.weightDecay = weightDecay
-        m = FloatBuffer(count: momentCount)
-        v = FloatBuffer(count: momentCount)
-        fixedSegments = segments
+        fixed = (segments, FloatBuffer(count: momentCount), FloatBuffer(count: momentCount))
+        laidOutFor = TrainableRuns(store).runs
     }
 
-    /// What an update touches.
-    public var segments: [OptimizerSegment] {
-        fixedSegments ?? store.entries.filter(\.trainable).map { OptimizerSegment(param: $0.offset, moment: $0.offset, count: $0.count) }
+    private var layout: (segments: [OptimizerSegment], m: FloatBuffer, v: FloatBuffer) {
+        if let fixed {
+            precondition(TrainableRuns(store).runs == laidOutFor, "the trainable views changed after the optimiser started")
+            return fixed
+        }
+        let runs = TrainableRuns(store)
+        var segs: [OptimizerSegment] = [], at = 0
+        for r in runs.runs {
+            segs.append(OptimizerSegment(param: r.lowerBound, moment: at, count: r.count))
+            at += r.count
+        }
+        fixed = (segs, FloatBuffer(count: runs.count), FloatBuffer(count: runs.count))
+        laidOutFor = runs.runs
+        return fixed!
     }
+
+    /// First moments: the trainable values packed in view order (or this rank's part).
+    public var m: FloatBuffer { layout.m }
+    /// Second moments, laid out as `m`.
+    public var v: FloatBuffer { layout.v }
+    /// What an update touches.
+    public var segments: [OptimizerSegment] { layout.segments }
 
     /// One update with learning rate `lr`; frozen views are skipped entirely (bit-for-bit unchanged).
     public func update(lr: Float) {
@@ -48,9 +62,10 @@ public final class AdamW: @unchecked Sendable {
         let bc1 = 1 - Float(pow(Double(b1), Double(step)))
         let bc2sqrt = Float((1 - pow(Double(b2), Double(step))).squareRoot())
         let stepSize = lr / bc1
+        let (segments, mb, vb) = layout
         for seg in segments {
             let p = store.params.ptr + seg.param, g = store.grads.ptr + seg.param
-            let m = m.ptr + seg.moment, v = v.ptr + seg.moment
+            let m = mb.ptr + seg.moment, v = vb.ptr + seg.moment
             Parallel.forChunks(seg.count, grain: 16384) { r in
                 for i in r {
                     p[i] *= decay  // decoupled weight decay

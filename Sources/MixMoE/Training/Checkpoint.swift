@@ -28,7 +28,8 @@ public struct CheckpointState: Codable, Sendable {
 }
 
 /// Checkpoints under `OUT/checkpoints/step-NNNNNNNN/`: `model.safetensors`, `optimizer.safetensors`
-/// (AdamW moments, same layout as the parameters), `config.json`, `train_log.jsonl` and
+/// (AdamW moments of the trainable views, `adam.m.VIEW` / `adam.v.VIEW` with the view's shape;
+/// older checkpoints hold `adam.m` / `adam.v` over the whole store and still load), `config.json`, `train_log.jsonl` and
 /// `state.json` (step, data cursor, run configuration, checksums). A checkpoint is written into a
 /// temporary folder that is renamed into place, so a killed writer leaves no half checkpoint.
 public enum Checkpoint {
@@ -41,6 +42,15 @@ public enum Checkpoint {
     ) throws -> URL {
         precondition(moments != nil || !trainer.isSharded, "sharded moments must be gathered first")
         let (mom, vel) = moments ?? (trainer.optimizer.m, trainer.optimizer.v)
+        // the moments are packed over the trainable views in view order
+        var tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)] = []
+        var at = 0
+        for e in trainer.model.store.entries where e.trainable {
+            tensors.append((name: "adam.m." + e.name, shape: e.shape, values: UnsafePointer(mom.ptr + at)))
+            tensors.append((name: "adam.v." + e.name, shape: e.shape, values: UnsafePointer(vel.ptr + at)))
+            at += e.count
+        }
+        precondition(at == mom.count && at == vel.count, "moments do not match the trainable views")
         let fm = FileManager.default
         let root = folder(out)
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
@@ -52,10 +62,7 @@ public enum Checkpoint {
         try m.save(directory: tmp)
         try SafetensorsFile.write(
             tmp.appendingPathComponent("optimizer.safetensors"),
-            tensors: [
-                (name: "adam.m", shape: [m.store.count], values: UnsafePointer(mom.ptr)),
-                (name: "adam.v", shape: [m.store.count], values: UnsafePointer(vel.ptr)),
-            ], metadata: ["step": String(trainer.optimizer.step)])
+            tensors: tensors, metadata: ["step": String(trainer.optimizer.step)])
         try AtomicFile.write(log.joined(separator: "\n") + (log.isEmpty ? "" : "\n"), to: tmp.appendingPathComponent("train_log.jsonl"))
         var sums: [String: String] = [:]
         for f in ["model.safetensors", "optimizer.safetensors", "config.json", "train_log.jsonl"] {
@@ -112,14 +119,35 @@ public enum Checkpoint {
         let w = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
         try DecoderModel.fill(m.store, from: [w])
         let o = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))
+        let store = m.store
+        let trainable = store.entries.filter(\.trainable)
+        let n = trainable.reduce(0) { $0 + $1.count }
         // sharded moments are read whole here and scattered by Trainer.synchronizeFromRoot
-        let full = trainer.isSharded ? (m: FloatBuffer(count: m.store.count), v: FloatBuffer(count: m.store.count)) : nil
-        if let full { trainer.restoredMoments = full }
-        for (name, buf) in [("adam.m", full?.m ?? trainer.optimizer.m), ("adam.v", full?.v ?? trainer.optimizer.v)] {
-            guard o.tensors[name]?.shape == [m.store.count] else {
-                throw CheckpointError.corrupt(path: url.path, detail: "optimizer.safetensors: \(name) does not match the model's \(m.store.count) parameters")
+        let packed = trainer.isSharded ? (m: FloatBuffer(count: n), v: FloatBuffer(count: n)) : (m: trainer.optimizer.m, v: trainer.optimizer.v)
+        if trainer.isSharded { trainer.restoredMoments = packed }
+        for (kind, buf) in [("m", packed.m), ("v", packed.v)] {
+            if let legacy = o.tensors["adam.\(kind)"] {  // one tensor over the whole store
+                guard legacy.shape == [store.count] else {
+                    throw CheckpointError.corrupt(
+                        path: url.path, detail: "optimizer.safetensors: adam.\(kind) does not match the model's \(store.count) parameters")
+                }
+                let full = FloatBuffer(count: store.count)
+                withExtendedLifetime(full) {
+                    o.read("adam.\(kind)", into: full.ptr)
+                    TrainableRuns(store).pack(full.ptr, into: buf.ptr)
+                }
+                continue
             }
-            o.read(name, into: buf.ptr)
+            var at = 0
+            for e in trainable {
+                let name = "adam.\(kind).\(e.name)"
+                guard o.tensors[name]?.shape == e.shape else {
+                    throw CheckpointError.corrupt(
+                        path: url.path, detail: "optimizer.safetensors: \(name) is missing or not of shape \(e.shape) (were other views trainable?)")
+                }
+                o.read(name, into: buf.ptr + at)
+                at += e.count
+            }
         }
         trainer.restore(step: state.step)
     }

@@ -59,8 +59,8 @@ public final class Trainer: @unchecked Sendable {
     private let reducer: GradientReducer
     /// ZeRO-1: this rank's shard of the optimiser state (nil: every rank holds all of it).
     let shard: OptimizerShard?
-    /// Moments a resume read on rank 0 in the store's layout, for `synchronizeFromRoot` to
-    /// scatter into the shards.
+    /// Moments a resume read on rank 0 (every trainable value, packed), for
+    /// `synchronizeFromRoot` to scatter into the shards.
     var restoredMoments: (m: FloatBuffer, v: FloatBuffer)?
 
     /// `shardOptimizer`: ZeRO-1 (``OptimizerShard``); trainable flags must be final by now.
@@ -93,20 +93,18 @@ public final class Trainer: @unchecked Sendable {
         let store = model.store
         collective.broadcast(store.params.ptr, count: store.count, root: 0)
         if shard == nil {
-            for r in TrainableRuns(store).runs {
-                collective.broadcast(optimizer.m.ptr + r.lowerBound, count: r.count, root: 0)
-                collective.broadcast(optimizer.v.ptr + r.lowerBound, count: r.count, root: 0)
-            }
+            collective.broadcast(optimizer.m.ptr, count: optimizer.m.count, root: 0)
+            collective.broadcast(optimizer.v.ptr, count: optimizer.v.count, root: 0)
         }
         let rootStep = Int(collective.broadcast(String(step), root: 0)) ?? step
         if rootStep != step { restore(step: rootStep) }
     }
 
-    /// Both Adam moments in the store's layout for a checkpoint, on rank 0 (a collective under
-    /// ZeRO-1: every rank must call it).
+    /// Both Adam moments of every trainable value (packed in view order) for a checkpoint, on
+    /// rank 0 (a collective under ZeRO-1: every rank must call it).
     func momentsForCheckpoint() -> (m: FloatBuffer, v: FloatBuffer)? {
         guard let shard else { return collective.isRoot ? (optimizer.m, optimizer.v) : nil }
-        return shard.gatherMoments(optimizer, store: model.store)
+        return shard.gatherMoments(optimizer)
     }
 
     /// Continues a run from a checkpoint at optimiser step `s`.
@@ -145,7 +143,7 @@ public final class Trainer: @unchecked Sendable {
         reduceGradients()
         if let afterReduce {
             let full = shard?.gatheredGradients(model.store)
-            try afterReduce(model.store, UnsafePointer(full?.ptr ?? model.store.grads.ptr))
+            try withExtendedLifetime(full) { try afterReduce(model.store, UnsafePointer(full?.ptr ?? model.store.grads.ptr)) }
         }
         var sums = [lossSum, aux]
         collective.allReduce(&sums, op: .sum)
