@@ -91,41 +91,37 @@ int mixmoe_mpi_barrier(void) { return p_barrier(comm_world); }
 // MPI counts are ints: long buffers go in pieces of at most INT_MAX / 2 elements.
 #define PIECE (INT_MAX / 2)
 
-int mixmoe_mpi_allreduce_float(float *buf, long count, int op) {
+static int allreduce_pieces(char *buf, long count, size_t elem, Handle type, int op) {
     for (long at = 0; at < count; at += PIECE) {
         long n = count - at < PIECE ? count - at : PIECE;
-        int rc = p_allreduce(MPI_IN_PLACE_, buf + at, (int)n, type_float, op ? op_max : op_sum, comm_world);
+        int rc = p_allreduce(MPI_IN_PLACE_, buf + at * elem, (int)n, type, op ? op_max : op_sum, comm_world);
         if (rc) return rc;
     }
     return 0;
+}
+
+static int bcast_pieces(char *buf, long count, size_t elem, Handle type, int root) {
+    for (long at = 0; at < count; at += PIECE) {
+        long n = count - at < PIECE ? count - at : PIECE;
+        int rc = p_bcast(buf + at * elem, (int)n, type, root, comm_world);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int mixmoe_mpi_allreduce_float(float *buf, long count, int op) {
+    return allreduce_pieces((char *)buf, count, sizeof(float), type_float, op);
 }
 
 int mixmoe_mpi_allreduce_double(double *buf, long count, int op) {
-    for (long at = 0; at < count; at += PIECE) {
-        long n = count - at < PIECE ? count - at : PIECE;
-        int rc = p_allreduce(MPI_IN_PLACE_, buf + at, (int)n, type_double, op ? op_max : op_sum, comm_world);
-        if (rc) return rc;
-    }
-    return 0;
+    return allreduce_pieces((char *)buf, count, sizeof(double), type_double, op);
 }
 
 int mixmoe_mpi_bcast_float(float *buf, long count, int root) {
-    for (long at = 0; at < count; at += PIECE) {
-        long n = count - at < PIECE ? count - at : PIECE;
-        int rc = p_bcast(buf + at, (int)n, type_float, root, comm_world);
-        if (rc) return rc;
-    }
-    return 0;
+    return bcast_pieces((char *)buf, count, sizeof(float), type_float, root);
 }
 
-int mixmoe_mpi_bcast_bytes(void *buf, long count, int root) {
-    for (long at = 0; at < count; at += PIECE) {
-        long n = count - at < PIECE ? count - at : PIECE;
-        int rc = p_bcast((char *)buf + at, (int)n, type_byte, root, comm_world);
-        if (rc) return rc;
-    }
-    return 0;
-}
+int mixmoe_mpi_bcast_bytes(void *buf, long count, int root) { return bcast_pieces((char *)buf, count, 1, type_byte, root); }
 
 int mixmoe_mpi_reduce_scatter_float(const float *send, float *recv, const int *counts) {
     return p_reduce_scatter(send, recv, counts, type_float, op_sum, comm_world);

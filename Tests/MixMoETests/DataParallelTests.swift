@@ -12,15 +12,7 @@ func runMPI(_ n: Int, _ args: [String], wait: Bool = true) throws -> (process: P
     guard FileManager.default.isExecutableFile(atPath: mpirun.path) else {
         throw ModelError.missingFile(mpirun.path, hint: "install Open MPI: apt-get install openmpi-bin (.ci/run does)")
     }
-    let p = Process()
-    p.executableURL = mpirun
-    p.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", String(n), mixmoeBinary.path] + args
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    if wait { p.waitUntilExit() }
-    return (p, err)
+    return try runProcess(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", String(n), mixmoeBinary.path] + args, wait: wait)
 }
 
 func stderrText(_ p: Pipe) -> String { String(decoding: p.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }

@@ -8,8 +8,13 @@ let mixmoeBinary: URL = Bundle.module.bundleURL.deletingLastPathComponent().appe
 
 @discardableResult
 func runMixmoe(_ args: [String], wait: Bool = true) throws -> (process: Process, stderr: Pipe) {
+    try runProcess(mixmoeBinary, args, wait: wait)
+}
+
+/// Runs `executable` with stdout discarded and stderr captured.
+func runProcess(_ executable: URL, _ args: [String], wait: Bool) throws -> (process: Process, stderr: Pipe) {
     let p = Process()
-    p.executableURL = mixmoeBinary
+    p.executableURL = executable
     p.arguments = args
     let err = Pipe()
     p.standardError = err
