@@ -11,8 +11,10 @@
 #     then STEPS=950 FORCE=1 to 950 (cosine recomputed each time): 7.8 M tokens, windows 0-60,799.
 #  2. models/checkpoints/base-c1: continued from (1) because its checkpoints (Adam moments) were
 #     lost with the machine: INIT=models/base START=60800 STEPS=700 LR=1e-3 THREADS=1, 700 steps
-#     (5.7 M tokens, windows 60,800-105,599; 1 thread beside other work). Next segment: START from
-#     its run.json's data_end.
+#     (5.7 M tokens, windows 60,800-105,599; 1 thread beside other work).
+#  3. models/checkpoints/base-c2: INIT=models/checkpoints/base-c1 START=105600 STEPS=850 LR=1e-3
+#     THREADS=1, 850 steps (7.0 M tokens, windows 105,600-159,999; 20.5 M tokens in all). Next
+#     segment: START from its run.json's data_end (160000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build_env.sh
