@@ -8,7 +8,8 @@
 /// instead of 8.
 final class OptimizerShard {
     let collective: Collective
-    let runs: TrainableRuns
+    let view: PackedTrainable
+    var runs: TrainableRuns { view.runs }
     /// Values per rank, in rank order.
     let parts: [Int]
     /// This rank's values in the packed order.
@@ -16,22 +17,14 @@ final class OptimizerShard {
     /// This rank's values in the store's layout, with their place in the part (`moment`).
     let segments: [OptimizerSegment]
     private let mine: FloatBuffer  // [range.count] this rank's reduced gradients
-    private lazy var staging = FloatBuffer(count: runs.count)  // [trainable] packed (several runs only)
 
     init(store: ParameterStore, collective: Collective) {
         self.collective = collective
-        runs = TrainableRuns(store)
-        let n = runs.count, size = collective.size
+        view = PackedTrainable(store)
+        let n = view.count, size = collective.size
         parts = (0..<size).map { Parallel.chunkRange(n, chunks: size, index: $0).count }
         range = Parallel.chunkRange(n, chunks: size, index: collective.rank)
-        var segs: [OptimizerSegment] = []
-        var at = 0
-        for r in runs.runs {
-            let a = max(at, range.lowerBound), b = min(at + r.count, range.upperBound)
-            if a < b { segs.append(OptimizerSegment(param: r.lowerBound + (a - at), moment: a - range.lowerBound, count: b - a)) }
-            at += r.count
-        }
-        segments = segs
+        segments = view.runs.segments(in: range)
         mine = FloatBuffer(count: range.count)
     }
 
@@ -41,29 +34,18 @@ final class OptimizerShard {
     /// This rank's values as store ranges (norm, clipping, non-finite checks).
     var paramRanges: [Range<Int>] { segments.map { $0.param..<($0.param + $0.count) } }
 
-    /// The packed trainable values of `buf` (store layout): in place for a single run.
-    private func packed(_ buf: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
-        if runs.runs.count == 1 { return buf + runs.runs[0].lowerBound }
-        runs.pack(buf, into: staging.ptr)
-        return staging.ptr
-    }
-
     /// Leaves the global gradient sum of this rank's part in the store's gradients (the rest of
     /// the trainable gradients are stale afterwards).
     func reduceScatter(_ store: ParameterStore) {
-        collective.reduceScatter(packed(store.grads.ptr), into: mine.ptr, parts: parts)
+        collective.reduceScatter(view.packed(store.grads.ptr), into: mine.ptr, parts: parts)
         for s in segments { (store.grads.ptr + s.param).update(from: mine.ptr + s.moment, count: s.count) }
     }
 
     /// Every rank's updated part into every rank's weights.
     func allGather(_ store: ParameterStore) {
-        if runs.runs.count == 1 {
-            collective.allGather(store.params.ptr + runs.runs[0].lowerBound, parts: parts)
-            return
-        }
-        for s in segments { (staging.ptr + range.lowerBound + s.moment).update(from: store.params.ptr + s.param, count: s.count) }
-        collective.allGather(staging.ptr, parts: parts)
-        runs.unpack(staging.ptr, into: store.params.ptr)
+        let w = view.packed(store.params.ptr)
+        collective.allGather(w, parts: parts)
+        view.unpack(w, into: store.params.ptr)
     }
 
     /// `part` (this rank's `range.count` values) gathered from every rank, packed.

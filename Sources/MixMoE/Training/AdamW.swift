@@ -32,18 +32,11 @@ public final class AdamW: @unchecked Sendable {
         laidOutFor = TrainableRuns(store).runs
     }
 
+    /// Every trainable value, packed in view order (made once, at the first use).
     private var layout: (segments: [OptimizerSegment], m: FloatBuffer, v: FloatBuffer) {
-        if let fixed {
-            precondition(TrainableRuns(store).runs == laidOutFor, "the trainable views changed after the optimiser started")
-            return fixed
-        }
+        if let fixed { return fixed }
         let runs = TrainableRuns(store)
-        var segs: [OptimizerSegment] = [], at = 0
-        for r in runs.runs {
-            segs.append(OptimizerSegment(param: r.lowerBound, moment: at, count: r.count))
-            at += r.count
-        }
-        fixed = (segs, FloatBuffer(count: runs.count), FloatBuffer(count: runs.count))
+        fixed = (runs.segments(in: 0..<runs.count), FloatBuffer(count: runs.count), FloatBuffer(count: runs.count))
         laidOutFor = runs.runs
         return fixed!
     }
@@ -63,6 +56,7 @@ public final class AdamW: @unchecked Sendable {
         let bc2sqrt = Float((1 - pow(Double(b2), Double(step))).squareRoot())
         let stepSize = lr / bc1
         let (segments, mb, vb) = layout
+        precondition(TrainableRuns(store).runs == laidOutFor, "the trainable views changed after the optimiser started")
         for seg in segments {
             let p = store.params.ptr + seg.param, g = store.grads.ptr + seg.param
             let m = mb.ptr + seg.moment, v = vb.ptr + seg.moment
@@ -101,9 +95,6 @@ public enum Gradients {
         return total
     }
 
-    /// Global L2 norm of the trainable gradients (accumulated in Double, in view order).
-    public static func norm(_ store: ParameterStore) -> Double { sumOfSquares(store, trainableRanges(store)).squareRoot() }
-
     /// `torch.nn.utils.clip_grad_norm_`: scale by `max / (norm + 1e-6)` when that is below 1.
     /// Returns the norm before clipping.
     @discardableResult
@@ -118,15 +109,6 @@ public enum Gradients {
             for r in ranges { for i in r { g[i] *= coef } }
         }
         return n
-    }
-
-    /// First trainable view holding a NaN or Inf gradient, if any.
-    public static func firstNonFinite(_ store: ParameterStore) -> String? {
-        let g = store.grads.ptr
-        for e in store.entries where e.trainable {
-            for i in e.offset..<(e.offset + e.count) where !g[i].isFinite { return e.name }
-        }
-        return nil
     }
 
     /// The view holding the first non-finite gradient within `ranges`.

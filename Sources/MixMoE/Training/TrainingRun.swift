@@ -104,12 +104,10 @@ public final class TrainingRun {
         guard collective.size > 1 else { return }
         let mine = try sortedJSON(record)
         let root = collective.broadcast(mine)
-        let same = !collective.any(root != mine)
-        if root != mine {
-            let theirs = (try? JSONDecoder().decode([String: String].self, from: Data(root.utf8))) ?? [:]
-            throw DistributedError.dataDiffers(rank: collective.rank, detail: Checkpoint.differences(theirs, record).joined(separator: "; "))
-        }
-        guard same else { throw DistributedError.dataDiffers(rank: 0, detail: "another rank's run record differs") }
+        guard collective.any(root != mine) else { return }
+        guard root != mine else { throw DistributedError.dataDiffers(rank: 0, detail: "another rank's run record differs") }
+        let theirs = (try? JSONDecoder().decode([String: String].self, from: Data(root.utf8))) ?? [:]
+        throw DistributedError.dataDiffers(rank: collective.rank, detail: Checkpoint.differences(theirs, record).joined(separator: "; "))
     }
 
     /// Runs the remaining steps and returns the log (one JSON line per step, resumed lines included).
