@@ -16,7 +16,7 @@ func benchTokens(_ n: Int, vocab: Int) -> [Int32] {
 
 /// The benchmarks' common options: the model shape, repetitions and threads.
 struct BenchOptions: ParsableArguments {
-    @Option(help: "Named config (tiny, base, small) or config.json.") var config: String = "small"
+    @Option(help: ArgumentHelp(namedConfigHelp)) var config: String = "small"
     @Option(help: "Timed repetitions (after warm-up); the median is reported.") var reps: Int = 5
     @Option(help: "Untimed warm-up repetitions.") var warmup: Int = 1
     @OptionGroup var compute: ComputeOptions
@@ -82,16 +82,20 @@ struct BenchTrain: AsyncParsableCommand {
         try await bench.measuring(distributed: true) { cfg in
             let world = Distributed.world
             guard batch % world.size == 0 else { throw ValidationError("--batch (\(batch)) must be a multiple of the \(world.size) ranks") }
-            var model = DecoderModel(config: cfg, seed: 1)
+            let model: DecoderModel
             switch method {
-            case .full, .llamaPro, .moe: break
+            case .full, .llamaPro, .moe: model = DecoderModel(config: cfg, seed: 1)
             case .lora:
-                model = try Baselines.addLoRA(model)
+                model = try Baselines.addLoRA(DecoderModel(config: cfg, seed: 1))
                 FreezePlan.lora.apply(to: model)
             case .stage1, .stage2:
-                model = try Upcycling.prepare(
-                    try Upcycling.upcycle(model, try moe.options.config(for: cfg)), stage: method == .stage1 ? 1 : 2,
-                    name: "the benchmark model")
+                // the Mix-MoE model of the stage, initialised directly (random experts time like
+                // sliced ones), so no dense or stage-1 copy inflates the peak memory
+                var c = cfg
+                c.mixMoE = try moe.options.config(for: cfg)
+                c.mixMoE!.stage = method == .stage1 ? 1 : 2
+                model = DecoderModel(config: c, seed: 1)
+                method.apply(to: model)
                 model.moe.explicitRouter = explicitRouter
             }
             let n = batch * seq
@@ -203,17 +207,20 @@ struct BenchDecode: AsyncParsableCommand {
     @Option(help: "Prompts decoded together.") var batch: Int = 1
     @Option(help: "Prompt tokens.") var prompt: Int = 32
     @Option(help: "Generated tokens per prompt.") var newTokens: Int = 128
+    @Option(help: "Decode this model directory (e.g. a Mix-MoE model) instead of a random model of --config.") var model: String?
     @OptionGroup var bench: BenchOptions
 
     func run() async throws {
-        try await bench.measuring { cfg in
-            let gen = Generator(model: DecoderModel(config: cfg, seed: 1), stopTokens: [])
+        try await bench.measuring { named in
+            let m = try model.map { try DecoderModel.load(directory: URL(fileURLWithPath: $0)) } ?? DecoderModel(config: named, seed: 1)
+            let cfg = m.config
+            let gen = Generator(model: m, stopTokens: [])
             let all = benchTokens(batch * prompt, vocab: cfg.vocabSize)
             let prompts = (0..<batch).map { Array(all[($0 * prompt)..<(($0 + 1) * prompt)]) }
             // weight bytes read per generated step (every matrix once), for a bandwidth estimate
             let weightBytes = Double(cfg.matmulParameters) * 4, total = Double(batch * (prompt + newTokens))
             let fpt = cfg.forwardFlopsPerToken(seq: prompt + newTokens)
-            try bench.report("decode", ["batch": batch, "prompt": prompt, "new_tokens": newTokens]) {
+            try bench.report("decode", ["batch": batch, "prompt": prompt, "new_tokens": newTokens, "model": model ?? bench.config]) {
                 _ = try gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
             } derived: { med in
                 [

@@ -43,14 +43,23 @@ struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a randomly initialised dense model (Hugging Face layout) for a named config or a config.json.")
 
-    @Option(help: "Named config (tiny, base, small) or a config.json path.") var config: String
+    @Option(help: ArgumentHelp(namedConfigHelp)) var config: String
     @Option(help: "Output model directory.") var out: String
     @Option(help: "Random seed for the initial weights.") var seed: UInt64 = 0
+    @Option(help: "A tokenizer.json to copy into the model directory (its vocabulary must fit vocab_size).") var tokenizer: String?
 
     func run() async throws {
         try await reportingErrors {
             let m = DecoderModel(config: try ModelConfig.resolve(config), seed: seed)
-            try m.save(directory: URL(fileURLWithPath: out))
+            let dst = URL(fileURLWithPath: out)
+            if let tokenizer {  // checked before anything is written
+                let tok = try BPETokenizer.load(URL(fileURLWithPath: tokenizer))
+                try m.checkTokenizer(tok, file: tokenizer)
+            }
+            try m.save(directory: dst)
+            if let tokenizer {
+                try AtomicFile.write(Data(contentsOf: URL(fileURLWithPath: tokenizer)), to: dst.appendingPathComponent("tokenizer.json"))
+            }
             printErr("wrote \(out) (\(m.store.count) parameters)")
         }
     }

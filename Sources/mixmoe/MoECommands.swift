@@ -15,9 +15,8 @@ struct Upcycle: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let src = model.url, dst = URL(fileURLWithPath: out)
-            let dense = try model.load()
-            let cfg = try moe.options.config(for: dense.config, groups: groups, seed: seed)
-            let m = try Upcycling.upcycle(dense, cfg)
+            let m = try Upcycling.upcycle(directory: src) { try moe.options.config(for: $0, groups: groups, seed: seed) }
+            let cfg = m.config.mixMoE!
             try m.save(directory: dst)
             try BPETokenizer.copyFile(from: src, to: dst)
             printErr(
@@ -54,8 +53,10 @@ struct Train: AsyncParsableCommand {
             // the paper's learning rates: 2e-4 in stage 1, 1e-5 in stage 2
             let settings = try train.settings(defaultLR: stage == 1 ? 2e-4 : 1e-5)
             let src = model.url, dst = URL(fileURLWithPath: out)
-            let (loaded, tok) = try model.loadWithTokenizer()
-            let m = try Upcycling.prepare(loaded, stage: stage, lbCoef: lbCoef, name: model.model)
+            let planned = try Upcycling.stageConfig(directory: src, stage: stage, name: model.model)
+            if try train.planMemory(config: planned, freeze: stage == 1 ? .stage1 : .stage2, settings: settings) { return }
+            let m = try Upcycling.prepare(directory: src, stage: stage, lbCoef: lbCoef, name: model.model)
+            let tok = try m.loadTokenizer(directory: src, tokenizer: model.tokenizer)
             let data = try StageData.load(
                 stage: stage, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
                 directions: try Direction.parseList(directions))
@@ -64,7 +65,7 @@ struct Train: AsyncParsableCommand {
             m.moe.collectStats = true
             m.moe.statsLabel = "stage\(stage)-train"
             let record = [
-                "command": "train --stage \(stage)", "model": try Checkpoint.fnv1a(src.appendingPathComponent("model.safetensors")),
+                "command": "train --stage \(stage)", "model": try DecoderModel.weightsHash(directory: src),
                 "data": try fileHashes(files), "lb_coef": String(m.config.mixMoE!.lbCoef), "directions": directions ?? "all",
                 "threads": String(compute.threads),
             ]
@@ -73,7 +74,7 @@ struct Train: AsyncParsableCommand {
             let log = try training.run()
             m.reduceExpertStatistics(training.collective)
             guard training.collective.isRoot else { return }  // rank 0 writes the model
-            try data.recordExpertUse(training.trainer)
+            try data.recordExpertUse(training.trainer, maxTokens: settings.microTokens)
             try m.save(directory: dst)
             try BPETokenizer.copyFile(from: src, to: dst)
             try AtomicFile.write(log.text, to: dst.appendingPathComponent("train_log.jsonl"))

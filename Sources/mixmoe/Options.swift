@@ -42,6 +42,9 @@ struct ComputeOptions: ParsableArguments {
     }
 }
 
+/// Help of every `--config` option.
+let namedConfigHelp = "Named config (\(ModelConfig.namedConfigs.map(\.name).joined(separator: ", "))) or a config.json path."
+
 /// The model a command reads: `--model DIR` (a Hugging Face model directory) and, where a
 /// tokenizer is needed, `--tokenizer` (default: the directory's tokenizer.json).
 struct ModelOption: ParsableArguments {
@@ -75,6 +78,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Seed of the data order (and of fresh weights).") var seed: UInt64 = 0
     @Flag(help: "Under mpirun: shard the Adam moments over the ranks (ZeRO-1); the same training with less memory per rank.")
     var zero1 = false
+    @Flag(help: "Print the memory plan (weights, gradients, optimiser state, activations) and exit before allocating anything.")
+    var dryRun = false
     @OptionGroup var batch: BatchOptions
 
     func settings(defaultLR: Double) throws -> TrainingSettings {
@@ -83,6 +88,25 @@ struct TrainingOptions: ParsableArguments {
         batch.apply(to: &s)
         try s.validate()
         return s
+    }
+
+    /// The memory plan of training `config` with `freeze`: printed with --dry-run (then true: stop
+    /// here); otherwise a plan larger than the available memory is refused before the model loads.
+    func planMemory(config: ModelConfig, freeze: FreezePlan, settings: TrainingSettings) throws -> Bool {
+        let plan = MemoryPlan.training(
+            config: config, freeze: freeze, microTokens: settings.microTokens, seq: settings.seq,
+            ranks: Distributed.world.size, zero1: settings.shardOptimizer)
+        if dryRun {
+            if Distributed.world.isRoot {
+                let avail = MemoryPlan.availableBytes().map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "unknown"
+                print("memory plan per process (available now: \(avail)):\n\(plan)", terminator: "")
+            }
+            return true
+        }
+        try plan.check(
+            hint:
+                "lower --micro-tokens (activations), shard the optimiser over more processes (mpirun with --zero1), or free memory; --dry-run prints the plan.")
+        return false
     }
 }
 

@@ -6,7 +6,7 @@ struct Pretrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a dense Llama-architecture model from scratch (or continue one) on monolingual text (packed sequences).")
 
-    @Option(help: "Named config (tiny, base, small) or a config.json. vocab_size is set from the tokenizer.") var config: String
+    @Option(help: ArgumentHelp(namedConfigHelp + " vocab_size is set from the tokenizer.")) var config: String
     @Option(help: "tokenizer.json used to tokenise the text (copied into the output).") var tokenizer: String
     @Option(help: "Output model directory (Hugging Face layout).") var out: String
     @Option(help: "Continue pretraining from this model directory's weights (fresh optimiser and schedule) instead of random weights.") var initFrom: String?
@@ -38,6 +38,7 @@ struct Pretrain: AsyncParsableCommand {
                     format: "data: %d tokens, %d windows of %d; %d sequences per step (%.2f epochs); tokenising took %.1f s",
                     stream.count, data.windowCount, settings.seq, seqsPerStep,
                     Double(settings.steps * seqsPerStep) / Double(data.windowCount), monotonicSeconds() - t0))
+            if try train.planMemory(config: cfg, freeze: .full, settings: settings) { return }
             let model =
                 try initFrom.map { try Pretraining.initialModel(from: URL(fileURLWithPath: $0), matching: cfg) }
                 ?? DecoderModel(config: cfg, seed: settings.seed)
@@ -50,7 +51,7 @@ struct Pretrain: AsyncParsableCommand {
             let record = [
                 "command": "pretrain", "config": try sortedJSON(cfg), "threads": String(compute.threads),
                 "tokenizer": try Checkpoint.fnv1a(URL(fileURLWithPath: tokenizer)), "data": try fileHashes(files),
-                "init_from": try initFrom.map { try Checkpoint.fnv1a(URL(fileURLWithPath: $0).appendingPathComponent("model.safetensors")) } ?? "random",
+                "init_from": try initFrom.map { try DecoderModel.weightsHash(directory: URL(fileURLWithPath: $0)) } ?? "random",
                 "data_start": String(dataStart),
             ]
             let training = TrainingRun(model: model, settings: settings, source: data, record: record)

@@ -105,15 +105,18 @@ struct LoadBalanceTests {
 }
 
 struct UpcyclingTests {
-    func upcycled(experts: Int = 4) throws -> (DecoderModel, DecoderModel) {
+    /// The fixture upcycled in memory, or (`fromFiles`) streamed from its directory tensor by tensor
+    /// as `mixmoe upcycle` does.
+    func upcycled(experts: Int = 4, fromFiles: Bool = false) throws -> (DecoderModel, DecoderModel) {
         let dense = try DecoderModel.load(directory: modelFixture("llama_untied"))
         let cfg = MixMoEConfig(expertsPerGroup: experts, moeLayers: [0, 1], routerFeatures: .fft, hiddenSize: dense.config.hiddenSize)
+        if fromFiles { return (dense, try Upcycling.upcycle(directory: modelFixture("llama_untied")) { _ in cfg }) }
         return (dense, try Upcycling.upcycle(dense, cfg))
     }
 
     /// Sum of the n slices (all experts at weight 1) equals the dense FFN output.
-    @Test func slicesSumToDenseFFN() throws {
-        let (dense, moe) = try upcycled()
+    @Test(arguments: [false, true]) func slicesSumToDenseFFN(fromFiles: Bool) throws {
+        let (dense, moe) = try upcycled(fromFiles: fromFiles)
         let d = dense.config.hiddenSize, N = 6
         let x = FloatBuffer(randomFloats(N * d, seed: 3))
         moe.moe.forceAllExperts = true
@@ -127,8 +130,8 @@ struct UpcyclingTests {
     }
 
     /// With every expert forced on at weight 1 the upcycled model gives transformers' dense logits.
-    @Test func forcedExpertsGiveDenseLogits() throws {
-        let (_, moe) = try upcycled()
+    @Test(arguments: [false, true]) func forcedExpertsGiveDenseLogits(fromFiles: Bool) throws {
+        let (_, moe) = try upcycled(fromFiles: fromFiles)
         let e = try ModelExpectation(modelFixture("llama_untied"))
         moe.moe.forceAllExperts = true
         try moe.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
@@ -182,7 +185,9 @@ struct TwoStageTests {
         }
     }
 
-    @Test func stagesFreezeExactlyAndStage2StartsWhereStage1Ended() throws {
+    /// `fromFiles`: stage 2 starts from the saved stage-1 model, read tensor by tensor
+    /// (`Upcycling.prepare(directory:)`, what `mixmoe train --stage 2` does).
+    @Test(arguments: [false, true]) func stagesFreezeExactlyAndStage2StartsWhereStage1Ended(fromFiles: Bool) throws {
         let dense = try DecoderModel.load(directory: modelFixture("llama_untied"))
         let m1 = try Upcycling.upcycle(dense, MixMoEConfig(expertsPerGroup: 2, moeLayers: [0, 1], hiddenSize: 32))
         try checkStage(m1, before: snapshot(m1), plan: .stage1, steps: 4, seed: 1)
@@ -190,7 +195,15 @@ struct TwoStageTests {
         let probe = batch(seed: 99)
         try m1.setBatch(ids: probe.ids, batch: 2, seq: 32); m1.forward(batch: 2, seq: 32)
         let logits1 = m1.logits.array
-        let s2 = try Upcycling.beginStage2(m1)
+        var s2 = try Upcycling.beginStage2(m1)
+        if fromFiles {
+            let dir = tempDir("stage1")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try m1.save(directory: dir)
+            s2 = try Upcycling.prepare(directory: dir, stage: 2, name: dir.path)
+            // the MT group (2 layers x 2 experts x 3 matrices of 32 x 32, router 2 x 64 + 2): all and only it trains
+            #expect(s2.store.trainableCount == 2 * (2 * 3 * 32 * 32 + 2 * 64 + 2))
+        }
         try s2.setBatch(ids: probe.ids, batch: 2, seq: 32); s2.forward(batch: 2, seq: 32)
         expectClose(s2.logits.array, logits1, atol: 1e-6, "stage-2 step-0 logits vs stage-1 logits (combine mean)")
         try checkStage(s2, before: snapshot(s2), plan: .stage2, steps: 4, seed: 50)

@@ -1,9 +1,17 @@
 import Foundation
 
-/// Writes files so that a reader never sees a half-written one: temporary file in the same
-/// directory, fsync, rename.
+/// Writes a file so that readers see the old file or the complete new one, never a half-written
+/// one: a temporary file in the same directory, fsync, then rename.
 public enum AtomicFile {
     public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { h in try h.write(contentsOf: data) }
+    }
+
+    public static func write(_ string: String, to url: URL) throws { try write(Data(string.utf8), to: url) }
+
+    /// Streams a file: `body` writes the contents piece by piece to the handle (a model of several
+    /// GB never has to exist twice in memory). Nothing is left behind if `body` throws.
+    public static func write(to url: URL, _ body: (FileHandle) throws -> Void) throws {
         let dir = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
@@ -12,7 +20,7 @@ public enum AtomicFile {
         }
         let h = try FileHandle(forWritingTo: tmp)
         do {
-            try h.write(contentsOf: data)
+            try body(h)
             try h.synchronize()
             try h.close()
         } catch {
@@ -26,6 +34,4 @@ public enum AtomicFile {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "cannot rename to \(url.path): \(e)"])
         }
     }
-
-    public static func write(_ string: String, to url: URL) throws { try write(Data(string.utf8), to: url) }
 }

@@ -9,7 +9,15 @@ public enum Upcycling {
     /// starts as the dense FFN). Routers start fresh (`initializeRouters`). The result is a
     /// stage-1 model (LM group only).
     public static func upcycle(_ dense: DecoderModel, _ cfg: MixMoEConfig) throws -> DecoderModel {
-        var c = dense.config
+        try upcycle(config: dense.config, weights: dense.store, cfg)
+    }
+
+    /// Upcycles the dense model of configuration `dc` whose weights `src` holds (a model in memory,
+    /// or ``WeightFiles`` checked against the dense layout): dense tensors are copied once into the
+    /// new store, and each MoE layer's FFN passes through one temporary buffer, so the peak is the
+    /// new model plus one FFN.
+    public static func upcycle(config dc: ModelConfig, weights src: TensorSource, _ cfg: MixMoEConfig) throws -> DecoderModel {
+        var c = dc
         guard c.mixMoE == nil else {
             throw ModelError.config(file: "config.json", field: "mix_moe", expected: "a dense model (this one is already Mix-MoE)")
         }
@@ -19,22 +27,21 @@ public enum Upcycling {
         try c.validate(file: "--experts/--placement")
         let store = ParameterStore(layout: DecoderModel.fullLayout(c))
         // dense tensors keep their names
-        for e in store.entries {
-            if let src = dense.store.id(e.name) { store.w(store.id(e.name)!).update(from: dense.store.w(src), count: e.count) }
-        }
+        for (i, e) in store.entries.enumerated() where src.shape(e.name) != nil { src.read(e.name, into: store.w(i)) }
         let d = c.hiddenSize, f = c.intermediateSize, n = m.expertsPerGroup, s = m.expertWidth(f)
+        let gate = FloatBuffer(count: f * d), up = FloatBuffer(count: f * d), down = FloatBuffer(count: d * f)
         for i in m.moeLayers {
             let p = "model.layers.\(i).mlp."
-            let gate = dense.store.w(dense.store.id(p + "gate_proj.weight")!)  // [f, d]
-            let up = dense.store.w(dense.store.id(p + "up_proj.weight")!)  // [f, d]
-            let down = dense.store.w(dense.store.id(p + "down_proj.weight")!)  // [d, f]
+            src.read(p + "gate_proj.weight", into: gate.ptr)  // [f, d]
+            src.read(p + "up_proj.weight", into: up.ptr)  // [f, d]
+            src.read(p + "down_proj.weight", into: down.ptr)  // [d, f]
             for e in 0..<n {
                 let q = p + "lm_experts.\(e)."
                 let first = m.upcycle == .copy ? 0 : e * s  // copy: every expert is the whole FFN
-                store.w(store.id(q + "gate_proj.weight")!).update(from: gate + first * d, count: s * d)
-                store.w(store.id(q + "up_proj.weight")!).update(from: up + first * d, count: s * d)
+                store.w(store.id(q + "gate_proj.weight")!).update(from: gate.ptr + first * d, count: s * d)
+                store.w(store.id(q + "up_proj.weight")!).update(from: up.ptr + first * d, count: s * d)
                 let dst = store.w(store.id(q + "down_proj.weight")!)  // [d, s]
-                for r in 0..<d { (dst + r * s).update(from: down + r * f + first, count: s) }
+                for r in 0..<d { (dst + r * s).update(from: down.ptr + r * f + first, count: s) }
             }
         }
         initializeRouters(store, c)
@@ -68,19 +75,25 @@ public enum Upcycling {
     /// Stage 2 begins: a model with the MT group added as an exact copy of the LM group (experts
     /// and router), `stage = 2`. With `combine = mean` it computes what the stage-1 model computed.
     public static func beginStage2(_ m1: DecoderModel) throws -> DecoderModel {
-        guard var m = m1.config.mixMoE, m.groups == 2 else {
+        try beginStage2(config: m1.config, weights: m1.store)
+    }
+
+    /// ``beginStage2(_:)`` for the stage-1 model of configuration `c1` whose weights `src` holds
+    /// (in memory, or ``WeightFiles``): every tensor is copied once into the stage-2 store.
+    public static func beginStage2(config c1: ModelConfig, weights src: TensorSource) throws -> DecoderModel {
+        guard var m = c1.mixMoE, m.groups == 2 else {
             throw ModelError.config(file: "config.json", field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
         }
         guard m.stage == 1 else {
             throw ModelError.config(file: "config.json", field: "mix_moe.stage", expected: "1 (this model is already in stage 2)")
         }
         m.stage = 2
-        var c = m1.config
+        var c = c1
         c.mixMoE = m
         let store = ParameterStore(layout: DecoderModel.fullLayout(c))
-        for e in store.entries {
-            let src = m1.store.id(e.name) ?? m1.store.id(e.name.replacingOccurrences(of: ".mt_", with: ".lm_"))!
-            store.w(store.id(e.name)!).update(from: m1.store.w(src), count: e.count)
+        for (i, e) in store.entries.enumerated() {
+            let name = src.shape(e.name) != nil ? e.name : e.name.replacingOccurrences(of: ".mt_", with: ".lm_")
+            src.read(name, into: store.w(i))
         }
         return DecoderModel(config: c, store: store)
     }
@@ -104,12 +117,13 @@ extension Upcycling {
     /// (``beginStage2(_:)``). `lbCoef` overrides the recorded load-balance weight. The freeze plan
     /// of the stage is applied.
     public static func prepare(_ m: DecoderModel, stage: Int, lbCoef: Double? = nil, name: String) throws -> DecoderModel {
-        guard let mc = m.config.mixMoE else { throw StageError.notMoE(model: name) }
-        guard mc.stage == 1 else {
-            throw StageError.wrongStage(
-                model: name, stage: mc.stage, expected: stage == 2 ? "give the stage-1 output" : "stage 1 starts from an upcycled model")
-        }
-        var out = stage == 2 ? try beginStage2(m) : m
+        try checkEntry(m.config, stage: stage, name: name)
+        return finish(stage == 2 ? try beginStage2(m) : m, stage: stage, lbCoef: lbCoef)
+    }
+
+    /// Applies the load-balance override and the stage's freeze plan.
+    private static func finish(_ m: DecoderModel, stage: Int, lbCoef: Double?) -> DecoderModel {
+        var out = m
         if let lbCoef {
             var c = out.config
             c.mixMoE!.lbCoef = lbCoef
@@ -117,5 +131,48 @@ extension Upcycling {
         }
         (stage == 1 ? FreezePlan.stage1 : FreezePlan.stage2).apply(to: out)
         return out
+    }
+
+    /// The configuration of the model stage `stage` trains from the model in `directory` (read from
+    /// its config.json only: for planning memory before any weight is loaded).
+    public static func stageConfig(directory: URL, stage: Int, name: String) throws -> ModelConfig {
+        var c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
+        try checkEntry(c, stage: stage, name: name)
+        if stage == 2 {
+            guard c.mixMoE!.groups == 2 else {
+                throw ModelError.config(file: "config.json", field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
+            }
+            c.mixMoE!.stage = 2
+        }
+        return c
+    }
+
+    /// Both stages start from a stage-1 model: the upcycled one, or stage 1's output.
+    private static func checkEntry(_ c: ModelConfig, stage: Int, name: String) throws {
+        guard let mc = c.mixMoE else { throw StageError.notMoE(model: name) }
+        guard mc.stage == 1 else {
+            throw StageError.wrongStage(
+                model: name, stage: mc.stage, expected: stage == 2 ? "give the stage-1 output" : "stage 1 starts from an upcycled model")
+        }
+    }
+
+    /// ``prepare(_:stage:lbCoef:name:)`` for the model in `directory`, read tensor by tensor: stage 2
+    /// builds the stage-2 model straight from the stage-1 files, never holding both.
+    public static func prepare(directory: URL, stage: Int, lbCoef: Double? = nil, name: String) throws -> DecoderModel {
+        let c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
+        guard stage == 2, let mc = c.mixMoE, mc.stage == 1, mc.groups == 2 else {
+            return try prepare(DecoderModel.load(directory: directory), stage: stage, lbCoef: lbCoef, name: name)
+        }
+        let files = try WeightFiles(directory: directory)
+        try files.check(against: DecoderModel.fullLayout(c))
+        return finish(try beginStage2(config: c, weights: files), stage: 2, lbCoef: lbCoef)
+    }
+
+    /// Upcycles the dense model in `directory`, reading its tensors one by one (``upcycle(config:weights:_:)``).
+    public static func upcycle(directory: URL, _ cfg: (ModelConfig) throws -> MixMoEConfig) throws -> DecoderModel {
+        let c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
+        let files = try WeightFiles(directory: directory)
+        try files.check(against: DecoderModel.fullLayout(c))
+        return try upcycle(config: c, weights: files, cfg(c))
     }
 }

@@ -264,20 +264,35 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         vocabSize: 8192, hiddenSize: 256, intermediateSize: 704,
         numHiddenLayers: 8, numAttentionHeads: 4, numKeyValueHeads: 2,
         rmsNormEps: 1e-5, maxPositionEmbeddings: 512, tieWordEmbeddings: true)
-    public static func named(_ name: String) -> ModelConfig? {
-        switch name {
-        case "tiny": return tiny
-        case "base": return base
-        case "small": return small
-        default: return nil
-        }
-    }
+    /// The shape of meta-llama/Llama-3.2-1B (its config.json on the Hugging Face hub): the paper's
+    /// base model, 1.24 B parameters.
+    public static let llama32_1B = ModelConfig(
+        vocabSize: 128_256, hiddenSize: 2048, intermediateSize: 8192,
+        numHiddenLayers: 16, numAttentionHeads: 32, numKeyValueHeads: 8, headDim: 64,
+        rmsNormEps: 1e-5, ropeTheta: 500_000,
+        ropeScaling: RopeScaling(
+            ropeType: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192),
+        maxPositionEmbeddings: 131_072, tieWordEmbeddings: true, bosTokenId: 128_000, eosTokenIds: [128_001])
+    /// The shape of Qwen/Qwen2.5-0.5B (its config.json on the hub): 494 M parameters, q/k/v biases.
+    public static let qwen25_05B = ModelConfig(
+        modelType: "qwen2", vocabSize: 151_936, hiddenSize: 896, intermediateSize: 4864,
+        numHiddenLayers: 24, numAttentionHeads: 14, numKeyValueHeads: 2,
+        rmsNormEps: 1e-6, ropeTheta: 1_000_000, maxPositionEmbeddings: 32_768, tieWordEmbeddings: true,
+        bosTokenId: 151_643, eosTokenIds: [151_643])
 
-    /// A named configuration (tiny, base, small) or a config.json file.
+    /// Every named configuration, by the name `--config` takes.
+    public static let namedConfigs: [(name: String, config: ModelConfig)] = [
+        ("tiny", tiny), ("base", base), ("small", small), ("llama-3.2-1b", llama32_1B), ("qwen2.5-0.5b", qwen25_05B),
+    ]
+
+    public static func named(_ name: String) -> ModelConfig? { namedConfigs.first { $0.name == name.lowercased() }?.config }
+
+    /// A named configuration (tiny, base, small, llama-3.2-1b, qwen2.5-0.5b) or a config.json file.
     public static func resolve(_ s: String) throws -> ModelConfig {
         if let c = named(s) { return c }
         guard FileManager.default.fileExists(atPath: s) else {
-            throw ModelError.missingFile(s, hint: "--config takes a named config (tiny, base, small) or a config.json path")
+            let names = namedConfigs.map(\.name).joined(separator: ", ")
+            throw ModelError.missingFile(s, hint: "--config takes a named config (\(names)) or a config.json path")
         }
         return try load(URL(fileURLWithPath: s))
     }

@@ -10,54 +10,58 @@ extension DecoderModel {
             throw ModelError.missingDirectory(directory.path)
         }
         let config = try ModelConfig.load(directory.appendingPathComponent("config.json"))
-        let files = try openWeights(directory)
-        let store = ParameterStore(layout: fullLayout(config))
-        try fill(store, from: files)
+        let layout = fullLayout(config)
+        let files = try WeightFiles(directory: directory)
+        try files.check(against: layout)
+        let store = ParameterStore(layout: layout)
+        files.fill(store)
         return DecoderModel(config: config, store: store)
     }
 
-    /// Opens `model.safetensors`, or every shard named by `model.safetensors.index.json`.
-    static func openWeights(_ dir: URL) throws -> [SafetensorsFile] {
-        let single = dir.appendingPathComponent("model.safetensors")
-        if FileManager.default.fileExists(atPath: single.path) { return [try SafetensorsFile(url: single)] }
-        let index = dir.appendingPathComponent("model.safetensors.index.json")
-        guard let data = try? Data(contentsOf: index) else {
-            throw ModelError.missingFile(single.path, hint: "no model.safetensors nor model.safetensors.index.json in \(dir.path).")
-        }
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let map = obj["weight_map"] as? [String: String]
-        else {
-            throw ModelError.config(file: index.path, field: "weight_map", expected: "an object of tensor name -> shard file")
-        }
-        return try Set(map.values).sorted().map { try SafetensorsFile(url: dir.appendingPathComponent($0)) }
-    }
+    /// Shard size above which `save` splits the weights: 5 GB, transformers' `save_pretrained`
+    /// default (`max_shard_size="5GB"`).
+    public static let defaultShardBytes = 5_000_000_000
 
-    /// Copies every tensor of `files` into `store`, strictly matching names and shapes.
-    static func fill(_ store: ParameterStore, from files: [SafetensorsFile]) throws {
-        var seen = Set<String>()
-        for f in files {
-            for (name, info) in f.tensors.sorted(by: { $0.key < $1.key }) {
-                guard let id = store.id(name) else { throw ModelError.unknownTensor(file: f.path, name: name) }
-                let want = store.entries[id].shape
-                guard info.shape == want else {
-                    throw ModelError.tensorShape(file: f.path, name: name, expected: want, got: info.shape)
-                }
-                f.read(name, into: store.w(id))
-                seen.insert(name)
+    /// Writes `config.json` (plus any extra JSON blocks) and the weights, each file atomically:
+    /// `model.safetensors`, or above `maxShardBytes` transformers' sharded layout
+    /// (`model-00001-of-0000N.safetensors` and `model.safetensors.index.json`). Files of the other
+    /// layout left by an earlier save are removed, so the directory always loads as written.
+    public func save(directory: URL, extraConfig: [String: Any] = [:], maxShardBytes: Int = defaultShardBytes) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
+        let tensors = store.entries.enumerated().map { i, e in (name: e.name, shape: e.shape, values: UnsafePointer(store.w(i))) }
+        let single = directory.appendingPathComponent("model.safetensors")
+        let index = directory.appendingPathComponent("model.safetensors.index.json")
+        var written: Set<String> = []
+        if 4 * store.count <= maxShardBytes {
+            try SafetensorsFile.write(single, tensors: tensors, metadata: ["format": "pt"])
+            written.insert(single.lastPathComponent)
+        } else {
+            // fill shards in order, a tensor larger than a shard alone in its own
+            var shards: [[(name: String, shape: [Int], values: UnsafePointer<Float>)]] = [[]]
+            var bytes = 0
+            for t in tensors {
+                let b = 4 * t.shape.reduce(1, *)
+                if bytes + b > maxShardBytes && !shards[shards.count - 1].isEmpty { shards.append([]); bytes = 0 }
+                shards[shards.count - 1].append(t)
+                bytes += b
             }
+            var map: [String: String] = [:]
+            for (i, shard) in shards.enumerated() {
+                let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
+                try SafetensorsFile.write(directory.appendingPathComponent(name), tensors: shard, metadata: ["format": "pt"])
+                for t in shard { map[t.name] = name }
+                written.insert(name)
+            }
+            let json: [String: Any] = ["metadata": ["total_size": 4 * store.count], "weight_map": map]
+            try AtomicFile.write(
+                JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: index)
+            written.insert(index.lastPathComponent)
         }
-        if let missing = store.entries.first(where: { !seen.contains($0.name) }) {
-            throw ModelError.missingTensor(file: files.first?.path ?? "model.safetensors", name: missing.name)
+        for f in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
+        where !written.contains(f) && (f == single.lastPathComponent || f == index.lastPathComponent || Self.isShardName(f)) {
+            try fm.removeItem(at: directory.appendingPathComponent(f))
         }
-    }
-
-    /// Writes `config.json` (plus any extra JSON blocks) and `model.safetensors`, each atomically.
-    public func save(directory: URL, extraConfig: [String: Any] = [:]) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let tensors = store.entries.map { e in (name: e.name, shape: e.shape, values: UnsafePointer(store.w(store.id(e.name)!))) }
-        try SafetensorsFile.write(
-            directory.appendingPathComponent("model.safetensors"), tensors: tensors,
-            metadata: ["format": "pt"])
         let enc = JSONEncoder()
         var dict = try JSONSerialization.jsonObject(with: enc.encode(config)) as! [String: Any]
         for (k, v) in extraConfig { dict[k] = v }
@@ -67,14 +71,36 @@ extension DecoderModel {
 }
 
 extension DecoderModel {
+    /// `model-NNNNN-of-NNNNN.safetensors`
+    static func isShardName(_ f: String) -> Bool {
+        f.hasPrefix("model-") && f.hasSuffix(".safetensors") && f.contains("-of-")
+    }
+
+    /// A fingerprint of a model directory's weights (FNV-1a of `model.safetensors`, or of the index
+    /// and every shard in order), for run records.
+    public static func weightsHash(directory dir: URL) throws -> String {
+        let single = dir.appendingPathComponent("model.safetensors")
+        if FileManager.default.fileExists(atPath: single.path) { return try Checkpoint.fnv1a(single) }
+        let index = dir.appendingPathComponent("model.safetensors.index.json")
+        let shards = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter(isShardName).sorted()
+        return try ([index] + shards.map { dir.appendingPathComponent($0) }).map { try Checkpoint.fnv1a($0) }.joined(separator: "+")
+    }
+}
+
+extension DecoderModel {
     /// Loads a model directory and a tokenizer (default: the directory's tokenizer.json) and checks
     /// that they fit each other.
     public static func loadWithTokenizer(directory: URL, tokenizer: String? = nil) throws -> (DecoderModel, BPETokenizer) {
         let m = try load(directory: directory)
+        return (m, try m.loadTokenizer(directory: directory, tokenizer: tokenizer))
+    }
+
+    /// Loads `tokenizer` (default: `directory`'s tokenizer.json) and checks that it fits this model.
+    public func loadTokenizer(directory: URL, tokenizer: String? = nil) throws -> BPETokenizer {
         let path = tokenizer ?? directory.appendingPathComponent("tokenizer.json").path
         let tok = try BPETokenizer.load(URL(fileURLWithPath: path))
-        try m.checkTokenizer(tok, file: path)
-        return (m, tok)
+        try checkTokenizer(tok, file: path)
+        return tok
     }
 
     /// An independent copy (same configuration, weights copied; trainable flags reset).

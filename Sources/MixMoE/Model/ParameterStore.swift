@@ -68,5 +68,9 @@ public final class ParameterStore: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: w(i), count: entries[i].count))
     }
 
-    public func zeroGrads() { grads.zero() }
+    /// Zeroes the gradients of the trainable views only: frozen views' gradients are never
+    /// written, so their pages of the (lazily mapped) gradient buffer never become resident.
+    public func zeroGrads() {
+        for e in entries where e.trainable { (grads.ptr + e.offset).update(repeating: 0, count: e.count) }
+    }
 }

@@ -4,6 +4,8 @@ import Foundation
 /// tensor names to `{dtype, shape, data_offsets: [begin, end]}` (offsets relative to the byte
 /// buffer after the header), an optional `__metadata__` string map, then the data.
 /// Reading validates everything before any tensor is used; F32, F16 and BF16 convert to Float.
+/// A file is memory-mapped, and the pages of a tensor are returned to the kernel once it has been
+/// converted, so loading a model of several GB costs its destination buffer and little more.
 public struct SafetensorsFile: Sendable {
     public struct Info: Sendable, Equatable {
         public let dtype: String
@@ -17,6 +19,8 @@ public struct SafetensorsFile: Sendable {
     public let metadata: [String: String]
     private let data: Data
     private let dataStart: Int
+    /// The mapping `data` views (nil for in-memory data).
+    private let mapping: MappedFile?
 
     static let dtypeSizes = ["F32": 4, "F16": 2, "BF16": 2]
     /// dtypes that exist in the format but that no Llama weight uses
@@ -26,12 +30,15 @@ public struct SafetensorsFile: Sendable {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw ModelError.missingFile(url.path, hint: "a model directory needs model.safetensors (or an index with shards).")
         }
-        let d = try Data(contentsOf: url, options: .alwaysMapped)
-        try self.init(data: d, path: url.path)
+        let map = try MappedFile(path: url.path)
+        try self.init(data: map.data, path: url.path, mapping: map)
     }
 
-    public init(data d: Data, path: String) throws {
+    public init(data d: Data, path: String) throws { try self.init(data: d, path: path, mapping: nil) }
+
+    private init(data d: Data, path: String, mapping: MappedFile?) throws {
         self.path = path
+        self.mapping = mapping
         func bad(_ s: String) -> ModelError { .safetensors(file: path, detail: s) }
         guard d.count >= 8 else { throw bad("file is \(d.count) bytes, shorter than the 8-byte header length") }
         var n: UInt64 = 0
@@ -107,22 +114,30 @@ public struct SafetensorsFile: Sendable {
         return r
     }
 
-    /// Converts tensor `name` to Float into `dst` (which must hold its element count).
+    /// Converts tensor `name` to Float into `dst` (which must hold its element count). A mapped
+    /// file is read in pieces whose pages go back to the kernel right after (read again if ever
+    /// needed), so loading costs the destination and at most one piece of the file.
     public func read(_ name: String, into dst: UnsafeMutablePointer<Float>) {
         let info = tensors[name]!
-        let count = info.shape.reduce(1, *)
+        let count = info.shape.reduce(1, *), size = Self.dtypeSizes[info.dtype]!
+        let piece = 1 << 24  // elements
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let src = raw.baseAddress! + dataStart + info.begin
-            switch info.dtype {
-            case "F32":
-                for i in 0..<count { dst[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
-            case "F16":
-                for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
-            default:  // BF16: the upper half of an IEEE float
-                for i in 0..<count {
-                    let b = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-                    dst[i] = Float(bitPattern: UInt32(b) << 16)
+            let base = raw.baseAddress! + dataStart + info.begin
+            for start in stride(from: 0, to: count, by: piece) {
+                let n = min(piece, count - start), src = base + start * size, out = dst + start
+                switch info.dtype {
+                case "F32":
+                    UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: 4 * n)
+                case "F16":
+                    for i in 0..<n { out[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
+                default:  // BF16: the upper half of an IEEE float
+                    for i in 0..<n {
+                        let b = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                        out[i] = Float(bitPattern: UInt32(b) << 16)
+                    }
                 }
+                let at = dataStart + info.begin + start * size
+                mapping?.release(at..<at + n * size)
             }
         }
     }
@@ -134,12 +149,23 @@ public struct SafetensorsFile: Sendable {
         }
     }
 
-    /// Writes F32 tensors (in the given order) atomically: a temporary file, then rename.
+    /// Writes F32 tensors (in the given order) atomically, streaming them to the file: no copy of
+    /// the model is made in memory.
     public static func write(
         _ url: URL, tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
         metadata: [String: String] = [:]
     ) throws {
-        try AtomicFile.write(serialize(tensors, metadata: metadata), to: url)
+        try AtomicFile.write(to: url) { h in
+            try h.write(contentsOf: header(tensors.map { ($0.name, $0.shape) }, metadata: metadata))
+            for t in tensors {
+                var p = UnsafeRawPointer(t.values), left = 4 * t.shape.reduce(1, *)
+                while left > 0 {  // in pieces, so that the file system never needs one huge write
+                    let n = min(left, 64 << 20)
+                    try h.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: p), count: n, deallocator: .none))
+                    p += n; left -= n
+                }
+            }
+        }
     }
 
     /// The bytes of a safetensors file holding F32 `tensors`.
@@ -147,6 +173,15 @@ public struct SafetensorsFile: Sendable {
         _ tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
         metadata: [String: String] = [:]
     ) throws -> Data {
+        var out = try header(tensors.map { ($0.name, $0.shape) }, metadata: metadata)
+        for t in tensors {
+            out.append(UnsafeBufferPointer(start: t.values, count: t.shape.reduce(1, *)))
+        }
+        return out
+    }
+
+    /// The length prefix and JSON header of a file of F32 tensors stored in the given order.
+    static func header(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for t in tensors {
@@ -157,12 +192,50 @@ public struct SafetensorsFile: Sendable {
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces, as the reference writer does
-        var out = Data(capacity: 8 + json.count + offset)
+        var out = Data(capacity: 8 + json.count)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
-        for t in tensors {
-            out.append(UnsafeBufferPointer(start: t.values, count: t.shape.reduce(1, *)))
-        }
         return out
+    }
+}
+
+/// A read-only private mapping of a whole file. Its pages are loaded on first touch and count
+/// towards the process's resident memory until `release` hands them back.
+final class MappedFile: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer?
+    let count: Int
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ModelError.missingFile(path, hint: "cannot open it: \(String(cString: strerror(errno))).") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ModelError.safetensors(file: path, detail: "cannot stat the file") }
+        count = Int(st.st_size)
+        if count == 0 {
+            base = nil
+            return
+        }
+        guard let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw ModelError.safetensors(file: path, detail: "cannot map the file: \(String(cString: strerror(errno)))")
+        }
+        base = p
+    }
+
+    deinit { if let base { munmap(base, count) } }
+
+    /// The mapping as `Data`, without copying (valid while this object lives).
+    var data: Data {
+        guard let base else { return Data() }
+        return Data(bytesNoCopy: base, count: count, deallocator: .none)
+    }
+
+    /// Drops the whole pages inside `range` from this process (MADV_DONTNEED on a private,
+    /// unmodified file mapping: a later touch reads the file again).
+    func release(_ range: Range<Int>) {
+        guard let base else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (range.lowerBound + page - 1) / page * page, hi = range.upperBound / page * page
+        if hi > lo { madvise(base + lo, hi - lo, Int32(MADV_DONTNEED)) }
     }
 }

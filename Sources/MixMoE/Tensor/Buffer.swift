@@ -1,23 +1,44 @@
+import Foundation
+
 /// A fixed-size, zero-initialised block of `Float`s with a stable address.
 ///
 /// Layers keep raw pointers into these buffers, so a buffer never moves or grows; resizing means
 /// allocating a new one. A final class with unsafe storage keeps ARC and copy-on-write out of the
 /// inner loops (docs/DESIGN.md, *Performance model*).
+///
+/// Large buffers are anonymous memory maps: the kernel hands out zero pages on first touch, so a
+/// buffer costs resident memory only where it is written. The gradient buffer has the layout of
+/// all parameters, but backward writes only the trainable views: frozen views' gradients never
+/// become resident (stage 2 of a 1B model trains a sixth of it).
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let ptr: UnsafeMutablePointer<Float>
+    private let mapped: Bool
 
-    /// Bytes held by live buffers, and the peak (benchmarks compare peak RSS with it). Buffers are
-    /// created and freed outside parallel regions, so plain counters suffice.
+    /// Bytes held by live buffers (reserved, touched or not), and the peak. Buffers are created and
+    /// freed outside parallel regions, so plain counters suffice.
     nonisolated(unsafe) public private(set) static var liveBytes = 0
     nonisolated(unsafe) public private(set) static var peakBytes = 0
     public static func resetPeak() { peakBytes = liveBytes }
 
+    /// Buffers from this size on are mapped lazily; smaller ones come from malloc.
+    static let mapThreshold = 1 << 20
+
     public init(count: Int) {
         precondition(count >= 0, "negative buffer size")
         self.count = count
-        ptr = .allocate(capacity: Swift.max(count, 1))
-        ptr.initialize(repeating: 0, count: Swift.max(count, 1))
+        let bytes = 4 * Swift.max(count, 1)
+        if bytes >= FloatBuffer.mapThreshold,
+            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+            p != MAP_FAILED
+        {
+            ptr = p.bindMemory(to: Float.self, capacity: Swift.max(count, 1))  // zero-filled by the kernel
+            mapped = true
+        } else {
+            ptr = .allocate(capacity: Swift.max(count, 1))
+            ptr.initialize(repeating: 0, count: Swift.max(count, 1))
+            mapped = false
+        }
         FloatBuffer.liveBytes += 4 * count
         FloatBuffer.peakBytes = Swift.max(FloatBuffer.peakBytes, FloatBuffer.liveBytes)
     }
@@ -29,7 +50,7 @@ public final class FloatBuffer: @unchecked Sendable {
 
     deinit {
         FloatBuffer.liveBytes -= 4 * count
-        ptr.deallocate()
+        if mapped { munmap(ptr, 4 * Swift.max(count, 1)) } else { ptr.deallocate() }
     }
 
     public func zero() { ptr.update(repeating: 0, count: count) }

@@ -59,7 +59,7 @@ public enum Checkpoint {
         try? fm.removeItem(at: tmp)
         try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
         let m = trainer.model
-        try m.save(directory: tmp)
+        try m.save(directory: tmp, maxShardBytes: .max)  // one file: its checksum is part of the state
         try SafetensorsFile.write(
             tmp.appendingPathComponent("optimizer.safetensors"),
             tensors: tensors, metadata: ["step": String(trainer.optimizer.step)])
@@ -116,8 +116,9 @@ public enum Checkpoint {
     /// Loads weights and optimiser moments into a trainer whose model has the same layout.
     public static func restore(_ url: URL, state: CheckpointState, into trainer: Trainer) throws {
         let m = trainer.model
-        let w = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
-        try DecoderModel.fill(m.store, from: [w])
+        let w = WeightFiles(files: [try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))])
+        try w.check(against: m.store.entries.map { ($0.name, $0.shape) })
+        w.fill(m.store)
         let o = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))
         let store = m.store
         let trainable = store.entries.filter(\.trainable)
@@ -160,10 +161,12 @@ public enum Checkpoint {
     }
 
     /// FNV-1a 64 of a file, hex.
+    /// Read in 16 MB pieces: hashing a 5 GB checkpoint must not make it resident.
     public static func fnv1a(_ url: URL) throws -> String {
-        let d = try Data(contentsOf: url, options: .alwaysMapped)
+        let f = try FileHandle(forReadingFrom: url)
+        defer { try? f.close() }
         var h = FNV64()
-        d.withUnsafeBytes { h.add(bytes: $0) }
+        while let d = try f.read(upToCount: 16 << 20), !d.isEmpty { d.withUnsafeBytes { h.add(bytes: $0) } }
         return h.hex
     }
 }

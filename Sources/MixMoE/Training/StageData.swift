@@ -35,10 +35,12 @@ public struct StageData {
     }
 
     /// Expert use per direction: a forward pass over each direction's probe examples.
-    public func recordExpertUse(_ trainer: Trainer) throws {
+    /// The probes run in pieces of at most `maxTokens` tokens (the training micro-batch), so they
+    /// need no more activation memory than training did.
+    public func recordExpertUse(_ trainer: Trainer, maxTokens: Int) throws {
         for (label, batch) in probes {
             model.moe.statsLabel = label
-            _ = try trainer.evaluate([batch])
+            _ = try trainer.evaluate(batch.split(maxTokens: maxTokens))
         }
     }
 }

@@ -14,6 +14,16 @@ public struct TokenBatch: Sendable {
         self.ids = ids; self.targets = targets; self.mask = mask; self.batch = batch; self.seq = seq
     }
     public var validTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
+
+    /// The same rows in batches of at most `maxTokens` tokens (at least one row each).
+    public func split(maxTokens: Int) -> [TokenBatch] {
+        let rows = max(1, maxTokens / seq)
+        return stride(from: 0, to: batch, by: rows).map { r in
+            let n = min(rows, batch - r), span = (r * seq)..<((r + n) * seq)
+            return TokenBatch(
+                ids: Array(ids[span]), targets: Array(targets[span]), mask: mask.map { Array($0[span]) }, batch: n, seq: seq)
+        }
+    }
 }
 
 /// What one optimiser step did.

@@ -1,0 +1,98 @@
+import Foundation
+
+/// What a training run will hold in memory, worked out before anything large is allocated
+/// (`--dry-run`; every training command checks it against the machine's available memory first).
+///
+/// The activation bytes are not a formula kept beside the code: the plan builds the model on a
+/// lazily mapped parameter store (no page is touched), reserves the activations of one
+/// micro-batch exactly as training will, and counts the buffers that this allocated. Weights,
+/// gradients (trainable views only: the others are never written, so never resident) and Adam
+/// moments (trainable only, or a 1/N share under ZeRO-1) follow from the parameter counts.
+public struct MemoryPlan: Sendable, CustomStringConvertible {
+    public struct Item: Sendable {
+        public var name: String
+        public var bytes: Int
+        public var note: String
+    }
+
+    public var items: [Item]
+    public var total: Int { items.reduce(0) { $0 + $1.bytes } }
+    public var parameters: Int
+    public var trainable: Int
+
+    /// The plan of training `config` (the model of the stage, with its Mix-MoE settings) with
+    /// `freeze` in micro-batches of `microTokens` tokens of `seq`-token sequences, over `ranks`
+    /// processes (ZeRO-1 when `zero1`). `process` is what the process holds already (its RSS).
+    public static func training(
+        config c: ModelConfig, freeze: FreezePlan, microTokens: Int, seq: Int, ranks: Int = 1, zero1: Bool = false,
+        process: Int = residentBytes()
+    ) -> MemoryPlan {
+        let before = FloatBuffer.liveBytes
+        let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
+        freeze.apply(to: m)
+        let n = m.store.count, t = m.store.trainableCount
+        let afterStore = FloatBuffer.liveBytes
+        m.reserve(batch: max(1, microTokens / seq), seq: seq)
+        let act = FloatBuffer.liveBytes - afterStore
+        _ = before
+        var items = [
+            Item(name: "process", bytes: process, note: "binary, tokenizer, data read so far (resident now)"),
+            Item(name: "weights", bytes: 4 * n, note: "\(n.formatted()) parameters, fp32"),
+            Item(name: "gradients", bytes: 4 * t, note: "\(t.formatted()) trainable parameters"),
+        ]
+        let shard = zero1 && ranks > 1 ? (t + ranks - 1) / ranks : t
+        items.append(
+            Item(name: "optimizer", bytes: 8 * shard, note: zero1 && ranks > 1 ? "AdamW m and v, 1/\(ranks) (ZeRO-1)" : "AdamW m and v"))
+        if ranks > 1 {
+            let runs = TrainableRuns(m.store).runs.count
+            let staging = zero1 ? 4 * (t + shard) : runs > 1 ? 4 * t : 0
+            if staging > 0 { items.append(Item(name: "collectives", bytes: staging, note: "packed gradients for MPI")) }
+        }
+        items.append(
+            Item(
+                name: "activations", bytes: act,
+                note: "one micro-batch of \(max(1, microTokens / seq)) x \(seq) tokens, kept for backward"))
+        return MemoryPlan(items: items, parameters: n, trainable: t)
+    }
+
+    public var description: String {
+        func gb(_ b: Int) -> String { String(format: "%8.2f GB", Double(b) / 1e9) }
+        var s = ""
+        for i in items { s += "  \(i.name.padding(toLength: 12, withPad: " ", startingAt: 0))\(gb(i.bytes))  \(i.note)\n" }
+        s += "  \("total".padding(toLength: 12, withPad: " ", startingAt: 0))\(gb(total))\n"
+        return s
+    }
+
+    /// Throws ``MemoryPlanError`` when the plan needs more than `available` bytes.
+    public func check(available: Int? = availableBytes(), hint: String) throws {
+        guard let available, total > available else { return }
+        throw MemoryPlanError.exceeds(plan: self, available: available, hint: hint)
+    }
+
+    /// This process's resident set now (VmRSS), in bytes; 0 when unknown.
+    public static func residentBytes() -> Int { procField("/proc/self/status", "VmRSS:") ?? 0 }
+
+    /// Memory the kernel can give without swapping (MemAvailable), in bytes; nil when unknown.
+    public static func availableBytes() -> Int? { procField("/proc/meminfo", "MemAvailable:") }
+
+    private static func procField(_ file: String, _ key: String) -> Int? {
+        guard let s = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+        for line in s.split(separator: "\n") where line.hasPrefix(key) {
+            return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Int($0) }.map { $0 * 1024 }
+        }
+        return nil
+    }
+}
+
+/// A run that would not fit in memory.
+public enum MemoryPlanError: LocalizedError {
+    case exceeds(plan: MemoryPlan, available: Int, hint: String)
+    public var errorDescription: String? {
+        switch self {
+        case .exceeds(let plan, let available, let hint):
+            return String(
+                format: "this run needs %.2f GB but the machine has %.2f GB available; nothing was allocated.\n%@Hint: %@",
+                Double(plan.total) / 1e9, Double(available) / 1e9, plan.description, hint)
+        }
+    }
+}
