@@ -20,6 +20,12 @@ CONFIGS = {
                   num_attention_heads=8, num_key_value_heads=4, tie_word_embeddings=True),
     "base": dict(vocab_size=8192, hidden_size=256, intermediate_size=704, num_hidden_layers=8,
                  num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True),
+    # meta-llama/Llama-3.2-1B's shape (random weights, as `mixmoe bench --config llama-3.2-1b`)
+    "llama-3.2-1b": dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                         num_attention_heads=32, num_key_value_heads=8, head_dim=64, tie_word_embeddings=True,
+                         rope_theta=500000.0, max_position_embeddings=131072,
+                         rope_scaling=dict(rope_type="llama3", factor=32.0, low_freq_factor=1.0,
+                                           high_freq_factor=4.0, original_max_position_embeddings=8192)),
 }
 
 
@@ -101,7 +107,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     c = CONFIGS[a.config]
-    cfg = LlamaConfig(**c, rms_norm_eps=1e-5, max_position_embeddings=2048)
+    cfg = LlamaConfig(**{"rms_norm_eps": 1e-5, "max_position_embeddings": 2048, **c})
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg).float().train()
     mp, hd = matmul_params(c)
