@@ -207,6 +207,14 @@ struct DecodeOptions: ParsableArguments {
     @Option(help: "Prompts decoded together (greedy).") var batch: Int = 8
     @Option(help: "At most this many generated tokens per source token (plus 10).") var maxRatio: Double = 2
 
+    /// The memory plan of translating `sources` in direction `d` with these options, from
+    /// config.json and the tokenizer only (no weights are read).
+    func memoryPlan(_ model: ModelOption, sources: [String], _ d: Direction) throws -> MemoryPlan {
+        let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
+        let tok = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
+        return Translator.memoryPlan(sources, d, config: config, tokenizer: tok, batchSize: batch, beams: beam, maxRatio: maxRatio)
+    }
+
     func translator(_ model: ModelOption) throws -> Translator {
         guard beam >= 1, batch >= 1 else { throw ValidationError("--beam and --batch must be at least 1") }
         let (m, tok) = try model.loadWithTokenizer()

@@ -10,6 +10,8 @@ struct Translate: AsyncParsableCommand {
     @Option(help: "Source language code (e.g. de).") var from: String
     @Option(help: "Target language code (e.g. en).") var to: String
     @OptionGroup var decode: DecodeOptions
+    @Flag(help: "Print the memory plan (weights, KV cache, prefill activations) for this input and exit without loading the weights.")
+    var dryRun = false
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
@@ -17,8 +19,13 @@ struct Translate: AsyncParsableCommand {
             guard let d = Direction("\(from)-\(to)") else {
                 throw ValidationError("unknown language pair \(from)-\(to); known codes: \(Languages.names.keys.sorted().joined(separator: ", "))")
             }
-            let t = try decode.translator(model)
             let lines = try readInput(nil)
+            if dryRun {
+                let avail = MemoryPlan.availableBytes().map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "unknown"
+                print("memory plan (available now: \(avail)):\n\(try decode.memoryPlan(model, sources: lines, d))", terminator: "")
+                return
+            }
+            let t = try decode.translator(model)
             let bar = ProgressBar()
             let out: [String]
             do {

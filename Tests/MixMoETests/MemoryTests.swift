@@ -51,6 +51,17 @@ struct MemoryTests {
         #expect(plan.total == bytes.values.reduce(0, +))
     }
 
+    /// Decoding holds the weights, a KV cache of layers x 2 x batch x positions x KV width, and at
+    /// most the prefill's reserved activations (at least its logits).
+    @Test func decodingPlanCountsWeightsAndTheKVCache() {
+        let c = ModelConfig.tiny  // 4 layers, 2 KV heads of 32
+        let plan = MemoryPlan.decoding(config: c, batch: 8, promptTokens: 40, newTokens: 23, process: 0)
+        let bytes = Dictionary(uniqueKeysWithValues: plan.items.map { ($0.name, $0.bytes) })
+        #expect(bytes["kv cache"] == 4 * 2 * 8 * (40 + 23 + 1) * (2 * 32) * 4)
+        #expect(bytes["weights"] == 4 * DecoderModel.fullLayout(c).reduce(0) { $0 + $1.1.reduce(1, *) })
+        #expect(bytes["activations"]! >= 4 * 8 * 40 * 4096)
+    }
+
     /// ZeRO-1 over 4 ranks keeps a quarter of the moments (plus its reduce-scatter part).
     @Test func zero1PlanShardsTheMoments() throws {
         let plan = MemoryPlan.training(config: .tiny, freeze: .full, microTokens: 256, seq: 128, ranks: 4, zero1: true, process: 0)

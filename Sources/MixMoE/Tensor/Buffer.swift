@@ -41,6 +41,22 @@ public final class FloatBuffer: @unchecked Sendable {
         }
         FloatBuffer.liveBytes += 4 * count
         FloatBuffer.peakBytes = Swift.max(FloatBuffer.peakBytes, FloatBuffer.liveBytes)
+        FloatBuffer.counter?.add(4 * count)
+    }
+
+    /// Counts the bytes of the buffers created inside `body` on this task (the memory plan
+    /// measures what a model reserves; other tasks' allocations do not count).
+    public static func countingAllocations(_ body: () throws -> Void) rethrows -> Int {
+        let c = ByteCounter()
+        try $counter.withValue(c) { try body() }
+        return c.bytes
+    }
+
+    @TaskLocal static var counter: ByteCounter?
+
+    final class ByteCounter: @unchecked Sendable {
+        private(set) var bytes = 0
+        func add(_ n: Int) { bytes += n }
     }
 
     public convenience init(_ values: [Float]) {

@@ -27,14 +27,10 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         config c: ModelConfig, freeze: FreezePlan, microTokens: Int, seq: Int, ranks: Int = 1, zero1: Bool = false,
         process: Int = residentBytes()
     ) -> MemoryPlan {
-        let before = FloatBuffer.liveBytes
         let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
         freeze.apply(to: m)
         let n = m.store.count, t = m.store.trainableCount
-        let afterStore = FloatBuffer.liveBytes
-        m.reserve(batch: max(1, microTokens / seq), seq: seq)
-        let act = FloatBuffer.liveBytes - afterStore
-        _ = before
+        let act = FloatBuffer.countingAllocations { m.reserve(batch: max(1, microTokens / seq), seq: seq) }
         var items = [
             Item(name: "process", bytes: process, note: "binary, tokenizer, data read so far (resident now)"),
             Item(name: "weights", bytes: 4 * n, note: "\(n.formatted()) parameters, fp32"),
@@ -53,6 +49,29 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
                 name: "activations", bytes: act,
                 note: "one micro-batch of \(max(1, microTokens / seq)) x \(seq) tokens, kept for backward"))
         return MemoryPlan(items: items, parameters: n, trainable: t)
+    }
+
+    /// The plan of greedy decoding `batch` prompts of up to `promptTokens` tokens with up to
+    /// `newTokens` new tokens each (the longest batch of a translation job): weights, the KV cache
+    /// of every layer, and the activations of the prefill. The layers reserve their training
+    /// buffers, so the activation line is an upper bound: decoding writes only the forward part.
+    public static func decoding(
+        config c: ModelConfig, batch: Int, promptTokens: Int, newTokens: Int, process: Int = residentBytes()
+    ) -> MemoryPlan {
+        let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
+        let act = FloatBuffer.countingAllocations { m.reserve(batch: batch, seq: max(1, promptTokens)) }
+        let maxLen = promptTokens + newTokens + 1
+        let kv = c.numHiddenLayers * 2 * batch * maxLen * c.numKeyValueHeads * c.headDim * 4
+        let n = m.store.count
+        return MemoryPlan(
+            items: [
+                Item(name: "process", bytes: process, note: "binary, tokenizer, input read so far (resident now)"),
+                Item(name: "weights", bytes: 4 * n, note: "\(n.formatted()) parameters, fp32"),
+                Item(name: "kv cache", bytes: kv, note: "\(c.numHiddenLayers) layers x \(batch) sequences x \(maxLen) positions"),
+                Item(
+                    name: "activations", bytes: act,
+                    note: "prefill of \(batch) x \(promptTokens) tokens (at most: the backward part stays untouched)"),
+            ], parameters: n, trainable: 0)
     }
 
     public var description: String {

@@ -168,7 +168,8 @@ public final class Translator: @unchecked Sendable {
     public var lengthPenalty = 1.0
     public var batchSize = 8
     /// Generated tokens allowed per source token, plus a constant, capped.
-    public var maxRatio = 2.0, maxExtra = 10, maxCap = 256
+    public var maxRatio = 2.0, maxExtra = Translator.defaultExtra, maxCap = Translator.defaultCap
+    static let defaultExtra = 10, defaultCap = 256
 
     public init(model: DecoderModel, tokenizer: BPETokenizer) {
         self.tokenizer = tokenizer
@@ -176,7 +177,21 @@ public final class Translator: @unchecked Sendable {
         generator = Generator(model: model, stopTokens: Generator.stopTokens(tokenizer: tokenizer, eos: eos))
     }
 
-    func limit(_ src: String) -> Int { min(maxCap, Int(maxRatio * Double(tokenizer.encode(src).count)) + maxExtra) }
+    func limit(_ src: String) -> Int { Self.limit(tokenizer.encode(src).count, ratio: maxRatio, extra: maxExtra, cap: maxCap) }
+    static func limit(_ sourceTokens: Int, ratio: Double, extra: Int, cap: Int) -> Int { min(cap, Int(ratio * Double(sourceTokens)) + extra) }
+
+    /// The memory plan of translating `sources` (the longest batch decides), without a model:
+    /// `config` and `tokenizer` suffice (`--dry-run`).
+    public static func memoryPlan(
+        _ sources: [String], _ d: Direction, config: ModelConfig, tokenizer: BPETokenizer, batchSize: Int, beams: Int, maxRatio: Double
+    ) -> MemoryPlan {
+        let lens = sources.map { Prompt.ids($0, d, tokenizer: tokenizer).count }
+        let newTokens = sources.map { limit(tokenizer.encode($0).count, ratio: maxRatio, extra: defaultExtra, cap: defaultCap) }.max() ?? 0
+        // greedy batches run longest-first, so the first batch holds the longest prompt; a beam
+        // search decodes one prompt as `beams` sequences
+        let batch = beams > 1 ? beams : min(batchSize, max(1, sources.count))
+        return MemoryPlan.decoding(config: config, batch: batch, promptTokens: lens.max() ?? 1, newTokens: newTokens)
+    }
 
     /// The model's context (`max_position_embeddings`): a prompt must fit with room for one
     /// generated token; generation stops at the context's end.
