@@ -35,6 +35,24 @@ struct DecodingTests {
         }
     }
 
+    /// A prefill that computes only some rows' logits gives those rows of the full forward.
+    @Test func prefillLogitRowsAreTheFullForwardsRows() throws {
+        let m = try DecoderModel.load(directory: modelFixture("llama_tied_rope3"))
+        let (B, T, V) = (3, 6, m.config.vocabSize)
+        let ids = (0..<(B * T)).map { Int32(($0 * 37 + 11) % V) }
+        try m.setBatch(ids: ids, batch: B, seq: T)
+        m.forward(batch: B, seq: T)
+        let full = m.logits.array
+        let rows = [5, 8, 17]
+        try m.setBatch(ids: ids, batch: B, seq: T)
+        try m.forward(batch: B, seq: T, cache: m.makeCache(batch: B, maxLen: T), logitRows: rows)
+        for (i, r) in rows.enumerated() {
+            expectClose(
+                Array(UnsafeBufferPointer(start: m.logits.ptr + i * V, count: V)), Array(full[(r * V)..<((r + 1) * V)]), atol: 1e-5,
+                "row \(r)")
+        }
+    }
+
     @Test func batchedEqualsOneByOne() throws {
         let g = try generator()
         let limits = [12, 9, 12, 5]

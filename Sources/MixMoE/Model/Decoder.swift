@@ -212,25 +212,34 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// Prefill: the forward pass, keeping every layer's keys and values in `cache` for generation.
-    /// Throws when the cache holds fewer than `T` positions or `b` sequences.
-    public func forward(batch b: Int, seq T: Int, cache: [LayerCache]) throws {
+    /// With `logitRows` (increasing row indices of the `b * T` tokens, e.g. each prompt's last
+    /// position) only those rows' logits are computed, into rows `0..<logitRows.count`: generation
+    /// needs one row per prompt, and the LM head over every position would cost `T` times more
+    /// (at a 128k vocabulary, more than the rest of a short prompt's prefill). Throws when the
+    /// cache holds fewer than `T` positions or `b` sequences.
+    public func forward(batch b: Int, seq T: Int, cache: [LayerCache], logitRows: [Int]? = nil) throws {
         guard let c = cache.first, T <= c.maxLen, b <= c.batch else {
             throw ModelError.contextOverflow(
                 what: "a prompt of \(b) x \(T) tokens (prefill)", tokens: T,
                 limit: cache.first.map { $0.maxLen } ?? 0)
         }
-        forwardPass(batch: b, seq: T, cache: cache)
+        precondition(
+            logitRows.map { r in zip(r, r.dropFirst()).allSatisfy { $0 < $1 } && r.allSatisfy { $0 >= 0 && $0 < b * T } } ?? true,
+            "logitRows must increase within the batch")
+        forwardPass(batch: b, seq: T, cache: cache, logitRows: logitRows)
     }
 
-    private func forwardPass(batch b: Int, seq T: Int, cache: [LayerCache]?) {
-        trunk(n: b * T) { l, blk in
+    private func forwardPass(batch b: Int, seq T: Int, cache: [LayerCache]?, logitRows: [Int]? = nil) {
+        trunk(n: b * T, logitRows: logitRows) { l, blk in
             blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache?[l])
         }
     }
 
     /// Embedding, every block and the LM head over the first `n` rows of `ids`; `attention(l, block)`
-    /// runs block l's attention on `ln1(x)` (a training / prefill pass, or one decoding step).
-    private func trunk(n: Int, attention: (Int, Block) -> Void) {
+    /// runs block l's attention on `ln1(x)` (a training / prefill pass, or one decoding step). The
+    /// LM head covers every row, or only `logitRows` (moved to the front of `norm.out` first; row
+    /// i's source is at or after i since the rows increase, so the moves never overwrite a source).
+    private func trunk(n: Int, logitRows: [Int]? = nil, attention: (Int, Block) -> Void) {
         let d = config.hiddenSize, V = config.vocabSize
         Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
         for (l, blk) in blocks.enumerated() {
@@ -243,9 +252,14 @@ public final class DecoderModel: @unchecked Sendable {
             add(mid, blk.ffn.output, into: out, count: n * d)  // out = mid + ffn(ln2(mid))
         }
         norm.forward(res[blocks.count].ptr, n: n)
+        var rows = n
+        if let logitRows {
+            for (i, r) in logitRows.enumerated() where r != i { (norm.out.ptr + i * d).update(from: norm.out.ptr + r * d, count: d) }
+            rows = logitRows.count
+        }
         // logits = norm(x) E^T
         sgemm(
-            transA: false, transB: true, M: n, N: V, K: d, A: norm.out.ptr, lda: d,
+            transA: false, transB: true, M: rows, N: V, K: d, A: norm.out.ptr, lda: d,
             B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
     }
 

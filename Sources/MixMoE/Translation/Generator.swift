@@ -41,8 +41,9 @@ public final class Generator: @unchecked Sendable {
         var ids = [Int32](repeating: 0, count: B * T)
         for (s, p) in prompts.enumerated() { for (i, t) in p.enumerated() { ids[s * T + i] = t } }
         try model.setBatch(ids: ids, batch: B, seq: T)
-        try model.forward(batch: B, seq: T, cache: cache)
-        var next = (0..<B).map { s in argmax(model.logits.ptr + (s * T + prompts[s].count - 1) * V, V) }
+        // logits of each prompt's last position only, in rows 0..<B
+        try model.forward(batch: B, seq: T, cache: cache, logitRows: (0..<B).map { $0 * T + prompts[$0].count - 1 })
+        var next = (0..<B).map { s in argmax(model.logits.ptr + s * V, V) }
         var out = [[Int32]](repeating: [], count: B)
         var done = [Bool](repeating: false, count: B)
         var pos = prompts.map { Int32($0.count) }
@@ -95,14 +96,14 @@ public final class Generator: @unchecked Sendable {
         // prefill once, then copy the prompt's cache rows into every beam
         let one = model.makeCache(batch: 1, maxLen: maxLen)
         try model.setBatch(ids: prompt, batch: 1, seq: prompt.count)
-        try model.forward(batch: 1, seq: prompt.count, cache: one)
+        try model.forward(batch: 1, seq: prompt.count, cache: one, logitRows: [prompt.count - 1])
         for (c, o) in zip(cache, one) {
             for b in 0..<K {
                 (c.k.ptr + b * maxLen * c.kd).update(from: o.k.ptr, count: prompt.count * c.kd)
                 (c.v.ptr + b * maxLen * c.kd).update(from: o.v.ptr, count: prompt.count * c.kd)
             }
         }
-        var logp = [[Float]](repeating: logSoftmax(model.logits.ptr + (prompt.count - 1) * V, V), count: 1)
+        var logp = [[Float]](repeating: logSoftmax(model.logits.ptr, V), count: 1)
         var live: [(tokens: [Int32], score: Double)] = [([], 0)]
         var finished: [(tokens: [Int32], score: Double)] = []
         func norm(_ s: Double, _ len: Int) -> Double { s / pow(Double(max(len, 1)), lengthPenalty) }
