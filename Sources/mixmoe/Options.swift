@@ -98,8 +98,7 @@ struct TrainingOptions: ParsableArguments {
             ranks: Distributed.world.size, zero1: settings.shardOptimizer)
         if dryRun {
             if Distributed.world.isRoot {
-                let avail = MemoryPlan.availableBytes().map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "unknown"
-                print("memory plan per process (available now: \(avail)):\n\(plan)", terminator: "")
+                print(plan.report("memory plan per process"), terminator: "")
             }
             return true
         }

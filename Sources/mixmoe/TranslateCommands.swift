@@ -21,8 +21,7 @@ struct Translate: AsyncParsableCommand {
             }
             let lines = try readInput(nil)
             if dryRun {
-                let avail = MemoryPlan.availableBytes().map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "unknown"
-                print("memory plan (available now: \(avail)):\n\(try decode.memoryPlan(model, sources: lines, d))", terminator: "")
+                print(try decode.memoryPlan(model, sources: lines, d).report("memory plan"), terminator: "")
                 return
             }
             let t = try decode.translator(model)

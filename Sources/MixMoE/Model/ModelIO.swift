@@ -76,14 +76,10 @@ extension DecoderModel {
         f.hasPrefix("model-") && f.hasSuffix(".safetensors") && f.contains("-of-")
     }
 
-    /// A fingerprint of a model directory's weights (FNV-1a of `model.safetensors`, or of the index
-    /// and every shard in order), for run records.
+    /// A fingerprint of a model directory's weights (FNV-1a of `model.safetensors`, or of every
+    /// shard in order), for run records.
     public static func weightsHash(directory dir: URL) throws -> String {
-        let single = dir.appendingPathComponent("model.safetensors")
-        if FileManager.default.fileExists(atPath: single.path) { return try Checkpoint.fnv1a(single) }
-        let index = dir.appendingPathComponent("model.safetensors.index.json")
-        let shards = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter(isShardName).sorted()
-        return try ([index] + shards.map { dir.appendingPathComponent($0) }).map { try Checkpoint.fnv1a($0) }.joined(separator: "+")
+        try WeightFiles(directory: dir).files.map { try Checkpoint.fnv1a(URL(fileURLWithPath: $0.path)) }.joined(separator: "+")
     }
 }
 

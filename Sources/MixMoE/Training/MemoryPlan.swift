@@ -82,6 +82,12 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         return s
     }
 
+    /// The plan under a heading that says what the machine has available now (`--dry-run`).
+    public func report(_ title: String) -> String {
+        let avail = Self.availableBytes().map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "unknown"
+        return "\(title) (available now: \(avail)):\n\(description)"
+    }
+
     /// Throws ``MemoryPlanError`` when the plan needs more than `available` bytes.
     public func check(available: Int? = availableBytes(), hint: String) throws {
         guard let available, total > available else { return }
