@@ -2,7 +2,9 @@
 # The 1B-scale measurements of docs/PERFORMANCE.md ("1B scale"): every command of the pipeline on a
 # random model of Llama-3.2-1B's shape (peak RSS from /usr/bin/time -v, the memory plan of each
 # training stage), then decoding and a stage-2 step against PyTorch eager.
-#   scripts/bench_1b.sh [WORK] [DATA]      (about 45 minutes and 25 GB of disk on 2 cores)
+#   scripts/bench_1b.sh [WORK] [DATA]      (about 70 minutes and 25 GB of disk on 2 cores)
+# PARTS="f32 bf16" (the default) runs both parts; PARTS=bf16 reruns only the bf16 part (--dtype bf16:
+# weight matrices held in bf16, compute in fp32) on the models an earlier f32 part left in WORK.
 # DATA is a corpus folder with mono/L.txt and parallel/{train,test}.L-en.tsv (default: the shipped
 # data/demo; docs/PERFORMANCE.md was measured on the full corpus of the same layout).
 # Writes WORK/results.jsonl (one JSON object per measurement) and prints a table at the end.
@@ -17,7 +19,8 @@ mkdir -p "$WORK"
 BIN="$WORK/mixmoe"
 cp .build/release/mixmoe "$BIN"
 OUT="$WORK/results.jsonl"
-: >"$OUT"
+PARTS=${PARTS:-"f32 bf16"}
+[[ $PARTS == *f32* ]] && : >"$OUT"
 # small inputs: 3,000 lines of monolingual text, 2,000 pairs of two directions, 8 test sentences
 head -3000 "$DATA/mono/en.txt" >"$WORK/mono.en.txt"; head -3000 "$DATA/mono/de.txt" >"$WORK/mono.de.txt"
 head -2000 "$DATA/parallel/train.de-en.tsv" >"$WORK/par.de-en.tsv"; head -2000 "$DATA/parallel/train.cs-en.tsv" >"$WORK/par.cs-en.tsv"
@@ -45,6 +48,7 @@ plan() {  # plan NAME ARGS...: the --dry-run total in GB
   python3 -c 'import json,re,sys; t=open(sys.argv[2]).read(); print(json.dumps(dict(case="plan", command=sys.argv[1], planned_gb=float(re.search(r"total\s+([\d.]+) GB", t).group(1)))))' "$name" "$WORK/$name.plan" >>"$OUT"
 }
 T=(--steps 3 --batch-tokens 1024 --micro-tokens 1024 --seq 256 --log-every 1 --threads 2)
+if [[ $PARTS == *f32* ]]; then
 rm -rf "$WORK"/{dense,moe,s1,s2}
 measure init "$BIN" init --config llama-3.2-1b --out "$WORK/dense" --tokenizer models/base/tokenizer.json
 measure forward "$BIN" forward --model "$WORK/dense" --ids 1,2,3,4,5,6,7,8,9,10 --threads 2
@@ -65,4 +69,22 @@ for b in 1 8; do
 done
 "$BIN" bench train --config llama-3.2-1b --method stage2 --batch 4 --seq 256 --reps 2 --threads 2 >>"$OUT"
 python3 scripts/bench_pytorch.py train --config llama-3.2-1b --method stage2 --batch 4 --seq 256 --reps 2 --threads 2 >>"$OUT"
+fi
+
+if [[ $PARTS == *bf16* ]]; then
+B=(--dtype bf16)
+measure forward-bf16 "$BIN" forward --model "$WORK/dense" --ids 1,2,3,4,5,6,7,8,9,10 --threads 2 "${B[@]}"
+plan stage1-bf16 train --stage 1 --model "$WORK/moe" --out "$WORK/s1b" "${T[@]}" "${B[@]}" "$WORK"/mono.{en,de}.txt
+measure stage1-bf16 "$BIN" train --stage 1 --model "$WORK/moe" --out "$WORK/s1b" "${T[@]}" "${B[@]}" "$WORK"/mono.{en,de}.txt
+plan stage2-bf16 train --stage 2 --model "$WORK/s1" --out "$WORK/s2b" "${T[@]}" "${B[@]}" "$WORK"/par.{de,cs}-en.tsv
+measure stage2-bf16 "$BIN" train --stage 2 --model "$WORK/s1" --out "$WORK/s2b" "${T[@]}" "${B[@]}" "$WORK"/par.{de,cs}-en.tsv
+measure translate-bf16 sh -c "'$BIN' translate --model '$WORK/s2' --from de --to en --max-ratio 0.5 --threads 2 --dtype bf16 < '$WORK/src.de'"
+rm -rf "$WORK"/{s1b,s2b}
+"$BIN" bench memory --threads 2 >>"$OUT"
+for b in 1 8; do
+  "$BIN" bench decode --config llama-3.2-1b --batch $b --prompt 32 --new-tokens 32 --reps 3 --threads 2 "${B[@]}" >>"$OUT"
+  "$BIN" bench decode --config llama-3.2-1b --model "$WORK/s2" --batch $b --prompt 32 --new-tokens 32 --reps 3 --threads 2 "${B[@]}" >>"$OUT"
+  python3 scripts/bench_pytorch.py decode --config llama-3.2-1b --batch $b --prompt 32 --new-tokens 32 --reps 3 --threads 2 "${B[@]}" >>"$OUT"
+done
+fi
 cat "$OUT"

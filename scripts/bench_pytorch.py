@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"],
+                    help="decode: the model in bfloat16 (PyTorch then computes in bf16 too)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -189,6 +191,8 @@ def bench_prefill(a, c, model, mp, hd):
 
 def bench_decode(a, c, model, mp):
     model.eval()
+    if a.dtype == "bf16":
+        model = model.to(torch.bfloat16)
     ids = torch.randint(0, c["vocab_size"], (a.batch, a.prompt))
     with torch.inference_mode():
         med, lo, hi = timed(a, lambda: model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
@@ -196,7 +200,8 @@ def bench_decode(a, c, model, mp):
                                                       do_sample=False, use_cache=True, pad_token_id=0))
     print(json.dumps(dict(case="decode", config=a.config, batch=a.batch, prompt=a.prompt, new_tokens=a.new_tokens,
                           threads=a.threads, reps=a.reps, median_s=med, min_s=lo, max_s=hi,
-                          tokens_per_s=a.batch * a.new_tokens / med, weight_gb_per_s=mp * 4 * a.new_tokens / med / 1e9,
+                          dtype=a.dtype, tokens_per_s=a.batch * a.new_tokens / med,
+                          weight_gb_per_s=mp * (2 if a.dtype == "bf16" else 4) * a.new_tokens / med / 1e9,
                           peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           implementation=f"pytorch {torch.__version__} eager"), sort_keys=True), flush=True)
 

@@ -10,6 +10,11 @@ configuration instead (the real Llama-3.2-1B / Qwen2.5-0.5B shapes: 5 GB / 2 GB,
 each). For each model it runs `mixmoe forward` on fixed ids, loads the directory with transformers'
 AutoModelForCausalLM, and reports the max absolute logit difference and that difference relative to
 the largest reference logit; both must be below 1e-4.
+
+--dtype bf16 runs `mixmoe forward --dtype bf16` (weight matrices held in bf16, compute in fp32) and
+compares it with (1) transformers in fp32 on the same weights rounded to bf16 (the same function:
+bar 1e-4 as above) and (2) transformers computing in bf16 (`dtype=torch.bfloat16`, activations
+rounded too: reported with a bf16 bar of 5e-2 relative to the largest logit).
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile
 import torch
@@ -28,19 +33,35 @@ CONFIGS = {
 }
 
 
-def check(mixmoe, model_dir, ids):
+def check(mixmoe, model_dir, ids, dtype):
     out = subprocess.run([mixmoe, "forward", "--model", model_dir, "--ids", ",".join(map(str, ids)),
-                          "--threads", "1"], check=True, capture_output=True, text=True).stdout
+                          "--threads", "1", "--dtype", dtype], check=True, capture_output=True, text=True).stdout
     ours = torch.tensor(json.loads(out)["logits"])
+
+    def compare(hf, what):
+        with torch.no_grad():
+            ref = hf(input_ids=torch.tensor([ids])).logits[0].float()
+        diff = (ours - ref).abs().max().item()
+        rel = diff / ref.abs().max().item()
+        print(f"{model_dir} ({what}): {type(hf).__name__}, {sum(p.numel() for p in hf.parameters())} parameters, "
+              f"{len(ids)} tokens, max |logit diff| = {diff:.3g}, relative to max |logit| = {rel:.3g}", flush=True)
+        return diff, rel
+
     hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    with torch.no_grad():
-        ref = hf(input_ids=torch.tensor([ids])).logits[0]
-    diff = (ours - ref).abs().max().item()
-    rel = diff / ref.abs().max().item()
-    print(f"{model_dir}: {type(hf).__name__}, {sum(p.numel() for p in hf.parameters())} parameters, "
-          f"{len(ids)} tokens, max |logit diff| = {diff:.3g}, relative to max |logit| = {rel:.3g}", flush=True)
+    if dtype == "f32":
+        diff, rel = compare(hf, "fp32")
+        del hf
+        return max(diff, rel)
+    with torch.no_grad():  # the matrices mixmoe holds in bf16: every 2-D weight of a dense model
+        for p in hf.parameters():
+            if p.dim() == 2:
+                p.copy_(p.to(torch.bfloat16).float())
+    diff, rel = compare(hf, "bf16 weights, fp32 compute")
     del hf
-    return max(diff, rel)
+    hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).eval()
+    _, rel16 = compare(hf, "bf16 compute")
+    del hf
+    return max(diff, rel, rel16 * 1e-4 / 5e-2)  # the bf16-compute bar is 5e-2
 
 
 def main():
@@ -48,6 +69,7 @@ def main():
     ap.add_argument("--mixmoe", default=".build/release/mixmoe")
     ap.add_argument("--model", action="append", default=[])
     ap.add_argument("--config", action="append", default=[], help="a named config of `mixmoe init`")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
     a = ap.parse_args()
     ids = [1, 17, 42, 99, 5, 250, 7, 3, 64, 128, 200, 11]
     dirs = list(a.model)
@@ -66,7 +88,7 @@ def main():
             dirs.append(d)
     worst = 0.0
     for d in dirs:
-        worst = max(worst, check(a.mixmoe, d, ids))
+        worst = max(worst, check(a.mixmoe, d, ids, a.dtype))
         if d.startswith(tmp):
             shutil.rmtree(d)  # a 1B model is 5 GB
     print("PASS" if worst < 1e-4 else "FAIL", f"(worst {worst:.3g}, bar 1e-4)")

@@ -208,19 +208,26 @@ struct BenchDecode: AsyncParsableCommand {
     @Option(help: "Prompt tokens.") var prompt: Int = 32
     @Option(help: "Generated tokens per prompt.") var newTokens: Int = 128
     @Option(help: "Decode this model directory (e.g. a Mix-MoE model) instead of a random model of --config.") var model: String?
+    @Option(help: "What weight matrices are held in: f32 or bf16 (compute stays fp32).") var dtype: DType = .f32
     @OptionGroup var bench: BenchOptions
 
     func run() async throws {
         try await bench.measuring { named in
-            let m = try model.map { try DecoderModel.load(directory: URL(fileURLWithPath: $0)) } ?? DecoderModel(config: named, seed: 1)
+            let m = try model.map { try DecoderModel.load(directory: URL(fileURLWithPath: $0), dtype: dtype) } ?? DecoderModel(config: named, seed: 1)
+            if model == nil && dtype == .bf16 {
+                m.store.setTrainable { _ in false }
+                m.store.holdFrozenMatrices(as: .bf16)
+            }
             let cfg = m.config
             let gen = Generator(model: m, stopTokens: [])
             let all = benchTokens(batch * prompt, vocab: cfg.vocabSize)
             let prompts = (0..<batch).map { Array(all[($0 * prompt)..<(($0 + 1) * prompt)]) }
             // weight bytes read per generated step (every matrix once), for a bandwidth estimate
-            let weightBytes = Double(cfg.matmulParameters) * 4, total = Double(batch * (prompt + newTokens))
+            let weightBytes = Double(cfg.matmulParameters * dtype.bytes), total = Double(batch * (prompt + newTokens))
             let fpt = cfg.forwardFlopsPerToken(seq: prompt + newTokens)
-            try bench.report("decode", ["batch": batch, "prompt": prompt, "new_tokens": newTokens, "model": model ?? bench.config]) {
+            try bench.report(
+                "decode", ["batch": batch, "prompt": prompt, "new_tokens": newTokens, "model": model ?? bench.config, "dtype": dtype.rawValue]
+            ) {
                 _ = try gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
             } derived: { med in
                 [

@@ -17,6 +17,10 @@ struct Upcycle: AsyncParsableCommand {
             let src = model.url, dst = URL(fileURLWithPath: out)
             let m = try Upcycling.upcycle(directory: src) { try moe.options.config(for: $0, groups: groups, seed: seed) }
             let cfg = m.config.mixMoE!
+            if model.dtype == .bf16 {  // written as BF16 (training widens them back exactly)
+                m.store.setTrainable { _ in false }
+                m.store.holdFrozenMatrices(as: .bf16)
+            }
             try m.save(directory: dst)
             try BPETokenizer.copyFile(from: src, to: dst)
             printErr(
@@ -54,8 +58,9 @@ struct Train: AsyncParsableCommand {
             let settings = try train.settings(defaultLR: stage == 1 ? 2e-4 : 1e-5)
             let src = model.url, dst = URL(fileURLWithPath: out)
             let planned = try Upcycling.stageConfig(directory: src, stage: stage, name: model.model)
-            if try train.planMemory(config: planned, freeze: stage == 1 ? .stage1 : .stage2, settings: settings) { return }
-            let m = try Upcycling.prepare(directory: src, stage: stage, lbCoef: lbCoef, name: model.model)
+            let freeze: FreezePlan = stage == 1 ? .stage1 : .stage2
+            if try train.planMemory(config: planned, freeze: freeze, settings: settings, dtype: model.dtype) { return }
+            let m = try Upcycling.prepare(directory: src, stage: stage, lbCoef: lbCoef, name: model.model, dtype: model.dtype)
             let tok = try m.loadTokenizer(directory: src, tokenizer: model.tokenizer)
             let data = try StageData.load(
                 stage: stage, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,

@@ -14,6 +14,7 @@ extension MetricName: ExpressibleByArgument {}
 extension SacreTokenizer: ExpressibleByArgument {}
 extension SplitPattern: ExpressibleByArgument {}
 extension FreezePlan: ExpressibleByArgument {}
+extension DType: ExpressibleByArgument {}
 extension Placement: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
@@ -50,10 +51,17 @@ let namedConfigHelp = "Named config (\(ModelConfig.namedConfigs.map(\.name).join
 struct ModelOption: ParsableArguments {
     @Option(help: "Model directory (config.json, model.safetensors; tokenizer.json where text is involved).") var model: String
     @Option(help: "tokenizer.json (default: the model directory's).") var tokenizer: String?
+    @Option(
+        help:
+            "What weight matrices are held in: f32, or bf16 (half the memory; compute stays fp32). Training holds only the frozen matrices in bf16; upcycle writes bf16 files."
+    )
+    var dtype: DType = .f32
 
     var url: URL { URL(fileURLWithPath: model) }
-    func load() throws -> DecoderModel { try DecoderModel.load(directory: url) }
-    func loadWithTokenizer() throws -> (DecoderModel, BPETokenizer) { try DecoderModel.loadWithTokenizer(directory: url, tokenizer: tokenizer) }
+    func load() throws -> DecoderModel { try DecoderModel.load(directory: url, dtype: dtype) }
+    func loadWithTokenizer() throws -> (DecoderModel, BPETokenizer) {
+        try DecoderModel.loadWithTokenizer(directory: url, tokenizer: tokenizer, dtype: dtype)
+    }
 }
 
 /// Batch and optimiser options every training command shares. Unset options keep the command's
@@ -92,10 +100,10 @@ struct TrainingOptions: ParsableArguments {
 
     /// The memory plan of training `config` with `freeze`: printed with --dry-run (then true: stop
     /// here); otherwise a plan larger than the available memory is refused before the model loads.
-    func planMemory(config: ModelConfig, freeze: FreezePlan, settings: TrainingSettings) throws -> Bool {
+    func planMemory(config: ModelConfig, freeze: FreezePlan, settings: TrainingSettings, dtype: DType = .f32) throws -> Bool {
         let plan = MemoryPlan.training(
             config: config, freeze: freeze, microTokens: settings.microTokens, seq: settings.seq,
-            ranks: Distributed.world.size, zero1: settings.shardOptimizer)
+            ranks: Distributed.world.size, zero1: settings.shardOptimizer, dtype: dtype)
         if dryRun {
             if Distributed.world.isRoot {
                 print(plan.report("memory plan per process"), terminator: "")
@@ -211,7 +219,8 @@ struct DecodeOptions: ParsableArguments {
     func memoryPlan(_ model: ModelOption, sources: [String], _ d: Direction) throws -> MemoryPlan {
         let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
         let tok = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
-        return Translator.memoryPlan(sources, d, config: config, tokenizer: tok, batchSize: batch, beams: beam, maxRatio: maxRatio)
+        return Translator.memoryPlan(
+            sources, d, config: config, tokenizer: tok, batchSize: batch, beams: beam, maxRatio: maxRatio, dtype: model.dtype)
     }
 
     func translator(_ model: ModelOption) throws -> Translator {

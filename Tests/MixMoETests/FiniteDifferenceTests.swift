@@ -157,7 +157,7 @@ struct FiniteDifferenceTests {
         for (i, t) in [1, 3, 1, 4].enumerated() { ids.ptr[i] = Int32(t) }
         let out = FloatBuffer(count: n * d), R = randomFloats(n * d, seed: 16)
         let loss = {
-            Embedding.forward(table.ptr, ids: ids.ptr, out: out.ptr, n: n, dim: d); return self.dot(out.ptr, R)
+            Embedding.forward(.f32(UnsafePointer(table.ptr)), ids: ids.ptr, out: out.ptr, n: n, dim: d); return self.dot(out.ptr, R)
         }
         Embedding.backward(dtable.ptr, ids: ids.ptr, dout: R, n: n, dim: d)
         check("embedding dE", table.ptr, count: V * d, analytic: dtable.array, loss: loss)

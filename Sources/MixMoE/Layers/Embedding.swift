@@ -1,11 +1,16 @@
 /// Token embedding: `out[t] = E[ids[t]]`, table `[vocab, d]`.
 public enum Embedding {
     public static func forward(
-        _ table: UnsafePointer<Float>, ids: UnsafePointer<Int32>,
+        _ table: WeightOperand, ids: UnsafePointer<Int32>,
         out: UnsafeMutablePointer<Float>, n: Int, dim: Int
     ) {
         Parallel.forChunks(n, grain: 64) { range in
-            for t in range { (out + t * dim).update(from: table + Int(ids[t]) * dim, count: dim) }
+            for t in range {
+                switch table {
+                case .f32(let e): (out + t * dim).update(from: e + Int(ids[t]) * dim, count: dim)
+                case .bf16(let e): BF16.widen(e + Int(ids[t]) * dim, out + t * dim, count: dim)  // exact
+                }
+            }
         }
     }
 

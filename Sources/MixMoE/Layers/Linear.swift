@@ -19,9 +19,7 @@ public struct Linear: @unchecked Sendable {
 
     /// out[n, outF] = inp[n, inF] W^T + b
     public func forward(_ inp: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, n: Int) {
-        sgemm(
-            transA: false, transB: true, M: n, N: outF, K: inF,
-            A: inp, lda: inF, B: weight.w, ldb: inF, C: out, ldc: outF)
+        gemm(transB: true, M: n, N: outF, K: inF, A: inp, lda: inF, B: weight.operand, ldb: inF, C: out, ldc: outF)
         if let b = bias { addRowVector(out, b.w, rows: n, cols: outF) }
         lora?.forward(inp, out, n: n)
     }
@@ -34,9 +32,9 @@ public struct Linear: @unchecked Sendable {
         dinp: UnsafeMutablePointer<Float>?, accumulate: Bool, n: Int
     ) {
         if let dinp {
-            sgemm(
-                transA: false, transB: false, M: n, N: inF, K: outF, A: dout, lda: outF,
-                B: weight.w, ldb: inF, beta: accumulate ? 1 : 0, C: dinp, ldc: inF)
+            gemm(
+                transB: false, M: n, N: inF, K: outF, A: dout, lda: outF,
+                B: weight.operand, ldb: inF, beta: accumulate ? 1 : 0, C: dinp, ldc: inF)
         }
         if weight.trainable {
             sgemm(

@@ -51,10 +51,10 @@ public final class ExpertDispatch: @unchecked Sendable {
             let lo = rt.offsets[e], m = rt.offsets[e + 1] - lo
             guard m > 0 else { continue }
             // g = x Wg^T, u = x Wu^T, h = silu(g) * u, y = h Wd^T on this expert's rows
-            sgemm(transA: false, transB: true, M: m, N: s, K: d, A: xg + lo * d, lda: d, B: gate[e].w, ldb: d, C: g.ptr + lo * s, ldc: s)
-            sgemm(transA: false, transB: true, M: m, N: s, K: d, A: xg + lo * d, lda: d, B: up[e].w, ldb: d, C: u.ptr + lo * s, ldc: s)
+            gemm(transB: true, M: m, N: s, K: d, A: xg + lo * d, lda: d, B: gate[e].operand, ldb: d, C: g.ptr + lo * s, ldc: s)
+            gemm(transB: true, M: m, N: s, K: d, A: xg + lo * d, lda: d, B: up[e].operand, ldb: d, C: u.ptr + lo * s, ldc: s)
             swigluForward(g.ptr + lo * s, u.ptr + lo * s, h.ptr + lo * s, count: m * s)
-            sgemm(transA: false, transB: true, M: m, N: d, K: s, A: h.ptr + lo * s, lda: s, B: down[e].w, ldb: s, C: y.ptr + lo * d, ldc: d)
+            gemm(transB: true, M: m, N: d, K: s, A: h.ptr + lo * s, lda: s, B: down[e].operand, ldb: s, C: y.ptr + lo * d, ldc: d)
         }
         // out[t] = sum_j w(t, j) * y[row(t, j)]
         let o = out.ptr, y = y.ptr, tr = rt.tokenRows.ptr, w = rt.rowWeight.ptr
@@ -91,7 +91,7 @@ public final class ExpertDispatch: @unchecked Sendable {
             let xe = xg.ptr + lo * d, ge = g.ptr + lo * s, ue = u.ptr + lo * s, he = h.ptr + lo * s
             let dhe = dh.ptr + lo * s, dye = dyb + lo * d
             // y = h Wd^T  ->  dh = dy Wd, dWd += dy^T h
-            sgemm(transA: false, transB: false, M: m, N: s, K: d, A: dye, lda: d, B: down[e].w, ldb: s, C: dhe, ldc: s)
+            gemm(transB: false, M: m, N: s, K: d, A: dye, lda: d, B: down[e].operand, ldb: s, C: dhe, ldc: s)
             if down[e].trainable {
                 sgemm(transA: true, transB: false, M: d, N: s, K: m, A: dye, lda: d, B: he, ldb: s, beta: 1, C: down[e].g, ldc: s)
             }
@@ -99,8 +99,8 @@ public final class ExpertDispatch: @unchecked Sendable {
             swigluBackward(ge, ue, dhe, count: m * s)
             // g = x Wg^T, u = x Wu^T  ->  dx = dg Wg + du Wu, dWg += dg^T x, dWu += du^T x
             if dx != nil {
-                sgemm(transA: false, transB: false, M: m, N: d, K: s, A: ge, lda: s, B: gate[e].w, ldb: d, C: dxg.ptr + lo * d, ldc: d)
-                sgemm(transA: false, transB: false, M: m, N: d, K: s, A: ue, lda: s, B: up[e].w, ldb: d, beta: 1, C: dxg.ptr + lo * d, ldc: d)
+                gemm(transB: false, M: m, N: d, K: s, A: ge, lda: s, B: gate[e].operand, ldb: d, C: dxg.ptr + lo * d, ldc: d)
+                gemm(transB: false, M: m, N: d, K: s, A: ue, lda: s, B: up[e].operand, ldb: d, beta: 1, C: dxg.ptr + lo * d, ldc: d)
             }
             if gate[e].trainable {
                 sgemm(transA: true, transB: false, M: s, N: d, K: m, A: ge, lda: s, B: xe, ldb: d, beta: 1, C: gate[e].g, ldc: d)

@@ -80,7 +80,8 @@ public enum Upcycling {
 
     /// ``beginStage2(_:)`` for the stage-1 model of configuration `c1` whose weights `src` holds
     /// (in memory, or ``WeightFiles``): every tensor is copied once into the stage-2 store.
-    public static func beginStage2(config c1: ModelConfig, weights src: TensorSource) throws -> DecoderModel {
+    /// With `dtype: .bf16` the views stage 2 freezes are held in bf16 (read straight into it).
+    public static func beginStage2(config c1: ModelConfig, weights src: TensorSource, dtype: DType = .f32) throws -> DecoderModel {
         guard var m = c1.mixMoE, m.groups == 2 else {
             throw ModelError.config(file: "config.json", field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
         }
@@ -91,9 +92,13 @@ public enum Upcycling {
         var c = c1
         c.mixMoE = m
         let store = ParameterStore(layout: DecoderModel.fullLayout(c))
+        if dtype == .bf16 {
+            store.setTrainable { FreezePlan.stage2.isTrainable($0, c) }
+            store.holdFrozenMatrices(as: .bf16, keepValues: false)
+        }
         for (i, e) in store.entries.enumerated() {
             let name = src.shape(e.name) != nil ? e.name : e.name.replacingOccurrences(of: ".mt_", with: ".lm_")
-            src.read(name, into: store.w(i))
+            src.copy(name, into: store, view: i)
         }
         return DecoderModel(config: c, store: store)
     }
@@ -157,15 +162,19 @@ extension Upcycling {
     }
 
     /// ``prepare(_:stage:lbCoef:name:)`` for the model in `directory`, read tensor by tensor: stage 2
-    /// builds the stage-2 model straight from the stage-1 files, never holding both.
-    public static func prepare(directory: URL, stage: Int, lbCoef: Double? = nil, name: String) throws -> DecoderModel {
+    /// builds the stage-2 model straight from the stage-1 files, never holding both. With
+    /// `dtype: .bf16` the weight matrices the stage freezes are held in bf16.
+    public static func prepare(directory: URL, stage: Int, lbCoef: Double? = nil, name: String, dtype: DType = .f32) throws -> DecoderModel {
         let c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
         guard stage == 2, let mc = c.mixMoE, mc.stage == 1, mc.groups == 2 else {
-            return try prepare(DecoderModel.load(directory: directory), stage: stage, lbCoef: lbCoef, name: name)
+            let m = try DecoderModel.load(
+                directory: directory, dtype: dtype,
+                halfViews: { ParameterStore.canHoldHalf($0) && !FreezePlan.stage1.isTrainable($0.name, c) })
+            return try prepare(m, stage: stage, lbCoef: lbCoef, name: name)
         }
         let files = try WeightFiles(directory: directory)
         try files.check(against: DecoderModel.fullLayout(c))
-        return finish(try beginStage2(config: c, weights: files), stage: 2, lbCoef: lbCoef)
+        return finish(try beginStage2(config: c, weights: files, dtype: dtype), stage: 2, lbCoef: lbCoef)
     }
 
     /// Upcycles the dense model in `directory`, reading its tensors one by one (``upcycle(config:weights:_:)``).

@@ -241,7 +241,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// i's source is at or after i since the rows increase, so the moves never overwrite a source).
     private func trunk(n: Int, logitRows: [Int]? = nil, attention: (Int, Block) -> Void) {
         let d = config.hiddenSize, V = config.vocabSize
-        Embedding.forward(embed.w, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
+        Embedding.forward(embed.operand, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
         for (l, blk) in blocks.enumerated() {
             let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
             blk.ln1.forward(x, n: n)
@@ -258,9 +258,7 @@ public final class DecoderModel: @unchecked Sendable {
             rows = logitRows.count
         }
         // logits = norm(x) E^T
-        sgemm(
-            transA: false, transB: true, M: rows, N: V, K: d, A: norm.out.ptr, lda: d,
-            B: lmHead.w, ldb: d, C: logits.ptr, ldc: V)
+        gemm(transB: true, M: rows, N: V, K: d, A: norm.out.ptr, lda: d, B: lmHead.operand, ldb: d, C: logits.ptr, ldc: V)
     }
 
     /// One generation step: token `ids[s]` of sequence `s` at position (and cache slot)
@@ -316,9 +314,7 @@ public final class DecoderModel: @unchecked Sendable {
         let needTrunk = acc || norm.weight.trainable
         // logits = norm(x) E^T  ->  dnorm = dlogits E, dE += dlogits^T norm(x)
         if needTrunk {
-            sgemm(
-                transA: false, transB: false, M: n, N: d, K: V, A: logits.ptr, lda: V,
-                B: lmHead.w, ldb: d, C: dln.ptr, ldc: d)
+            gemm(transB: false, M: n, N: d, K: V, A: logits.ptr, lda: V, B: lmHead.operand, ldb: d, C: dln.ptr, ldc: d)
         }
         if lmHead.trainable {
             sgemm(

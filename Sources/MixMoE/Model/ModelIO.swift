@@ -3,8 +3,10 @@ import Foundation
 extension DecoderModel {
     /// Loads a Hugging Face model directory (`config.json`, `model.safetensors` or a sharded
     /// `model.safetensors.index.json`). Strict: every tensor the config implies must be present
-    /// with its shape, and no other tensor may be.
-    public static func load(directory: URL) throws -> DecoderModel {
+    /// with its shape, and no other tensor may be. With `dtype: .bf16` the weight matrices are
+    /// held in bf16 (read straight into bf16 storage: the fp32 copy is never made), for
+    /// inference; `halfViews` picks the views instead (training: the frozen ones).
+    public static func load(directory: URL, dtype: DType = .f32, halfViews: ((ParameterStore.Entry) -> Bool)? = nil) throws -> DecoderModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
             throw ModelError.missingDirectory(directory.path)
@@ -14,6 +16,11 @@ extension DecoderModel {
         let files = try WeightFiles(directory: directory)
         try files.check(against: layout)
         let store = ParameterStore(layout: layout)
+        if dtype == .bf16 {
+            let half = Set(store.entries.filter(halfViews ?? ParameterStore.canHoldHalf).map(\.name))
+            store.setTrainable { !half.contains($0) }  // what is held in bf16 is frozen
+            for (i, e) in store.entries.enumerated() where half.contains(e.name) { store.hold(i, as: .bf16, keepValues: false) }
+        }
         files.fill(store)
         return DecoderModel(config: config, store: store)
     }
@@ -29,19 +36,19 @@ extension DecoderModel {
     public func save(directory: URL, extraConfig: [String: Any] = [:], maxShardBytes: Int = defaultShardBytes) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        let tensors = store.entries.enumerated().map { i, e in (name: e.name, shape: e.shape, values: UnsafePointer(store.w(i))) }
+        let tensors = store.entries.enumerated().map { i, e in (name: e.name, shape: e.shape, values: store.operand(i)) }
         let single = directory.appendingPathComponent("model.safetensors")
         let index = directory.appendingPathComponent("model.safetensors.index.json")
         var written: Set<String> = []
-        if 4 * store.count <= maxShardBytes {
-            try SafetensorsFile.write(single, tensors: tensors, metadata: ["format": "pt"])
+        if store.heldBytes <= maxShardBytes {
+            try SafetensorsFile.write(single, stored: tensors, metadata: ["format": "pt"])
             written.insert(single.lastPathComponent)
         } else {
             // fill shards in order, a tensor larger than a shard alone in its own
-            var shards: [[(name: String, shape: [Int], values: UnsafePointer<Float>)]] = [[]]
+            var shards: [[(name: String, shape: [Int], values: WeightOperand)]] = [[]]
             var bytes = 0
             for t in tensors {
-                let b = 4 * t.shape.reduce(1, *)
+                let b = t.values.dtype.bytes * t.shape.reduce(1, *)
                 if bytes + b > maxShardBytes && !shards[shards.count - 1].isEmpty { shards.append([]); bytes = 0 }
                 shards[shards.count - 1].append(t)
                 bytes += b
@@ -49,11 +56,11 @@ extension DecoderModel {
             var map: [String: String] = [:]
             for (i, shard) in shards.enumerated() {
                 let name = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
-                try SafetensorsFile.write(directory.appendingPathComponent(name), tensors: shard, metadata: ["format": "pt"])
+                try SafetensorsFile.write(directory.appendingPathComponent(name), stored: shard, metadata: ["format": "pt"])
                 for t in shard { map[t.name] = name }
                 written.insert(name)
             }
-            let json: [String: Any] = ["metadata": ["total_size": 4 * store.count], "weight_map": map]
+            let json: [String: Any] = ["metadata": ["total_size": store.heldBytes], "weight_map": map]
             try AtomicFile.write(
                 JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: index)
             written.insert(index.lastPathComponent)
@@ -86,8 +93,8 @@ extension DecoderModel {
 extension DecoderModel {
     /// Loads a model directory and a tokenizer (default: the directory's tokenizer.json) and checks
     /// that they fit each other.
-    public static func loadWithTokenizer(directory: URL, tokenizer: String? = nil) throws -> (DecoderModel, BPETokenizer) {
-        let m = try load(directory: directory)
+    public static func loadWithTokenizer(directory: URL, tokenizer: String? = nil, dtype: DType = .f32) throws -> (DecoderModel, BPETokenizer) {
+        let m = try load(directory: directory, dtype: dtype)
         return (m, try m.loadTokenizer(directory: directory, tokenizer: tokenizer))
     }
 
@@ -102,7 +109,11 @@ extension DecoderModel {
     /// An independent copy (same configuration, weights copied; trainable flags reset).
     public func copy() -> DecoderModel {
         let s = ParameterStore(layout: store.entries.map { ($0.name, $0.shape) })
-        s.params.ptr.update(from: store.params.ptr, count: store.count)
+        s.setTrainable { store.entries[store.id($0)!].dtype == .f32 }
+        for (i, e) in store.entries.enumerated() {
+            s.hold(i, as: e.dtype, keepValues: false)
+            store.copy(e.name, into: s, view: i)
+        }
         return DecoderModel(config: config, store: s)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// All parameters of a model in one contiguous buffer with named views (llm.c's layout).
 ///
 /// Gradients and the optimiser's moments use the same offsets, so the optimiser is one loop over
@@ -10,6 +12,8 @@ public final class ParameterStore: @unchecked Sendable {
         public let offset: Int
         public var count: Int { shape.reduce(1, *) }
         public var trainable: Bool
+        /// Where the values live: `params` (fp32) or `halves` (bf16, frozen matrices only).
+        public var dtype: DType = .f32
     }
 
     public private(set) var entries: [Entry] = []
@@ -17,6 +21,9 @@ public final class ParameterStore: @unchecked Sendable {
     public private(set) var count = 0
     public private(set) var params: FloatBuffer = FloatBuffer(count: 0)
     public private(set) var grads: FloatBuffer = FloatBuffer(count: 0)
+    /// bf16 values of the views held in bf16, at the same offsets as `params` (mapped lazily:
+    /// only those views' pages become resident, and their fp32 pages are handed back).
+    public private(set) var halves: HalfBuffer?
     public private(set) var isFinalized = false
 
     public init() {}
@@ -49,8 +56,82 @@ public final class ParameterStore: @unchecked Sendable {
 
     public func id(_ name: String) -> Int? { index[name] }
 
-    /// Pointer to a view's values.
-    public func w(_ id: Int) -> UnsafeMutablePointer<Float> { params.ptr + entries[id].offset }
+    /// Pointer to a view's fp32 values (a view held in bf16 has none: read it with `operand` or
+    /// `read(_:into:)`).
+    public func w(_ id: Int) -> UnsafeMutablePointer<Float> {
+        precondition(entries[id].dtype == .f32, "\(entries[id].name) is held in bf16; read it through operand(_:) or read(_:into:)")
+        return params.ptr + entries[id].offset
+    }
+
+    /// A view's values as a GEMM operand, in their storage type.
+    public func operand(_ id: Int) -> WeightOperand {
+        let e = entries[id]
+        return e.dtype == .f32 ? .f32(params.ptr + e.offset) : .bf16(halves!.ptr + e.offset)
+    }
+
+    /// Pointer to the bf16 values of a view held in bf16.
+    public func half(_ id: Int) -> UnsafeMutablePointer<UInt16> {
+        precondition(entries[id].dtype == .bf16, "\(entries[id].name) is held in fp32")
+        return halves!.ptr + entries[id].offset
+    }
+
+    /// Views that `--dtype bf16` may hold in bf16: weight matrices read only by GEMMs and the
+    /// embedding gather (projections, experts, embeddings, LM head). Routers, norms, biases and
+    /// adapters stay fp32: they are small, and routers and adapters are what the stages train.
+    public static func canHoldHalf(_ e: Entry) -> Bool {
+        e.shape.count == 2 && e.name.hasSuffix(".weight") && !e.name.contains("router") && !e.name.contains("lora_")
+    }
+
+    /// Moves view `id` (frozen) to `dtype`: the values are rounded (fp32 -> bf16, to nearest
+    /// even) or widened (exact), and the pages the old copy used are handed back to the kernel.
+    /// `keepValues: false` skips the conversion (the view is about to be filled).
+    public func hold(_ id: Int, as dtype: DType, keepValues: Bool = true) {
+        let e = entries[id]
+        guard e.dtype != dtype else { return }
+        precondition(!e.trainable || dtype == .f32, "\(e.name) is trainable: only frozen views are held in bf16")
+        if halves == nil { halves = HalfBuffer(count: count) }
+        let f = params.ptr + e.offset, h = halves!.ptr + e.offset
+        switch dtype {
+        case .bf16:
+            if keepValues { BF16.narrow(f, h, count: e.count) }
+            release(UnsafeMutableRawPointer(f), bytes: 4 * e.count)
+        case .f32:
+            if keepValues { BF16.widen(h, f, count: e.count) }
+            release(UnsafeMutableRawPointer(h), bytes: 2 * e.count)
+        }
+        entries[id].dtype = dtype
+    }
+
+    /// Holds every frozen view that ``canHoldHalf(_:)`` in `dtype` (f32: every view back to fp32).
+    public func holdFrozenMatrices(as dtype: DType, keepValues: Bool = true) {
+        for (i, e) in entries.enumerated() where dtype == .f32 || (!e.trainable && Self.canHoldHalf(e)) {
+            hold(i, as: dtype, keepValues: keepValues)
+        }
+    }
+
+    /// Maximal ranges of the buffer offsets covered by consecutive views that satisfy `keep`.
+    public func runs(where keep: (Entry) -> Bool) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        for e in entries where keep(e) && e.count > 0 {
+            if let last = out.last, last.upperBound == e.offset {
+                out[out.count - 1] = last.lowerBound..<e.offset + e.count
+            } else {
+                out.append(e.offset..<e.offset + e.count)
+            }
+        }
+        return out
+    }
+
+    /// Bytes the values take in their storage types.
+    public var heldBytes: Int { entries.reduce(0) { $0 + $1.count * $1.dtype.bytes } }
+
+    /// Hands the whole pages inside `[p, p + bytes)` of an anonymous map back to the kernel (they
+    /// read as zeros if ever touched again). Pages shared with a neighbouring view stay.
+    private func release(_ p: UnsafeMutableRawPointer, bytes: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let a = Int(bitPattern: p), lo = (a + page - 1) / page * page, hi = (a + bytes) / page * page
+        if hi > lo { madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, Int32(MADV_DONTNEED)) }
+    }
     /// Pointer to a view's gradient.
     public func g(_ id: Int) -> UnsafeMutablePointer<Float> { grads.ptr + entries[id].offset }
 
@@ -58,14 +139,19 @@ public final class ParameterStore: @unchecked Sendable {
 
     /// Sets every view's trainable flag from a predicate on its name.
     public func setTrainable(_ predicate: (String) -> Bool) {
-        for i in entries.indices { entries[i].trainable = predicate(entries[i].name) }
+        for i in entries.indices {
+            entries[i].trainable = predicate(entries[i].name)
+            precondition(!entries[i].trainable || entries[i].dtype == .f32, "\(entries[i].name) is held in bf16 and cannot be trained")
+        }
     }
 
     public var trainableCount: Int { entries.filter(\.trainable).reduce(0) { $0 + $1.count } }
 
     public func values(_ name: String) -> [Float] {
         guard let i = index[name] else { return [] }
-        return Array(UnsafeBufferPointer(start: w(i), count: entries[i].count))
+        return [Float](unsafeUninitializedCapacity: entries[i].count) { b, n in
+            read(name, into: b.baseAddress!); n = entries[i].count
+        }
     }
 
     /// Zeroes the gradients of the trainable views only: frozen views' gradients are never

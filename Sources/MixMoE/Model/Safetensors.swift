@@ -118,24 +118,56 @@ public struct SafetensorsFile: Sendable {
     /// file is read in pieces whose pages go back to the kernel right after (read again if ever
     /// needed), so loading costs the destination and at most one piece of the file.
     public func read(_ name: String, into dst: UnsafeMutablePointer<Float>) {
+        let dtype = tensors[name]!.dtype
+        pieces(name) { start, n, src in
+            let out = dst + start
+            switch dtype {
+            case "F32":
+                UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: 4 * n)
+            case "F16":
+                for i in 0..<n { out[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
+            default:  // BF16: the upper half of an IEEE float
+                for i in 0..<n { out[i] = BF16.float(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            }
+        }
+    }
+
+    /// Tensor `name` as bf16 into `dst`: BF16 is copied as stored, F32 and F16 are rounded to
+    /// nearest even (through a small fp32 tile, never a copy of the tensor).
+    public func readHalf(_ name: String, into dst: UnsafeMutablePointer<UInt16>) {
+        let dtype = tensors[name]!.dtype
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4096) { tile in
+            pieces(name) { start, n, src in
+                let out = dst + start
+                if dtype == "BF16" {
+                    UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: 2 * n)
+                    return
+                }
+                for t0 in stride(from: 0, to: n, by: 4096) {
+                    let m = min(4096, n - t0)
+                    for i in 0..<m {
+                        tile[i] =
+                            dtype == "F32"
+                            ? src.loadUnaligned(fromByteOffset: 4 * (t0 + i), as: Float.self)
+                            : Float(src.loadUnaligned(fromByteOffset: 2 * (t0 + i), as: Float16.self))
+                    }
+                    BF16.narrow(tile.baseAddress!, out + t0, count: m)
+                }
+            }
+        }
+    }
+
+    /// Calls `body(start, count, bytes)` for consecutive pieces of tensor `name`, handing each
+    /// piece's file pages back to the kernel after it.
+    private func pieces(_ name: String, _ body: (Int, Int, UnsafeRawPointer) -> Void) {
         let info = tensors[name]!
         let count = info.shape.reduce(1, *), size = Self.dtypeSizes[info.dtype]!
         let piece = 1 << 24  // elements
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let base = raw.baseAddress! + dataStart + info.begin
             for start in stride(from: 0, to: count, by: piece) {
-                let n = min(piece, count - start), src = base + start * size, out = dst + start
-                switch info.dtype {
-                case "F32":
-                    UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: 4 * n)
-                case "F16":
-                    for i in 0..<n { out[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
-                default:  // BF16: the upper half of an IEEE float
-                    for i in 0..<n {
-                        let b = src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-                        out[i] = Float(bitPattern: UInt32(b) << 16)
-                    }
-                }
+                let n = min(piece, count - start)
+                body(start, n, base + start * size)
                 let at = dataStart + info.begin + start * size
                 mapping?.release(at..<at + n * size)
             }
@@ -155,10 +187,22 @@ public struct SafetensorsFile: Sendable {
         _ url: URL, tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
         metadata: [String: String] = [:]
     ) throws {
+        try write(url, stored: tensors.map { (name: $0.name, shape: $0.shape, values: .f32($0.values)) }, metadata: metadata)
+    }
+
+    /// Writes tensors in their storage types (F32 or BF16), in the given order, atomically and
+    /// streamed.
+    public static func write(
+        _ url: URL, stored tensors: [(name: String, shape: [Int], values: WeightOperand)], metadata: [String: String] = [:]
+    ) throws {
         try AtomicFile.write(to: url) { h in
-            try h.write(contentsOf: header(tensors.map { ($0.name, $0.shape) }, metadata: metadata))
+            try h.write(contentsOf: header(tensors.map { ($0.name, $0.shape, $0.values.dtype) }, metadata: metadata))
             for t in tensors {
-                var p = UnsafeRawPointer(t.values), left = 4 * t.shape.reduce(1, *)
+                var p: UnsafeRawPointer, left = t.values.dtype.bytes * t.shape.reduce(1, *)
+                switch t.values {
+                case .f32(let f): p = UnsafeRawPointer(f)
+                case .bf16(let b): p = UnsafeRawPointer(b)
+                }
                 while left > 0 {  // in pieces, so that the file system never needs one huge write
                     let n = min(left, 64 << 20)
                     try h.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: p), count: n, deallocator: .none))
@@ -173,20 +217,20 @@ public struct SafetensorsFile: Sendable {
         _ tensors: [(name: String, shape: [Int], values: UnsafePointer<Float>)],
         metadata: [String: String] = [:]
     ) throws -> Data {
-        var out = try header(tensors.map { ($0.name, $0.shape) }, metadata: metadata)
+        var out = try header(tensors.map { ($0.name, $0.shape, DType.f32) }, metadata: metadata)
         for t in tensors {
             out.append(UnsafeBufferPointer(start: t.values, count: t.shape.reduce(1, *)))
         }
         return out
     }
 
-    /// The length prefix and JSON header of a file of F32 tensors stored in the given order.
-    static func header(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) throws -> Data {
+    /// The length prefix and JSON header of a file of tensors stored in the given order.
+    static func header(_ tensors: [(name: String, shape: [Int], dtype: DType)], metadata: [String: String]) throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         for t in tensors {
-            let bytes = t.shape.reduce(1, *) * 4
-            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            let bytes = t.shape.reduce(1, *) * t.dtype.bytes
+            header[t.name] = ["dtype": t.dtype == .f32 ? "F32" : "BF16", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
             offset += bytes
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }

@@ -8,13 +8,43 @@ public protocol TensorSource {
     func shape(_ name: String) -> [Int]?
     /// Copies tensor `name` (present) as Float into `dst`.
     func read(_ name: String, into dst: UnsafeMutablePointer<Float>)
+    /// Copies tensor `name` (present) as bf16 into `dst` (rounded to nearest even if it is wider).
+    func readHalf(_ name: String, into dst: UnsafeMutablePointer<UInt16>)
+}
+
+extension TensorSource {
+    /// Through an fp32 copy of the tensor (sources that hold their tensors in memory).
+    public func readHalf(_ name: String, into dst: UnsafeMutablePointer<UInt16>) {
+        let n = shape(name)!.reduce(1, *)
+        let tmp = FloatBuffer(count: n)
+        read(name, into: tmp.ptr)
+        BF16.narrow(tmp.ptr, dst, count: n)
+    }
+
+    /// Copies tensor `name` into view `id` of `store`, in the view's storage type.
+    func copy(_ name: String, into store: ParameterStore, view id: Int) {
+        switch store.entries[id].dtype {
+        case .f32: read(name, into: store.w(id))
+        case .bf16: readHalf(name, into: store.half(id))
+        }
+    }
 }
 
 extension ParameterStore: TensorSource {
     public func shape(_ name: String) -> [Int]? { id(name).map { entries[$0].shape } }
     public func read(_ name: String, into dst: UnsafeMutablePointer<Float>) {
         let i = id(name)!
-        dst.update(from: w(i), count: entries[i].count)
+        switch entries[i].dtype {
+        case .f32: dst.update(from: w(i), count: entries[i].count)
+        case .bf16: BF16.widen(half(i), dst, count: entries[i].count)
+        }
+    }
+    public func readHalf(_ name: String, into dst: UnsafeMutablePointer<UInt16>) {
+        let i = id(name)!
+        switch entries[i].dtype {
+        case .f32: BF16.narrow(w(i), dst, count: entries[i].count)
+        case .bf16: dst.update(from: half(i), count: entries[i].count)
+        }
     }
 }
 
@@ -52,6 +82,7 @@ public struct WeightFiles: TensorSource {
 
     public func shape(_ name: String) -> [Int]? { owner[name].map { files[$0].tensors[name]!.shape } }
     public func read(_ name: String, into dst: UnsafeMutablePointer<Float>) { files[owner[name]!].read(name, into: dst) }
+    public func readHalf(_ name: String, into dst: UnsafeMutablePointer<UInt16>) { files[owner[name]!].readHalf(name, into: dst) }
 
     /// Strict match with `layout`: every tensor present with its shape, and no other tensor.
     public func check(against layout: [(String, [Int])]) throws {
@@ -67,8 +98,9 @@ public struct WeightFiles: TensorSource {
         }
     }
 
-    /// Fills every view of `store` from the tensor of the same name (after `check`).
+    /// Fills every view of `store` from the tensor of the same name (after `check`), in each
+    /// view's storage type.
     func fill(_ store: ParameterStore) {
-        for (i, e) in store.entries.enumerated() { read(e.name, into: store.w(i)) }
+        for (i, e) in store.entries.enumerated() { copy(e.name, into: store, view: i) }
     }
 }

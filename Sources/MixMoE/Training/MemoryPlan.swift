@@ -22,18 +22,20 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
 
     /// The plan of training `config` (the model of the stage, with its Mix-MoE settings) with
     /// `freeze` in micro-batches of `microTokens` tokens of `seq`-token sequences, over `ranks`
-    /// processes (ZeRO-1 when `zero1`). `process` is what the process holds already (its RSS).
+    /// processes (ZeRO-1 when `zero1`), frozen weight matrices held in `dtype`. `process` is what
+    /// the process holds already (its RSS).
     public static func training(
         config c: ModelConfig, freeze: FreezePlan, microTokens: Int, seq: Int, ranks: Int = 1, zero1: Bool = false,
-        process: Int = residentBytes()
+        dtype: DType = .f32, process: Int = residentBytes()
     ) -> MemoryPlan {
         let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
         freeze.apply(to: m)
+        m.store.holdFrozenMatrices(as: dtype, keepValues: false)  // nothing is touched: a lazy map
         let n = m.store.count, t = m.store.trainableCount
         let act = FloatBuffer.countingAllocations { m.reserve(batch: max(1, microTokens / seq), seq: seq) }
         var items = [
             Item(name: "process", bytes: process, note: "binary, tokenizer, data read so far (resident now)"),
-            Item(name: "weights", bytes: 4 * n, note: "\(n.formatted()) parameters, fp32"),
+            Item(name: "weights", bytes: m.store.heldBytes, note: weightsNote(m.store)),
             Item(name: "gradients", bytes: 4 * t, note: "\(t.formatted()) trainable parameters"),
         ]
         let shard = zero1 && ranks > 1 ? (t + ranks - 1) / ranks : t
@@ -56,9 +58,11 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
     /// of every layer, and the activations of the prefill. The layers reserve their training
     /// buffers, so the activation line is an upper bound: decoding writes only the forward part.
     public static func decoding(
-        config c: ModelConfig, batch: Int, promptTokens: Int, newTokens: Int, process: Int = residentBytes()
+        config c: ModelConfig, batch: Int, promptTokens: Int, newTokens: Int, dtype: DType = .f32, process: Int = residentBytes()
     ) -> MemoryPlan {
         let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
+        m.store.setTrainable { _ in false }
+        m.store.holdFrozenMatrices(as: dtype, keepValues: false)
         let act = FloatBuffer.countingAllocations { m.reserve(batch: batch, seq: max(1, promptTokens)) }
         let maxLen = promptTokens + newTokens + 1
         let kv = c.numHiddenLayers * 2 * batch * maxLen * c.numKeyValueHeads * c.headDim * 4
@@ -66,12 +70,18 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         return MemoryPlan(
             items: [
                 Item(name: "process", bytes: process, note: "binary, tokenizer, input read so far (resident now)"),
-                Item(name: "weights", bytes: 4 * n, note: "\(n.formatted()) parameters, fp32"),
+                Item(name: "weights", bytes: m.store.heldBytes, note: weightsNote(m.store)),
                 Item(name: "kv cache", bytes: kv, note: "\(c.numHiddenLayers) layers x \(batch) sequences x \(maxLen) positions"),
                 Item(
                     name: "activations", bytes: act,
                     note: "prefill of \(batch) x \(promptTokens) tokens (at most: the backward part stays untouched)"),
             ], parameters: n, trainable: 0)
+    }
+
+    /// "N parameters, fp32" or "N parameters, H of them bf16".
+    static func weightsNote(_ s: ParameterStore) -> String {
+        let half = s.entries.filter { $0.dtype == .bf16 }.reduce(0) { $0 + $1.count }
+        return "\(s.count.formatted()) parameters, " + (half == 0 ? "fp32" : "\(half.formatted()) of them held in bf16")
     }
 
     public var description: String {

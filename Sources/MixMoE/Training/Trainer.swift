@@ -101,7 +101,11 @@ public final class Trainer: @unchecked Sendable {
         restoredMoments = nil
         guard collective.size > 1 else { return }
         let store = model.store
-        collective.broadcast(store.params.ptr, count: store.count, root: 0)
+        // fp32 views only: views held in bf16 are frozen weights every rank read from the same
+        // files, and broadcasting their (released) fp32 range would make it resident again
+        for run in store.runs(where: { $0.dtype == .f32 }) {
+            collective.broadcast(store.params.ptr + run.lowerBound, count: run.count, root: 0)
+        }
         if shard == nil {
             collective.broadcast(optimizer.m.ptr, count: optimizer.m.count, root: 0)
             collective.broadcast(optimizer.v.ptr, count: optimizer.v.count, root: 0)

@@ -161,7 +161,9 @@ public final class TrainingRun {
         }
         if let dir = debugDump {
             let store = trainer.model.store
-            try Self.dump(store, values: store.params.ptr, trainableOnly: false, to: dir.appendingPathComponent("weights-rank-\(world.rank).safetensors"))
+            try SafetensorsFile.write(
+                dir.appendingPathComponent("weights-rank-\(world.rank).safetensors"),
+                stored: store.entries.indices.map { (name: store.entries[$0].name, shape: store.entries[$0].shape, values: store.operand($0)) })
         }
         if !finished {
             throw TrainingInterrupted(signal: signals?.received ?? SIGTERM, step: trainer.step, checkpoint: lastCheckpoint?.path)
@@ -171,7 +173,7 @@ public final class TrainingRun {
 }
 
 extension TrainingRun {
-    /// Writes `values` (the store's layout: gradients or weights) as safetensors, one tensor per view.
+    /// Writes `values` (the store's layout: gradients) as safetensors, one tensor per view.
     static func dump(_ store: ParameterStore, values base: UnsafePointer<Float>, trainableOnly: Bool, to url: URL) throws {
         let tensors = store.entries.filter { !trainableOnly || $0.trainable }.map { e in (name: e.name, shape: e.shape, values: base + e.offset) }
         try SafetensorsFile.write(url, tensors: tensors, metadata: [:])

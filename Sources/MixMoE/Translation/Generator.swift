@@ -184,14 +184,15 @@ public final class Translator: @unchecked Sendable {
     /// The memory plan of translating `sources` (the longest batch decides), without a model:
     /// `config` and `tokenizer` suffice (`--dry-run`).
     public static func memoryPlan(
-        _ sources: [String], _ d: Direction, config: ModelConfig, tokenizer: BPETokenizer, batchSize: Int, beams: Int, maxRatio: Double
+        _ sources: [String], _ d: Direction, config: ModelConfig, tokenizer: BPETokenizer, batchSize: Int, beams: Int, maxRatio: Double,
+        dtype: DType = .f32
     ) -> MemoryPlan {
         let lens = sources.map { Prompt.ids($0, d, tokenizer: tokenizer).count }
         let newTokens = sources.map { limit(tokenizer.encode($0).count, ratio: maxRatio, extra: defaultExtra, cap: defaultCap) }.max() ?? 0
         // greedy batches run longest-first, so the first batch holds the longest prompt; a beam
         // search decodes one prompt as `beams` sequences
         let batch = beams > 1 ? beams : min(batchSize, max(1, sources.count))
-        return MemoryPlan.decoding(config: config, batch: batch, promptTokens: lens.max() ?? 1, newTokens: newTokens)
+        return MemoryPlan.decoding(config: config, batch: batch, promptTokens: lens.max() ?? 1, newTokens: newTokens, dtype: dtype)
     }
 
     /// The model's context (`max_position_embeddings`): a prompt must fit with room for one
