@@ -73,6 +73,7 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Sequences per step (under mpirun: the global batch, split over the ranks).") var batch: Int = 8
     @Flag(help: "Under mpirun: ZeRO-1 (Adam moments sharded over the ranks).") var zero1 = false
     @Option(help: "Tokens per sequence.") var seq: Int = 256
+    @Option(help: "What frozen weight matrices are held in: f32 or bf16 (compute stays fp32).") var dtype: DType = .f32
 
     func validate() throws {
         guard [.full, .lora, .stage1, .stage2].contains(method) else { throw ValidationError("--method: full, lora, stage1 or stage2") }
@@ -98,6 +99,7 @@ struct BenchTrain: AsyncParsableCommand {
                 method.apply(to: model)
                 model.moe.explicitRouter = explicitRouter
             }
+            model.store.holdFrozenMatrices(as: dtype)
             let n = batch * seq
             let ids = benchTokens(n, vocab: cfg.vocabSize)
             var targets = Array(ids.dropFirst()) + [-1]
@@ -130,7 +132,7 @@ struct BenchTrain: AsyncParsableCommand {
             var row = bench.row(
                 "train",
                 [
-                    "method": method.rawValue, "batch": batch, "seq": seq, "tokens_per_s": Double(n) / med,
+                    "method": method.rawValue, "dtype": dtype.rawValue, "batch": batch, "seq": seq, "tokens_per_s": Double(n) / med,
                     "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
                     "trainable_params": model.store.trainableCount,
                     // params + grads + Adam moments + activations/scratch, from the buffers' shapes

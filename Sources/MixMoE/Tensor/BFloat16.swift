@@ -142,7 +142,37 @@ public func gemmSmallMBF16(
     }
 }
 
-/// Rows of the bf16 weight widened into an fp32 tile of about 4 MB, one OpenBLAS call per tile:
+/// The widened tile, kept per thread between calls: a fresh 16 MB allocation per GEMM would be a
+/// fresh map whose pages fault in on every call (hundreds of calls per training step).
+final class TileScratch {
+    private(set) var ptr: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+    init(_ n: Int) { ptr = .allocate(capacity: n); capacity = n }
+    deinit { ptr.deallocate() }
+
+    /// This thread's scratch of at least `n` floats.
+    static func current(_ n: Int) -> UnsafeMutablePointer<Float> {
+        let key = "mixmoe.bf16-tile"
+        if let s = Thread.current.threadDictionary[key] as? TileScratch, s.capacity >= n { return s.ptr }
+        let s = TileScratch(n)
+        Thread.current.threadDictionary[key] = s
+        return s.ptr
+    }
+}
+
+/// fp32 elements of a widened tile (`MIXMOE_BF16_TILE_MB`, default 4 MB). Measured on a stage-2
+/// step of the 1B shape (docs/PERFORMANCE.md, *1B scale*): 4 MB tiles beat 1 MB (more OpenBLAS
+/// calls, each re-packing the activations or re-reading C) and 16 MB (the tile no longer stays in
+/// cache between widening and the GEMM reading it).
+let bf16TileElements: Int = (getenv("MIXMOE_BF16_TILE_MB").flatMap { Int(String(cString: $0)) } ?? 4) << 18
+
+/// Widen tiles on all threads only for products of at most this many rows
+/// (`MIXMOE_BF16_PARALLEL_WIDEN_ROWS`): at training sizes our threads waking between OpenBLAS
+/// calls compete with OpenBLAS's spinning workers (measured 7% slower); at small M the widening is
+/// most of the work.
+let bf16ParallelWidenRows: Int = getenv("MIXMOE_BF16_PARALLEL_WIDEN_ROWS").flatMap { Int(String(cString: $0)) } ?? 64
+
+/// Rows of the bf16 weight widened into an fp32 tile (4 MB by default), one OpenBLAS call per tile:
 /// for `transB` tiles of N (columns of C), otherwise tiles of K accumulated into C. The widening
 /// is O(N K) against the GEMM's O(M N K), so at training and prefill sizes it costs little.
 public func gemmTiledBF16(
@@ -150,14 +180,17 @@ public func gemmTiledBF16(
     B: UnsafePointer<UInt16>, ldb: Int, beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int? = nil
 ) {
     let width = transB ? K : N  // elements per weight row
-    let tileRows = tileRows ?? max(16, (1 << 20) / max(width, 1))
-    let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * width)
-    defer { tile.deallocate() }
+    let tileRows = max(1, min(tileRows ?? max(16, bf16TileElements / max(width, 1)), transB ? N : K))
+    let tile = TileScratch.current(tileRows * width)
     let total = transB ? N : K
     for r0 in stride(from: 0, to: total, by: tileRows) {
         let rows = min(tileRows, total - r0)
-        Parallel.forChunks(rows, grain: max(1, 16_384 / max(width, 1))) { rr in
-            for r in rr { BF16.widen(B + (r0 + r) * ldb, tile + r * width, count: width) }
+        if M <= bf16ParallelWidenRows {
+            Parallel.forChunks(rows, grain: max(1, 16_384 / max(width, 1))) { rr in
+                for r in rr { BF16.widen(B + (r0 + r) * ldb, tile + r * width, count: width) }
+            }
+        } else {
+            for r in 0..<rows { BF16.widen(B + (r0 + r) * ldb, tile + r * width, count: width) }
         }
         if transB {  // C[:, r0..<r0+rows] = alpha A tile^T + beta C
             cblas_sgemm(
