@@ -95,7 +95,7 @@ struct Baseline: AsyncParsableCommand {
             ) { printErr($0) }
             let trained = try runner.run(method)
             try trained.save(directory: dst)
-            try BPETokenizer.copyFile(from: URL(fileURLWithPath: corpus.model), to: dst)
+            try HFDirectory.copyTokenizer(from: URL(fileURLWithPath: corpus.model), to: dst)
             printErr("wrote \(out)")
         }
     }

@@ -58,7 +58,7 @@ struct Init: AsyncParsableCommand {
             }
             try m.save(directory: dst)
             if let tokenizer {
-                try AtomicFile.write(Data(contentsOf: URL(fileURLWithPath: tokenizer)), to: dst.appendingPathComponent("tokenizer.json"))
+                try HFDirectory.writeTokenizer(Data(contentsOf: URL(fileURLWithPath: tokenizer)), to: dst)
             }
             printErr("wrote \(out) (\(m.store.count) parameters)")
         }

@@ -22,7 +22,7 @@ struct Upcycle: AsyncParsableCommand {
                 m.store.holdFrozenMatrices(as: .bf16)
             }
             try m.save(directory: dst)
-            try BPETokenizer.copyFile(from: src, to: dst)
+            try HFDirectory.copyTokenizer(from: src, to: dst)
             printErr(
                 "wrote \(out): MoE layers \(cfg.moeLayers), \(cfg.expertsPerGroup) experts per group, router \(cfg.routerFeatures.rawValue), top-\(cfg.topK), \(m.store.count) parameters"
             )
@@ -81,7 +81,7 @@ struct Train: AsyncParsableCommand {
             guard training.collective.isRoot else { return }  // rank 0 writes the model
             try data.recordExpertUse(training.trainer, maxTokens: settings.microTokens)
             try m.save(directory: dst)
-            try BPETokenizer.copyFile(from: src, to: dst)
+            try HFDirectory.copyTokenizer(from: src, to: dst)
             try AtomicFile.write(log.text, to: dst.appendingPathComponent("train_log.jsonl"))
             try RunRecord.write(training.record, to: dst)
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -213,6 +213,7 @@ struct DecodeOptions: ParsableArguments {
     @Option(help: "Beam length penalty alpha: score = log p / length^alpha.") var lengthPenalty: Double = 1
     @Option(help: "Prompts decoded together (greedy).") var batch: Int = 8
     @Option(help: "At most this many generated tokens per source token (plus 10).") var maxRatio: Double = 2
+    @Option(help: "At most this many generated tokens per segment, whatever its length (default 256).") var maxNewTokens: Int = 256
 
     /// The memory plan of translating `sources` in direction `d` with these options, from
     /// config.json and the tokenizer only (no weights are read).
@@ -220,14 +221,15 @@ struct DecodeOptions: ParsableArguments {
         let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
         let tok = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
         return Translator.memoryPlan(
-            sources, d, config: config, tokenizer: tok, batchSize: batch, beams: beam, maxRatio: maxRatio, dtype: model.dtype)
+            sources, d, config: config, tokenizer: tok, batchSize: batch, beams: beam, maxRatio: maxRatio, maxNewTokens: maxNewTokens,
+            dtype: model.dtype)
     }
 
     func translator(_ model: ModelOption) throws -> Translator {
-        guard beam >= 1, batch >= 1 else { throw ValidationError("--beam and --batch must be at least 1") }
+        guard beam >= 1, batch >= 1, maxNewTokens >= 1 else { throw ValidationError("--beam, --batch and --max-new-tokens must be at least 1") }
         let (m, tok) = try model.loadWithTokenizer()
         let t = Translator(model: m, tokenizer: tok)
-        t.beams = beam; t.lengthPenalty = lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio
+        t.beams = beam; t.lengthPenalty = lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio; t.maxCap = maxNewTokens
         return t
     }
 }

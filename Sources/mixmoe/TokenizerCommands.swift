@@ -4,7 +4,30 @@ import MixMoE
 
 struct TokenizerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tokenizer", abstract: "Tokenizer tools.", subcommands: [TrainTokenizer.self, BenchTokenizer.self])
+        commandName: "tokenizer", abstract: "Tokenizer tools.", subcommands: [TrainTokenizer.self, InstallTokenizer.self, BenchTokenizer.self])
+}
+
+struct InstallTokenizer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install",
+        abstract:
+            "Put a tokenizer into a model directory with the files transformers and converters read beside it (tokenizer_config.json, generation_config.json).",
+        discussion: "Every command that writes a model does this itself; use it for a model directory made elsewhere or an older one.")
+
+    @Option(help: "Model directory (with config.json).") var model: String
+    @Option(help: "tokenizer.json to install (default: the directory's own).") var tokenizer: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let dir = URL(fileURLWithPath: model)
+            let src = tokenizer.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("tokenizer.json")
+            let m = try ModelConfig.load(dir.appendingPathComponent("config.json"))
+            let tok = try BPETokenizer.load(src)
+            try m.checkTokenizer(tok, file: src.path)
+            try HFDirectory.writeTokenizer(Data(contentsOf: src), to: dir)
+            printErr("wrote \(model)/tokenizer.json, tokenizer_config.json, generation_config.json")
+        }
+    }
 }
 
 struct TrainTokenizer: AsyncParsableCommand {

@@ -27,6 +27,7 @@ struct Translate: AsyncParsableCommand {
             let t = try decode.translator(model)
             let bar = ProgressBar()
             let out: [String]
+            let start = monotonicSeconds()
             do {
                 out = try t.translate(lines, d) { bar.update("translating", $0, lines.count) }
             } catch let e as ModelError {
@@ -35,6 +36,11 @@ struct Translate: AsyncParsableCommand {
                     expected: "lines that fit the model: " + e.localizedDescription.trimmingCharacters(in: CharacterSet(charactersIn: ".")))
             }
             FileHandle.standardOutput.write(Data((out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")).utf8))
+            let secs = monotonicSeconds() - start
+            printErr(
+                String(
+                    format: "translated %d segments in %.2f s (model loaded before): %.1f segments/s, %.1f generated tokens/s",
+                    out.count, secs, Double(out.count) / max(secs, 1e-9), Double(t.generatedTokens) / max(secs, 1e-9)))
         }
     }
 }

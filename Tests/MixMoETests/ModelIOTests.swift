@@ -129,3 +129,31 @@ struct ModelIOTests {
         #expect(relativeError(a, c) < 1e-5)
     }
 }
+
+/// Model directories are complete for the Hugging Face ecosystem: the tokenizer files
+/// transformers' `save_pretrained` writes for the shipped base tokenizer (fixture by
+/// scripts/make_hf_files_fixture.py, which also checks that AutoTokenizer then adds BOS).
+struct HFDirectoryTests {
+    /// Every field transformers wrote has the value `HFDirectory` writes, but its version stamp and
+    /// the class: mixmoe writes transformers 4's `PreTrainedTokenizerFast`, which 5 also loads (the
+    /// fixture script checks that), where 5 writes its own `TokenizersBackend` and `backend`.
+    @Test func tokenizerFilesMatchTransformers() throws {
+        let dir = tempDir("hf-files")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = packageRoot.appendingPathComponent("models/base")
+        try FileManager.default.copyItem(at: base.appendingPathComponent("config.json"), to: dir.appendingPathComponent("config.json"))
+        try HFDirectory.copyTokenizer(from: base, to: dir)
+        for file in ["tokenizer_config.json", "generation_config.json"] {
+            let want = try #require(
+                JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("hf_files/\(file)"))) as? [String: Any])
+            let got = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(file))) as? [String: Any])
+            #expect(file != "tokenizer_config.json" || got["tokenizer_class"] as? String == "PreTrainedTokenizerFast")
+            for (k, v) in want where !["transformers_version", "backend", "tokenizer_class"].contains(k) {
+                let a = try JSONSerialization.data(withJSONObject: ["v": v], options: .sortedKeys)
+                let b = try JSONSerialization.data(withJSONObject: ["v": got[k] ?? NSNull()], options: .sortedKeys)
+                #expect(a == b, "\(file): \(k) is \(String(decoding: b, as: UTF8.self)), transformers wrote \(String(decoding: a, as: UTF8.self))")
+            }
+        }
+        #expect(try Data(contentsOf: dir.appendingPathComponent("tokenizer.json")) == Data(contentsOf: base.appendingPathComponent("tokenizer.json")))
+    }
+}

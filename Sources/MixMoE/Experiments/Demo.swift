@@ -83,7 +83,7 @@ public struct DemoPipeline {
         let mm = try runner.run(.mixMoE)
         let mmDir = out.appendingPathComponent("mix-moe")
         try mm.save(directory: mmDir)
-        try AtomicFile.write(BPETokenizer.json(tok), to: mmDir.appendingPathComponent("tokenizer.json"))
+        try HFDirectory.writeTokenizer(BPETokenizer.json(tok), to: mmDir)
         log("evaluating the Mix-MoE model")
         let mmRes = try Evaluation.run(Translator(model: mm, tokenizer: tok), bitexts: test, maxSegments: testSegments)
         return Report(
@@ -117,7 +117,7 @@ public struct DemoPipeline {
         run.progress = { p in if p.step % 50 == 0 || p.step == p.steps { self.log("  pretrain " + p.line) } }
         try run.run()
         try base.save(directory: out.appendingPathComponent("base"))
-        try AtomicFile.write(Data(contentsOf: tokURL), to: out.appendingPathComponent("base/tokenizer.json"))
+        try HFDirectory.writeTokenizer(Data(contentsOf: tokURL), to: out.appendingPathComponent("base"))
         return (
             base, tok,
             "Base model: a tiny model pretrained for \(pretrainSteps) steps inside the demo (no `\(model.relativePath)` found), so scores are near zero."

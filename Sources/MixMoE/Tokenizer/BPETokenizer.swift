@@ -219,14 +219,3 @@ public final class BPETokenizer: @unchecked Sendable {
         merges = m
     }
 }
-
-extension BPETokenizer {
-    /// Copies `src/tokenizer.json` into `dst` when it exists (models derived from a model keep
-    /// its tokenizer).
-    public static func copyFile(from src: URL, to dst: URL) throws {
-        let t = src.appendingPathComponent("tokenizer.json")
-        if FileManager.default.fileExists(atPath: t.path) {
-            try AtomicFile.write(Data(contentsOf: t), to: dst.appendingPathComponent("tokenizer.json"))
-        }
-    }
-}
