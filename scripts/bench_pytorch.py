@@ -42,7 +42,8 @@ class ExpertGroup(torch.nn.Module):
         self.down = torch.nn.Parameter(torch.randn(n, d, s) * 0.02)
 
     def forward(self, h):
-        feats = torch.cat([h, torch.fft.fft(h, dim=-1).real], dim=-1)
+        # the FFT in fp32 (PyTorch has no bf16 FFT on the CPU), the router in the model's dtype
+        feats = torch.cat([h, torch.fft.fft(h.float(), dim=-1).real.to(h.dtype)], dim=-1)
         p = torch.softmax(self.router(feats), dim=-1)
         w, idx = p.max(dim=-1)
         out = torch.zeros_like(h)
@@ -191,6 +192,9 @@ def bench_prefill(a, c, model, mp, hd):
 
 def bench_decode(a, c, model, mp):
     model.eval()
+    if a.method == "stage2":  # the stage-2 Mix-MoE model: MoE in layers 3, 7, ... (both groups)
+        for i in range(3, c["num_hidden_layers"], 4):
+            model.model.layers[i].mlp = MixMoEMLP(c["hidden_size"], c["intermediate_size"])
     if a.dtype == "bf16":
         model = model.to(torch.bfloat16)
     ids = torch.randint(0, c["vocab_size"], (a.batch, a.prompt))
@@ -198,7 +202,7 @@ def bench_decode(a, c, model, mp):
         med, lo, hi = timed(a, lambda: model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                                                       max_new_tokens=a.new_tokens, min_new_tokens=a.new_tokens,
                                                       do_sample=False, use_cache=True, pad_token_id=0))
-    print(json.dumps(dict(case="decode", config=a.config, batch=a.batch, prompt=a.prompt, new_tokens=a.new_tokens,
+    print(json.dumps(dict(case="decode", method=a.method, config=a.config, batch=a.batch, prompt=a.prompt, new_tokens=a.new_tokens,
                           threads=a.threads, reps=a.reps, median_s=med, min_s=lo, max_s=hi,
                           dtype=a.dtype, tokens_per_s=a.batch * a.new_tokens / med,
                           weight_gb_per_s=mp * (2 if a.dtype == "bf16" else 4) * a.new_tokens / med / 1e9,
