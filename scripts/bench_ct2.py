@@ -99,9 +99,9 @@ def main():
                             "--batch", str(batch), "--beam", str(beam), "--max-new-tokens", str(a.max_new_tokens),
                             "--max-ratio", "1000", "--threads", str(a.threads)],
                            stdin=open(srcfile, encoding="utf-8"), capture_output=True, text=True, check=True)
-        m = re.search(r"translated \d+ segments in ([\d.]+) s .*?([\d.]+) generated tokens/s", p.stderr)
-        secs = float(m.group(1))
-        return p.stdout.rstrip("\n").split("\n"), secs, float(m.group(2)) * secs
+        m = re.search(r"translated \d+ segments \((\d+) generated tokens\) in ([\d.]+) s", p.stderr)
+        lines = p.stdout.split("\n")[:len(sources)]  # empty translations are empty lines
+        return lines, float(m.group(2)), int(m.group(1))
 
     for beam in [int(x) for x in a.beams.split(",")]:
         reference = None

@@ -39,8 +39,8 @@ struct Translate: AsyncParsableCommand {
             let secs = monotonicSeconds() - start
             printErr(
                 String(
-                    format: "translated %d segments in %.2f s (model loaded before): %.1f segments/s, %.1f generated tokens/s",
-                    out.count, secs, Double(out.count) / max(secs, 1e-9), Double(t.generatedTokens) / max(secs, 1e-9)))
+                    format: "translated %d segments (%d generated tokens) in %.3f s, model loaded before: %.1f segments/s, %.1f generated tokens/s",
+                    out.count, t.generatedTokens, secs, Double(out.count) / max(secs, 1e-9), Double(t.generatedTokens) / max(secs, 1e-9)))
         }
     }
 }

@@ -115,31 +115,12 @@ public func gemmSmallMBF16(
     M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, lda: Int,
     B: UnsafePointer<UInt16>, ldb: Int, beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    precondition(M >= 1 && M <= smallMLimit, "gemmSmallMBF16: M must be in 1...\(smallMLimit)")
-    let K16 = K & ~15
-    Parallel.forChunks(N, grain: max(16, 32_768 / max(K, 1))) { rows in
-        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: smallMLimit) { acc in
-            for j in rows {
-                let b = B + j * ldb
-                for m in 0..<M { acc[m] = SIMD16<Float>() }
-                var k = 0
-                while k < K16 {
-                    let w = BF16.widen16(b + k)
-                    for m in 0..<M {
-                        acc[m] += w * UnsafeRawPointer(A + m * lda + k).loadUnaligned(as: SIMD16<Float>.self)
-                    }
-                    k += 16
-                }
-                for m in 0..<M {
-                    var t = acc[m].sum()
-                    let a = A + m * lda
-                    for p in K16..<K { t += a[p] * BF16.float(b[p]) }
-                    let c = C + m * ldc + j
-                    c.pointee = alpha * t + (beta == 0 ? 0 : beta * c.pointee)
-                }
-            }
-        }
-    }
+    smallMKernel(BF16Row.self, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
+}
+
+enum BF16Row: WeightRow {
+    @inline(__always) static func lanes(_ p: UnsafePointer<UInt16>) -> SIMD16<Float> { BF16.widen16(p) }
+    @inline(__always) static func one(_ p: UnsafePointer<UInt16>) -> Float { BF16.float(p.pointee) }
 }
 
 /// The widened tile, kept per thread between calls: a fresh 16 MB allocation per GEMM would be a

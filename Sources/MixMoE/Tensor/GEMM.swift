@@ -42,7 +42,28 @@ public func sgemmSmallM(
     M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, lda: Int,
     B: UnsafePointer<Float>, ldb: Int, beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    precondition(M >= 1 && M <= smallMLimit, "sgemmSmallM: M must be in 1...\(smallMLimit)")
+    smallMKernel(FloatRow.self, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb, beta: beta, C: C, ldc: ldc)
+}
+
+/// How the small-M kernel reads a weight row in its storage type: 16 lanes, or one element, as fp32.
+protocol WeightRow {
+    associatedtype Element
+    static func lanes(_ p: UnsafePointer<Element>) -> SIMD16<Float>
+    static func one(_ p: UnsafePointer<Element>) -> Float
+}
+
+enum FloatRow: WeightRow {
+    @inline(__always) static func lanes(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+    @inline(__always) static func one(_ p: UnsafePointer<Float>) -> Float { p.pointee }
+}
+
+/// The small-M product for weights of any storage type `R` (specialised per type by the compiler).
+@inline(__always)
+func smallMKernel<R: WeightRow>(
+    _: R.Type, M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, lda: Int,
+    B: UnsafePointer<R.Element>, ldb: Int, beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    precondition(M >= 1 && M <= smallMLimit, "small-M GEMM: M must be in 1...\(smallMLimit)")
     let K16 = K & ~15
     Parallel.forChunks(N, grain: max(16, 32_768 / max(K, 1))) { rows in
         // acc[m]: 16-wide partial dot products of A row m with the current B row
@@ -52,7 +73,7 @@ public func sgemmSmallM(
                 for m in 0..<M { acc[m] = SIMD16<Float>() }
                 var k = 0
                 while k < K16 {
-                    let w = UnsafeRawPointer(b + k).loadUnaligned(as: SIMD16<Float>.self)
+                    let w = R.lanes(b + k)
                     for m in 0..<M {
                         acc[m] += w * UnsafeRawPointer(A + m * lda + k).loadUnaligned(as: SIMD16<Float>.self)
                     }
@@ -61,7 +82,7 @@ public func sgemmSmallM(
                 for m in 0..<M {
                     var t = acc[m].sum()
                     let a = A + m * lda
-                    for p in K16..<K { t += a[p] * b[p] }
+                    for p in K16..<K { t += a[p] * R.one(b + p) }
                     let c = C + m * ldc + j
                     c.pointee = alpha * t + (beta == 0 ? 0 : beta * c.pointee)
                 }
