@@ -217,8 +217,7 @@ struct BenchDecode: AsyncParsableCommand {
         try await bench.measuring { named in
             let m = try model.map { try DecoderModel.load(directory: URL(fileURLWithPath: $0), dtype: dtype) } ?? DecoderModel(config: named, seed: 1)
             if model == nil && dtype == .bf16 {
-                m.store.setTrainable { _ in false }
-                m.store.holdFrozenMatrices(as: .bf16)
+                m.store.holdFrozenMatrices(as: .bf16, trainable: { _ in false })
             }
             let cfg = m.config
             let gen = Generator(model: m, stopTokens: [])

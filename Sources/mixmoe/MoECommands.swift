@@ -18,8 +18,7 @@ struct Upcycle: AsyncParsableCommand {
             let m = try Upcycling.upcycle(directory: src) { try moe.options.config(for: $0, groups: groups, seed: seed) }
             let cfg = m.config.mixMoE!
             if model.dtype == .bf16 {  // written as BF16 (training widens them back exactly)
-                m.store.setTrainable { _ in false }
-                m.store.holdFrozenMatrices(as: .bf16)
+                m.store.holdFrozenMatrices(as: .bf16, trainable: { _ in false })
             }
             try m.save(directory: dst)
             try HFDirectory.copyTokenizer(from: src, to: dst)

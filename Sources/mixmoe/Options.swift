@@ -213,7 +213,7 @@ struct DecodeOptions: ParsableArguments {
     @Option(help: "Beam length penalty alpha: score = log p / length^alpha.") var lengthPenalty: Double = 1
     @Option(help: "Prompts decoded together (greedy).") var batch: Int = 8
     @Option(help: "At most this many generated tokens per source token (plus 10).") var maxRatio: Double = 2
-    @Option(help: "At most this many generated tokens per segment, whatever its length (default 256).") var maxNewTokens: Int = 256
+    @Option(help: "At most this many generated tokens per segment, whatever its length.") var maxNewTokens: Int = Translator.defaultCap
 
     /// The memory plan of translating `sources` in direction `d` with these options, from
     /// config.json and the tokenizer only (no weights are read).

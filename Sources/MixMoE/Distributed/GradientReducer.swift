@@ -5,15 +5,7 @@ struct TrainableRuns {
     let count: Int
 
     init(_ store: ParameterStore) {
-        var runs: [Range<Int>] = []
-        for e in store.entries where e.trainable && e.count > 0 {
-            if let last = runs.last, last.upperBound == e.offset {
-                runs[runs.count - 1] = last.lowerBound..<(e.offset + e.count)
-            } else {
-                runs.append(e.offset..<(e.offset + e.count))
-            }
-        }
-        self.runs = runs
+        runs = store.runs(where: \.trainable)
         count = runs.reduce(0) { $0 + $1.count }
     }
 

@@ -4,12 +4,14 @@ public enum Embedding {
         _ table: WeightOperand, ids: UnsafePointer<Int32>,
         out: UnsafeMutablePointer<Float>, n: Int, dim: Int
     ) {
-        Parallel.forChunks(n, grain: 64) { range in
-            for t in range {
-                switch table {
-                case .f32(let e): (out + t * dim).update(from: e + Int(ids[t]) * dim, count: dim)
-                case .bf16(let e): BF16.widen(e + Int(ids[t]) * dim, out + t * dim, count: dim)  // exact
-                }
+        switch table {
+        case .f32(let e):
+            Parallel.forChunks(n, grain: 64) { range in
+                for t in range { (out + t * dim).update(from: e + Int(ids[t]) * dim, count: dim) }
+            }
+        case .bf16(let e):
+            Parallel.forChunks(n, grain: 64) { range in
+                for t in range { BF16.widen(e + Int(ids[t]) * dim, out + t * dim, count: dim) }  // exact
             }
         }
     }

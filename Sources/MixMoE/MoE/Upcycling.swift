@@ -92,10 +92,7 @@ public enum Upcycling {
         var c = c1
         c.mixMoE = m
         let store = ParameterStore(layout: DecoderModel.fullLayout(c))
-        if dtype == .bf16 {
-            store.setTrainable { FreezePlan.stage2.isTrainable($0, c) }
-            store.holdFrozenMatrices(as: .bf16, keepValues: false)
-        }
+        if dtype == .bf16 { store.holdFrozenMatrices(as: .bf16, trainable: { FreezePlan.stage2.isTrainable($0, c) }, keepValues: false) }
         for (i, e) in store.entries.enumerated() {
             let name = src.shape(e.name) != nil ? e.name : e.name.replacingOccurrences(of: ".mt_", with: ".lm_")
             src.copy(name, into: store, view: i)
@@ -167,9 +164,7 @@ extension Upcycling {
     public static func prepare(directory: URL, stage: Int, lbCoef: Double? = nil, name: String, dtype: DType = .f32) throws -> DecoderModel {
         let c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
         guard stage == 2, let mc = c.mixMoE, mc.stage == 1, mc.groups == 2 else {
-            let m = try DecoderModel.load(
-                directory: directory, dtype: dtype,
-                halfViews: { ParameterStore.canHoldHalf($0) && !FreezePlan.stage1.isTrainable($0.name, c) })
+            let m = try DecoderModel.load(directory: directory, dtype: dtype, trainable: { FreezePlan.stage1.isTrainable($0, c) })
             return try prepare(m, stage: stage, lbCoef: lbCoef, name: name)
         }
         let files = try WeightFiles(directory: directory)

@@ -3,10 +3,14 @@ import Foundation
 extension DecoderModel {
     /// Loads a Hugging Face model directory (`config.json`, `model.safetensors` or a sharded
     /// `model.safetensors.index.json`). Strict: every tensor the config implies must be present
-    /// with its shape, and no other tensor may be. With `dtype: .bf16` the weight matrices are
-    /// held in bf16 (read straight into bf16 storage: the fp32 copy is never made), for
-    /// inference; `halfViews` picks the views instead (training: the frozen ones).
-    public static func load(directory: URL, dtype: DType = .f32, halfViews: ((ParameterStore.Entry) -> Bool)? = nil) throws -> DecoderModel {
+    /// with its shape, and no other tensor may be. With `dtype: .bf16` the views `trainable` leaves
+    /// frozen (inference: all) have their weight matrices held in bf16, read straight into bf16
+    /// storage (the fp32 copy is never made).
+    public static func load(
+        directory: URL, dtype: DType = .f32, trainable: @escaping (String) -> Bool = { _ in false }
+    ) throws
+        -> DecoderModel
+    {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
             throw ModelError.missingDirectory(directory.path)
@@ -16,11 +20,7 @@ extension DecoderModel {
         let files = try WeightFiles(directory: directory)
         try files.check(against: layout)
         let store = ParameterStore(layout: layout)
-        if dtype == .bf16 {
-            let half = Set(store.entries.filter(halfViews ?? ParameterStore.canHoldHalf).map(\.name))
-            store.setTrainable { !half.contains($0) }  // what is held in bf16 is frozen
-            for (i, e) in store.entries.enumerated() where half.contains(e.name) { store.hold(i, as: .bf16, keepValues: false) }
-        }
+        if dtype == .bf16 { store.holdFrozenMatrices(as: .bf16, trainable: trainable, keepValues: false) }
         files.fill(store)
         return DecoderModel(config: config, store: store)
     }

@@ -94,16 +94,18 @@ public final class ParameterStore: @unchecked Sendable {
         switch dtype {
         case .bf16:
             if keepValues { BF16.narrow(f, h, count: e.count) }
-            release(UnsafeMutableRawPointer(f), bytes: 4 * e.count)
+            releaseWholePages(UnsafeMutableRawPointer(f), bytes: 4 * e.count)  // a neighbour's shared pages stay
         case .f32:
             if keepValues { BF16.widen(h, f, count: e.count) }
-            release(UnsafeMutableRawPointer(h), bytes: 2 * e.count)
+            releaseWholePages(UnsafeMutableRawPointer(h), bytes: 2 * e.count)
         }
         entries[id].dtype = dtype
     }
 
-    /// Holds every frozen view that ``canHoldHalf(_:)`` in `dtype` (f32: every view back to fp32).
-    public func holdFrozenMatrices(as dtype: DType, keepValues: Bool = true) {
+    /// Holds every frozen view that ``canHoldHalf(_:)`` in `dtype` (f32: every view back to fp32),
+    /// after setting the trainable flags from `trainable` when it is given.
+    public func holdFrozenMatrices(as dtype: DType, trainable: ((String) -> Bool)? = nil, keepValues: Bool = true) {
+        if let trainable { setTrainable(trainable) }
         for (i, e) in entries.enumerated() where dtype == .f32 || (!e.trainable && Self.canHoldHalf(e)) {
             hold(i, as: dtype, keepValues: keepValues)
         }
@@ -125,13 +127,6 @@ public final class ParameterStore: @unchecked Sendable {
     /// Bytes the values take in their storage types.
     public var heldBytes: Int { entries.reduce(0) { $0 + $1.count * $1.dtype.bytes } }
 
-    /// Hands the whole pages inside `[p, p + bytes)` of an anonymous map back to the kernel (they
-    /// read as zeros if ever touched again). Pages shared with a neighbouring view stay.
-    private func release(_ p: UnsafeMutableRawPointer, bytes: Int) {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let a = Int(bitPattern: p), lo = (a + page - 1) / page * page, hi = (a + bytes) / page * page
-        if hi > lo { madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, Int32(MADV_DONTNEED)) }
-    }
     /// Pointer to a view's gradient.
     public func g(_ id: Int) -> UnsafeMutablePointer<Float> { grads.ptr + entries[id].offset }
 

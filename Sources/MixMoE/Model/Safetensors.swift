@@ -119,41 +119,37 @@ public struct SafetensorsFile: Sendable {
     /// needed), so loading costs the destination and at most one piece of the file.
     public func read(_ name: String, into dst: UnsafeMutablePointer<Float>) {
         let dtype = tensors[name]!.dtype
-        pieces(name) { start, n, src in
-            let out = dst + start
-            switch dtype {
-            case "F32":
-                UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: 4 * n)
-            case "F16":
-                for i in 0..<n { out[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
-            default:  // BF16: the upper half of an IEEE float
-                for i in 0..<n { out[i] = BF16.float(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-            }
-        }
+        pieces(name) { start, n, src in Self.floats(src, dtype, n, into: dst + start) }
     }
 
     /// Tensor `name` as bf16 into `dst`: BF16 is copied as stored, F32 and F16 are rounded to
     /// nearest even (through a small fp32 tile, never a copy of the tensor).
     public func readHalf(_ name: String, into dst: UnsafeMutablePointer<UInt16>) {
-        let dtype = tensors[name]!.dtype
+        let dtype = tensors[name]!.dtype, size = Self.dtypeSizes[dtype]!
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4096) { tile in
             pieces(name) { start, n, src in
-                let out = dst + start
                 if dtype == "BF16" {
-                    UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: 2 * n)
+                    UnsafeMutableRawPointer(dst + start).copyMemory(from: src, byteCount: 2 * n)
                     return
                 }
                 for t0 in stride(from: 0, to: n, by: 4096) {
                     let m = min(4096, n - t0)
-                    for i in 0..<m {
-                        tile[i] =
-                            dtype == "F32"
-                            ? src.loadUnaligned(fromByteOffset: 4 * (t0 + i), as: Float.self)
-                            : Float(src.loadUnaligned(fromByteOffset: 2 * (t0 + i), as: Float16.self))
-                    }
-                    BF16.narrow(tile.baseAddress!, out + t0, count: m)
+                    Self.floats(src + t0 * size, dtype, m, into: tile.baseAddress!)
+                    BF16.narrow(tile.baseAddress!, dst + start + t0, count: m)
                 }
             }
+        }
+    }
+
+    /// `n` stored values of `dtype` at `src` (possibly unaligned) as Float into `out`.
+    private static func floats(_ src: UnsafeRawPointer, _ dtype: String, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+        switch dtype {
+        case "F32":
+            UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: 4 * n)
+        case "F16":
+            for i in 0..<n { out[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) }
+        default:  // BF16: the upper half of an IEEE float
+            for i in 0..<n { out[i] = BF16.float(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
         }
     }
 
@@ -278,8 +274,6 @@ final class MappedFile: @unchecked Sendable {
     /// unmodified file mapping: a later touch reads the file again).
     func release(_ range: Range<Int>) {
         guard let base else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let lo = (range.lowerBound + page - 1) / page * page, hi = range.upperBound / page * page
-        if hi > lo { madvise(base + lo, hi - lo, Int32(MADV_DONTNEED)) }
+        releaseWholePages(base + range.lowerBound, bytes: range.count)
     }
 }

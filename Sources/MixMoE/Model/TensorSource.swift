@@ -13,14 +13,6 @@ public protocol TensorSource {
 }
 
 extension TensorSource {
-    /// Through an fp32 copy of the tensor (sources that hold their tensors in memory).
-    public func readHalf(_ name: String, into dst: UnsafeMutablePointer<UInt16>) {
-        let n = shape(name)!.reduce(1, *)
-        let tmp = FloatBuffer(count: n)
-        read(name, into: tmp.ptr)
-        BF16.narrow(tmp.ptr, dst, count: n)
-    }
-
     /// Copies tensor `name` into view `id` of `store`, in the view's storage type.
     func copy(_ name: String, into store: ParameterStore, view id: Int) {
         switch store.entries[id].dtype {

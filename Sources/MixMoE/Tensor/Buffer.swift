@@ -77,6 +77,15 @@ public final class FloatBuffer: @unchecked Sendable {
     }
 }
 
+/// Hands the whole pages inside `[p, p + bytes)` back to the kernel (MADV_DONTNEED): an anonymous
+/// map reads as zeros if touched again, an unmodified private file map reads the file again. The
+/// partial pages at either end stay.
+func releaseWholePages(_ p: UnsafeMutableRawPointer, bytes: Int) {
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let a = Int(bitPattern: p), lo = (a + page - 1) / page * page, hi = (a + bytes) / page * page
+    if hi > lo { madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, Int32(MADV_DONTNEED)) }
+}
+
 /// A buffer of Int32 token ids / targets (negative target = ignored position).
 public final class IntBuffer: @unchecked Sendable {
     public let count: Int

@@ -61,8 +61,7 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         config c: ModelConfig, batch: Int, promptTokens: Int, newTokens: Int, dtype: DType = .f32, process: Int = residentBytes()
     ) -> MemoryPlan {
         let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
-        m.store.setTrainable { _ in false }
-        m.store.holdFrozenMatrices(as: dtype, keepValues: false)
+        m.store.holdFrozenMatrices(as: dtype, trainable: { _ in false }, keepValues: false)
         let act = FloatBuffer.countingAllocations { m.reserve(batch: batch, seq: max(1, promptTokens)) }
         let maxLen = promptTokens + newTokens + 1
         let kv = c.numHiddenLayers * 2 * batch * maxLen * c.numKeyValueHeads * c.headDim * 4
