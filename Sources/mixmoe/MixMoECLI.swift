@@ -9,7 +9,7 @@ struct MixMoECLI: AsyncParsableCommand {
         abstract: "Mix-MoE for multilingual MT: load or pretrain a Llama-family model, upcycle, train, translate, score.",
         subcommands: [
             Demo.self, Experiment.self, Baseline.self, ModelCardCommand.self, Upcycle.self, Train.self, Translate.self,
-            Score.self, Evaluate.self, Forward.self, Init.self, Pretrain.self, Perplexity.self, Bench.self, Tokenize.self,
+            Score.self, Evaluate.self, Forward.self, Generate.self, Init.self, Pretrain.self, Perplexity.self, Bench.self, Tokenize.self,
             TokenizerCommand.self,
         ])
 }

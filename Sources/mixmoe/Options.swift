@@ -207,13 +207,26 @@ struct MoEOptionGroup: ParsableArguments {
     }
 }
 
-/// Options shared by commands that decode.
-struct DecodeOptions: ParsableArguments {
-    @Option(help: "Beam size (1 = greedy).") var beam: Int = 1
-    @Option(help: "Beam length penalty alpha: score = log p / length^alpha.") var lengthPenalty: Double = 1
-    @Option(help: "Prompts decoded together (greedy).") var batch: Int = 8
-    @Option(help: "At most this many generated tokens per source token (plus 10).") var maxRatio: Double = 2
+/// The search: beam, length penalty, batch, length cap (translate, evaluate, generate).
+struct SearchOptions: ParsableArguments {
+    @Option(help: "Beam size (1 = greedy). The search follows CTranslate2's rule (docs/DESIGN.md).") var beam: Int = 1
+    @Option(help: "Beam length penalty alpha: score = log p / length^alpha (0: stop once the best beam ends).")
+    var lengthPenalty: Double = 1
+    @Option(help: "Segments decoded together (continuous batching; with --beam, each with its beams).") var batch: Int = 8
     @Option(help: "At most this many generated tokens per segment, whatever its length.") var maxNewTokens: Int = Translator.defaultCap
+
+    func validate() throws {
+        guard beam >= 1, batch >= 1, maxNewTokens >= 1 else { throw ValidationError("--beam, --batch and --max-new-tokens must be at least 1") }
+    }
+}
+
+/// Options shared by commands that translate.
+struct DecodeOptions: ParsableArguments {
+    @OptionGroup var search: SearchOptions
+    @Option(help: "At most this many generated tokens per source token (plus 10).") var maxRatio: Double = 2
+    var beam: Int { search.beam }
+    var batch: Int { search.batch }
+    var maxNewTokens: Int { search.maxNewTokens }
 
     /// The memory plan of translating `sources` in direction `d` with these options, from
     /// config.json and the tokenizer only (no weights are read).
@@ -226,10 +239,10 @@ struct DecodeOptions: ParsableArguments {
     }
 
     func translator(_ model: ModelOption) throws -> Translator {
-        guard beam >= 1, batch >= 1, maxNewTokens >= 1 else { throw ValidationError("--beam, --batch and --max-new-tokens must be at least 1") }
+        try search.validate()
         let (m, tok) = try model.loadWithTokenizer()
         let t = Translator(model: m, tokenizer: tok)
-        t.beams = beam; t.lengthPenalty = lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio; t.maxCap = maxNewTokens
+        t.beams = beam; t.lengthPenalty = search.lengthPenalty; t.batchSize = batch; t.maxRatio = maxRatio; t.maxCap = maxNewTokens
         return t
     }
 }

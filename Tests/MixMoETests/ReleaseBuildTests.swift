@@ -28,26 +28,32 @@ let releaseBinary: Result<URL, Error> = Result {
     return scratch.appendingPathComponent("release/mixmoe")
 }
 
-/// Runs the release binary with `stdin` as its input; returns the exit status and stderr.
-func runRelease(_ args: [String], stdin: String = "") throws -> (status: Int32, stderr: String) {
+/// Runs the release binary with `stdin` as its input; returns the exit status, stderr and stdout
+/// (collected in a file, so a large output cannot block the process on a full pipe).
+func runRelease(_ args: [String], stdin: String = "") throws -> (status: Int32, stderr: String, stdout: String) {
     let p = Process()
     p.executableURL = try releaseBinary.get()
     p.arguments = args
+    let outURL = tempDir("release-stdout").appendingPathComponent("stdout")
+    defer { try? FileManager.default.removeItem(at: outURL.deletingLastPathComponent()) }
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    let outFile = try FileHandle(forWritingTo: outURL)
     let inp = Pipe(), err = Pipe()
-    p.standardInput = inp; p.standardError = err; p.standardOutput = FileHandle.nullDevice
+    p.standardInput = inp; p.standardError = err; p.standardOutput = outFile
     try p.run()
     inp.fileHandleForWriting.write(Data(stdin.utf8))
     try inp.fileHandleForWriting.close()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    try outFile.close()
+    return (p.terminationStatus, String(decoding: e, as: UTF8.self), try String(contentsOf: outURL, encoding: .utf8))
 }
 
 /// Bad input to the release build: a clear error naming what is wrong and exit 1, never a crash
 /// (a trap would exit by signal with "Fatal error" on stderr).
 @Suite(.serialized) struct ReleaseBuildInputTests {
     enum Case: String, CaseIterable, CustomTestStringConvertible {
-        case tokenOutOfRange, promptLongerThanContext, misShapedTensor
+        case tokenOutOfRange, promptLongerThanContext, misShapedTensor, malformedPromptIds, generatedTokenOutOfRange
         var testDescription: String { rawValue }
     }
 
@@ -81,6 +87,14 @@ func runRelease(_ args: [String], stdin: String = "") throws -> (status: Int32, 
             args = ["forward", "--model", model.path, "--ids", "1,2"]
             stdin = ""
             want = ["model.safetensors", "mlp.", "has shape", "48]"]
+        case .malformedPromptIds:  // generate reads one JSON array of ids per line
+            args = ["generate", "--model", modelFixture("llama_untied").path]
+            stdin = "[1, 2, 3]\n1 2 3\n"
+            want = ["stdin:2: expected a non-empty JSON array of token ids"]
+        case .generatedTokenOutOfRange:
+            args = ["generate", "--model", modelFixture("llama_untied").path]
+            stdin = "[1, 200]\n"
+            want = ["token id 200 at position 1 is outside the vocabulary (0..<97)"]
         }
         let r = try runRelease(args, stdin: stdin)
         #expect(r.status == 1, "\(c): exit \(r.status), stderr: \(r.stderr)")

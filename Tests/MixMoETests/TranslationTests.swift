@@ -53,12 +53,48 @@ struct DecodingTests {
         }
     }
 
-    @Test func batchedEqualsOneByOne() throws {
+    /// All prompts at once, and continuous batching through fewer cache rows than prompts (a
+    /// prompt joins as another finishes), give each prompt's one-by-one result; `onFinish` reports
+    /// every prompt once, with its result.
+    @Test(arguments: [nil, 1, 2, 3] as [Int?])
+    func batchedEqualsOneByOne(slots: Int?) throws {
         let g = try generator()
         let limits = [12, 9, 12, 5]
-        let batched = try g.greedy(prompts, maxNew: limits)
+        var reported: [Int: [Int32]] = [:]
+        let batched = try g.greedy(prompts, maxNew: limits, slots: slots) { i, ids in
+            #expect(reported[i] == nil, "prompt \(i) reported twice")
+            reported[i] = ids
+        }
         for (i, p) in prompts.enumerated() {
             #expect(try batched[i] == g.greedy([p], maxNew: [limits[i]])[0], "prompt \(i)")
+            #expect(reported[i] == batched[i], "prompt \(i)")
+        }
+    }
+
+    /// Greedy and beam search against CTranslate2's `generate_batch` on the embedded base model
+    /// (scripts/make_ct2_fixture.py: 12 translation prompts and 12 English prefixes, beam 1-5,
+    /// length penalties 0, 0.6 and 1, stopping at EOS/newline or running to the 16-token cap).
+    /// CTranslate2 decoded one prompt at a time; mixmoe decodes 6 at a time with all their beams,
+    /// through `mixmoe generate` of the release build (the 8 M-parameter model is slow in a debug
+    /// build).
+    @Test func beamSearchMatchesCTranslate2() throws {
+        struct Case: Decodable { let beam: Int; let length_penalty: Double; let stop_tokens: [Int32]; let outputs: [[Int32]] }
+        struct Fixture: Decodable { let prompts: [[Int32]]; let max_new_tokens: Int; let cases: [Case] }
+        struct Line: Decodable { let ids: [Int32] }
+        let fx = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: fixtures.appendingPathComponent("ct2/base_de_en.json")))
+        let stdin = fx.prompts.map { "[" + $0.map(String.init).joined(separator: ",") + "]\n" }.joined()
+        for c in fx.cases {
+            let what = "beam \(c.beam), length penalty \(c.length_penalty), stops \(c.stop_tokens)"
+            let r = try runRelease(
+                [
+                    "generate", "--model", packageRoot.appendingPathComponent("models/base").path, "--beam", "\(c.beam)",
+                    "--length-penalty", "\(c.length_penalty)", "--stop-ids", c.stop_tokens.map(String.init).joined(separator: ","),
+                    "--max-new-tokens", "\(fx.max_new_tokens)", "--batch", "6", "--threads", "1",
+                ], stdin: stdin)
+            #expect(r.status == 0, "\(what): \(r.stderr)")
+            let got = try r.stdout.split(separator: "\n").map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)).ids }
+            #expect(got.count == c.outputs.count, "\(what)")
+            for (i, (g, want)) in zip(got, c.outputs).enumerated() { #expect(g == want, "\(what), prompt \(i)") }
         }
     }
 

@@ -55,14 +55,15 @@ public final class Attention: @unchecked Sendable {
 
     public func forward(
         _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
-        cache: LayerCache? = nil
+        cache: LayerCache? = nil, slots: [Int]? = nil
     ) {
         let n = b * T, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
         projectQKV(inp, positions: positions, n: n)
         if let cache {  // prefill: keep every position's k, v (rows past a prompt's end are overwritten later)
             for s in 0..<b {
-                (cache.k.ptr + s * cache.maxLen * kd).update(from: kBuf.ptr + s * T * kd, count: T * kd)
-                (cache.v.ptr + s * cache.maxLen * kd).update(from: vBuf.ptr + s * T * kd, count: T * kd)
+                let slot = slots?[s] ?? s  // sequence s of the batch lives in this cache row
+                (cache.k.ptr + slot * cache.maxLen * kd).update(from: kBuf.ptr + s * T * kd, count: T * kd)
+                (cache.v.ptr + slot * cache.maxLen * kd).update(from: vBuf.ptr + s * T * kd, count: T * kd)
             }
         }
         let scale = 1 / Float(hd).squareRoot()
@@ -139,15 +140,18 @@ public final class Attention: @unchecked Sendable {
 
 extension Attention {
     /// One new token per sequence against the cache: `inp` `[b, d]`, token `s` at position
-    /// `positions[s]`, which is also its cache slot; attends to slots `0...positions[s]`.
-    public func decode(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, cache: LayerCache) {
+    /// `positions[s]` of cache row `slots[s]` (continuous batching: the rows of a step are any
+    /// subset of the cache's sequences); attends to that row's positions `0...positions[s]`.
+    public func decode(
+        _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, slots: UnsafePointer<Int32>, batch b: Int, cache: LayerCache
+    ) {
         let hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads, L = cache.maxLen
         projectQKV(inp, positions: positions, n: b)
         for s in 0..<b {
-            let p = Int(positions[s])
-            precondition(p < L, "KV cache full (\(L) positions)")  // checked by DecoderModel.decodeStep
-            (cache.k.ptr + (s * L + p) * kd).update(from: kBuf.ptr + s * kd, count: kd)
-            (cache.v.ptr + (s * L + p) * kd).update(from: vBuf.ptr + s * kd, count: kd)
+            let p = Int(positions[s]), row = Int(slots[s])
+            precondition(p < L && row < cache.batch, "KV cache full")  // checked by DecoderModel.decodeStep
+            (cache.k.ptr + (row * L + p) * kd).update(from: kBuf.ptr + s * kd, count: kd)
+            (cache.v.ptr + (row * L + p) * kd).update(from: vBuf.ptr + s * kd, count: kd)
         }
         let scale = 1 / Float(hd).squareRoot(), qb = qBuf.ptr, yb = y.ptr, heads = heads
         let K = cache.k.ptr, V = cache.v.ptr
@@ -155,9 +159,9 @@ extension Attention {
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: L)
             defer { scores.deallocate() }
             for sh in r {
-                let s = sh / heads, h = sh % heads, len = Int(positions[s]) + 1
+                let s = sh / heads, h = sh % heads, len = Int(positions[s]) + 1, row = Int(slots[s])
                 let qv = qb + s * qd + h * hd, out = yb + s * qd + h * hd
-                let kBase = K + s * L * kd + (h / group) * hd, vBase = V + s * L * kd + (h / group) * hd
+                let kBase = K + row * L * kd + (h / group) * hd, vBase = V + row * L * kd + (h / group) * hd
                 var m = -Float.infinity
                 for j in 0..<len {
                     let kj = kBase + j * kd
@@ -188,18 +192,11 @@ public final class LayerCache: @unchecked Sendable {
         k = FloatBuffer(count: batch * maxLen * kd); v = FloatBuffer(count: batch * maxLen * kd)
     }
 
-    /// Row `dst` takes row `parents[dst]`'s first `len` positions (beam search reordering).
-    public func reorder(_ parents: [Int], len: Int) {
-        let n = len * kd
-        let oldK = FloatBuffer(count: batch * n), oldV = FloatBuffer(count: batch * n)
-        for s in 0..<batch {
-            (oldK.ptr + s * n).update(from: k.ptr + s * maxLen * kd, count: n)
-            (oldV.ptr + s * n).update(from: v.ptr + s * maxLen * kd, count: n)
-        }
-        for (dst, src) in parents.enumerated() {
-            (k.ptr + dst * maxLen * kd).update(from: oldK.ptr + src * n, count: n)
-            (v.ptr + dst * maxLen * kd).update(from: oldV.ptr + src * n, count: n)
-        }
+    /// Row `dst` takes row `src`'s first `len` positions (a beam that forks from another).
+    public func copy(row src: Int, to dst: Int, len: Int) {
+        precondition(src < batch && dst < batch && len <= maxLen && src != dst)
+        (k.ptr + dst * maxLen * kd).update(from: k.ptr + src * maxLen * kd, count: len * kd)
+        (v.ptr + dst * maxLen * kd).update(from: v.ptr + src * maxLen * kd, count: len * kd)
     }
 }
 

@@ -36,6 +36,7 @@ public final class DecoderModel: @unchecked Sendable {
     public private(set) var ids = IntBuffer(count: 0)  // [N]
     public private(set) var targets = IntBuffer(count: 0)  // [N], negative = ignored
     public private(set) var positions = IntBuffer(count: 0)  // [N]
+    private var slotRows = IntBuffer(count: 0)  // [b] cache row of each decoding row
     private var res: [FloatBuffer] = []  // L+1 x [N, d]
     public private(set) var logits = FloatBuffer(count: 0)  // [N, V]; its gradient after backward
     private var losses = FloatBuffer(count: 0)  // [N]
@@ -215,18 +216,22 @@ public final class DecoderModel: @unchecked Sendable {
     /// With `logitRows` (increasing row indices of the `b * T` tokens, e.g. each prompt's last
     /// position) only those rows' logits are computed, into rows `0..<logitRows.count`: generation
     /// needs one row per prompt, and the LM head over every position would cost `T` times more
-    /// (at a 128k vocabulary, more than the rest of a short prompt's prefill). Throws when the
-    /// cache holds fewer than `T` positions or `b` sequences.
-    public func forward(batch b: Int, seq T: Int, cache: [LayerCache], logitRows: [Int]? = nil) throws {
-        guard let c = cache.first, T <= c.maxLen, b <= c.batch else {
+    /// (at a 128k vocabulary, more than the rest of a short prompt's prefill). Sequence `s` of the
+    /// batch goes to cache row `slots[s]` (default `s`). Throws when the cache holds fewer than `T`
+    /// positions or the rows do not exist.
+    public func forward(batch b: Int, seq T: Int, cache: [LayerCache], logitRows: [Int]? = nil, slots: [Int]? = nil) throws {
+        guard let c = cache.first, T <= c.maxLen, (slots?.max() ?? (b - 1)) < c.batch else {
             throw ModelError.contextOverflow(
                 what: "a prompt of \(b) x \(T) tokens (prefill)", tokens: T,
                 limit: cache.first.map { $0.maxLen } ?? 0)
         }
+        precondition(slots.map { $0.count == b && Set($0).count == b && $0.allSatisfy { $0 >= 0 } } ?? true, "one distinct slot per sequence")
         precondition(
             logitRows.map { r in zip(r, r.dropFirst()).allSatisfy { $0 < $1 } && r.allSatisfy { $0 >= 0 && $0 < b * T } } ?? true,
             "logitRows must increase within the batch")
-        forwardPass(batch: b, seq: T, cache: cache, logitRows: logitRows)
+        trunk(n: b * T, logitRows: logitRows) { l, blk in
+            blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache[l], slots: slots)
+        }
     }
 
     private func forwardPass(batch b: Int, seq T: Int, cache: [LayerCache]?, logitRows: [Int]? = nil) {
@@ -261,21 +266,29 @@ public final class DecoderModel: @unchecked Sendable {
         gemm(transB: true, M: rows, N: V, K: d, A: norm.out.ptr, lda: d, B: lmHead.operand, ldb: d, C: logits.ptr, ldc: V)
     }
 
-    /// One generation step: token `ids[s]` of sequence `s` at position (and cache slot)
-    /// `positions[s]`; fills the first `b` rows of `logits`. Throws when a position is past the
-    /// cache's capacity.
-    public func decodeStep(ids tok: [Int32], positions pos: [Int32], cache: [LayerCache]) throws {
+    /// One generation step: token `ids[s]` of sequence `s` at position `positions[s]` of cache row
+    /// `slots[s]` (default `s`); fills the first `b` rows of `logits`. The rows may be any subset
+    /// of the cache's sequences, in any order (continuous batching, beams). Throws when a position
+    /// or a row is past the cache's capacity.
+    public func decodeStep(ids tok: [Int32], positions pos: [Int32], slots: [Int32]? = nil, cache: [LayerCache]) throws {
         let b = tok.count, V = config.vocabSize
-        if let c = cache.first, let p = pos.max(), Int(p) >= c.maxLen || b > c.batch {
+        precondition(pos.count == b && (slots?.count ?? b) == b, "one position and slot per token")
+        if let c = cache.first, let p = pos.max(), Int(p) >= c.maxLen || Int(slots?.max() ?? Int32(b - 1)) >= c.batch {
             throw ModelError.contextOverflow(what: "decoding position \(p)", tokens: Int(p) + 1, limit: c.maxLen)
         }
         if let i = tok.firstIndex(where: { $0 < 0 || Int($0) >= V }) {
             throw ModelError.tokenOutOfRange(id: tok[i], position: i, vocabSize: V)
         }
         reserve(batch: b, seq: 1)
-        for s in 0..<b { ids.ptr[s] = tok[s]; positions.ptr[s] = pos[s]; realMask.ptr[s] = 1 }
+        if slotRows.count < b { slotRows = IntBuffer(count: b) }
+        for s in 0..<b {
+            ids.ptr[s] = tok[s]; positions.ptr[s] = pos[s]; realMask.ptr[s] = 1
+            slotRows.ptr[s] = slots?[s] ?? Int32(s)
+        }
         rotary.reserve(positions: Int(pos.max()!) + 1)
-        trunk(n: b) { l, blk in blk.attn.decode(blk.ln1.out.ptr, positions: positions.ptr, batch: b, cache: cache[l]) }
+        trunk(n: b) { l, blk in
+            blk.attn.decode(blk.ln1.out.ptr, positions: positions.ptr, slots: slotRows.ptr, batch: b, cache: cache[l])
+        }
     }
 
     /// Empty caches for `batch` sequences of up to `maxLen` positions.

@@ -58,11 +58,16 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
     /// of every layer, and the activations of the prefill. The layers reserve their training
     /// buffers, so the activation line is an upper bound: decoding writes only the forward part.
     public static func decoding(
-        config c: ModelConfig, batch: Int, promptTokens: Int, newTokens: Int, dtype: DType = .f32, process: Int = residentBytes()
+        config c: ModelConfig, batch: Int, promptTokens: Int, newTokens: Int, dtype: DType = .f32, prefillBatch: Int? = nil,
+        process: Int = residentBytes()
     ) -> MemoryPlan {
+        let pre = prefillBatch ?? batch  // prompts in one prefill (beam search: batch / beams)
         let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
         m.store.holdFrozenMatrices(as: dtype, trainable: { _ in false }, keepValues: false)
-        let act = FloatBuffer.countingAllocations { m.reserve(batch: batch, seq: max(1, promptTokens)) }
+        let act = FloatBuffer.countingAllocations {
+            m.reserve(batch: pre, seq: max(1, promptTokens))
+            m.reserve(batch: batch, seq: 1)  // a decoding step of every sequence
+        }
         let maxLen = promptTokens + newTokens + 1
         let kv = c.numHiddenLayers * 2 * batch * maxLen * c.numKeyValueHeads * c.headDim * 4
         let n = m.store.count
@@ -73,7 +78,7 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
                 Item(name: "kv cache", bytes: kv, note: "\(c.numHiddenLayers) layers x \(batch) sequences x \(maxLen) positions"),
                 Item(
                     name: "activations", bytes: act,
-                    note: "prefill of \(batch) x \(promptTokens) tokens (at most: the backward part stays untouched)"),
+                    note: "prefill of \(pre) x \(promptTokens) tokens (at most: the backward part stays untouched)"),
             ], parameters: n, trainable: 0)
     }
 

@@ -1,8 +1,16 @@
 import Foundation
 
-/// Autoregressive decoding with a KV cache: greedy over a batch of prompts of different lengths,
-/// and beam search with a length penalty. Generation stops at an end token (EOS, or a token that
-/// contains a newline when `stopAtNewline`) or after the per-prompt token limit.
+/// Autoregressive decoding with a KV cache: greedy and beam search over many prompts at once.
+///
+/// Both run *continuous batching* over a fixed number of cache rows ("slots"): prompts are
+/// admitted in the order given while slots are free (one batched prefill for all admitted at
+/// once), every decoding step runs all live sequences of all prompts through the model together,
+/// and a finished sequence frees its slot for the next prompt at once. A prompt's result does not
+/// depend on what else is in the batch (each row attends to its own cache row only), so results
+/// equal decoding the prompts one by one (up to float summation order in the GEMMs).
+///
+/// Generation stops at a stop token (EOS, or for ALMA prompts any token containing a newline) or
+/// after the per-prompt token limit; the stop token is kept at the end of the result.
 public final class Generator: @unchecked Sendable {
     public let model: DecoderModel
     public let stopTokens: Set<Int32>
@@ -29,38 +37,73 @@ public final class Generator: @unchecked Sendable {
         return Int32(best)
     }
 
-    /// Greedy decoding of all prompts at once. Returns the generated ids of each prompt, ending
-    /// with the stop token that ended it (if any).
-    public func greedy(_ prompts: [[Int32]], maxNew: [Int]) throws -> [[Int32]] {
-        let B = prompts.count, V = model.config.vocabSize
-        guard B > 0 else { return [] }
-        let T = prompts.map(\.count).max()!
-        let maxLen = T + (maxNew.max() ?? 0) + 1
-        let cache = model.makeCache(batch: B, maxLen: maxLen)
-        // prefill, right-padded: causal attention keeps every real position exact
+    /// A cache of `slots` rows for prompts up to `maxLen` positions with their generations.
+    private func slotCache(slots: Int, maxLen: Int) -> [LayerCache] { model.makeCache(batch: slots, maxLen: maxLen) }
+
+    /// Prefills `prompts` (right-padded into one batch: causal attention keeps every real
+    /// position exact) into cache rows `slots`; logits rows `0..<prompts.count` are each prompt's
+    /// last position.
+    private func prefill(_ prompts: [[Int32]], slots: [Int], cache: [LayerCache]) throws {
+        let B = prompts.count, T = prompts.map(\.count).max()!
         var ids = [Int32](repeating: 0, count: B * T)
         for (s, p) in prompts.enumerated() { for (i, t) in p.enumerated() { ids[s * T + i] = t } }
         try model.setBatch(ids: ids, batch: B, seq: T)
-        // logits of each prompt's last position only, in rows 0..<B
-        try model.forward(batch: B, seq: T, cache: cache, logitRows: (0..<B).map { $0 * T + prompts[$0].count - 1 })
-        var next = (0..<B).map { s in argmax(model.logits.ptr + s * V, V) }
-        var out = [[Int32]](repeating: [], count: B)
-        var done = [Bool](repeating: false, count: B)
-        var pos = prompts.map { Int32($0.count) }
-        for s in 0..<B {
-            if maxNew[s] <= 0 { done[s] = true; continue }
-            out[s].append(next[s])
-            if stopTokens.contains(next[s]) || out[s].count >= maxNew[s] { done[s] = true }
+        try model.forward(batch: B, seq: T, cache: cache, logitRows: (0..<B).map { $0 * T + prompts[$0].count - 1 }, slots: slots)
+    }
+
+    /// Greedy decoding of every prompt, at most `slots` sequences at a time (default: all at
+    /// once). Returns the generated ids of each prompt, ending with the stop token that ended it
+    /// (if any); `onFinish(i, ids)` is called as prompt `i` finishes.
+    public func greedy(
+        _ prompts: [[Int32]], maxNew: [Int], slots: Int? = nil, onFinish: ((Int, [Int32]) -> Void)? = nil
+    ) throws -> [[Int32]] {
+        let n = prompts.count, V = model.config.vocabSize
+        precondition(maxNew.count == n && prompts.allSatisfy { !$0.isEmpty }, "one limit per non-empty prompt")
+        guard n > 0 else { return [] }
+        let S = max(1, min(slots ?? n, n))
+        let maxLen = (0..<n).map { prompts[$0].count + max(maxNew[$0], 0) }.max()! + 1
+        let cache = slotCache(slots: S, maxLen: maxLen)
+        var out = [[Int32]](repeating: [], count: n)
+        var free = Array((0..<S).reversed())
+        var live: [(prompt: Int, slot: Int, pos: Int32, last: Int32)] = []
+        var next = 0  // the next prompt to admit
+        // appends t to prompt i's output; true when the prompt is finished
+        func emit(_ i: Int, _ t: Int32) -> Bool {
+            out[i].append(t)
+            let done = stopTokens.contains(t) || out[i].count >= maxNew[i]
+            if done { onFinish?(i, out[i]) }
+            return done
         }
-        while done.contains(false) {
-            try model.decodeStep(ids: next, positions: pos, cache: cache)
-            for s in 0..<B {
-                pos[s] += 1
-                guard !done[s] else { continue }
-                next[s] = argmax(model.logits.ptr + s * V, V)
-                out[s].append(next[s])
-                if stopTokens.contains(next[s]) || out[s].count >= maxNew[s] { done[s] = true }
+        while next < n || !live.isEmpty {
+            // admit waiting prompts into every free slot: one prefill for all of them
+            var admit: [Int] = []
+            while admit.count < free.count && next < n {
+                if maxNew[next] <= 0 { onFinish?(next, []) } else { admit.append(next) }
+                next += 1
             }
+            if !admit.isEmpty {
+                let slots = admit.map { _ in free.removeLast() }
+                try prefill(admit.map { prompts[$0] }, slots: slots, cache: cache)
+                for (r, i) in admit.enumerated() {
+                    let t = argmax(model.logits.ptr + r * V, V)
+                    if emit(i, t) { free.append(slots[r]) } else { live.append((i, slots[r], Int32(prompts[i].count), t)) }
+                }
+                if !free.isEmpty && next < n { continue }  // some finished at once: fill their slots first
+            }
+            guard !live.isEmpty else { continue }
+            // one step of every live sequence
+            try model.decodeStep(ids: live.map(\.last), positions: live.map(\.pos), slots: live.map { Int32($0.slot) }, cache: cache)
+            var still: [(prompt: Int, slot: Int, pos: Int32, last: Int32)] = []
+            for (r, var l) in live.enumerated() {
+                let t = argmax(model.logits.ptr + r * V, V)
+                if emit(l.prompt, t) {
+                    free.append(l.slot)
+                } else {
+                    l.pos += 1; l.last = t
+                    still.append(l)
+                }
+            }
+            live = still
         }
         return out
     }
@@ -79,85 +122,179 @@ public final class Generator: @unchecked Sendable {
         return out
     }
 
-    /// Beam search for one prompt: `beams` hypotheses, finished ones scored by
-    /// `sum log p / length^lengthPenalty` (length = generated tokens including the stop token).
-    /// Stops when `beams` hypotheses are finished and no live beam can still beat the worst of them
-    /// at its current length, or at `maxNew` (live beams then count as finished).
+    /// Beam search for one prompt (see `beamSearch(_:maxNew:beams:lengthPenalty:segments:onFinish:)`).
     public func beam(_ prompt: [Int32], maxNew: Int, beams K: Int, lengthPenalty: Double = 1) throws -> [Int32] {
         try beamSearch(prompt, maxNew: maxNew, beams: K, lengthPenalty: lengthPenalty).tokens
     }
 
-    /// Beam search returning the best hypothesis and its summed log-probability.
+    /// Beam search for one prompt, returning the best hypothesis and its summed log-probability.
     public func beamSearch(_ prompt: [Int32], maxNew: Int, beams K: Int, lengthPenalty: Double = 1) throws -> (tokens: [Int32], logProb: Double) {
-        let V = model.config.vocabSize
-        guard maxNew > 0 else { return ([], 0) }
-        let maxLen = prompt.count + maxNew + 1
-        let cache = model.makeCache(batch: K, maxLen: maxLen)
-        // prefill once, then copy the prompt's cache rows into every beam
-        let one = model.makeCache(batch: 1, maxLen: maxLen)
-        try model.setBatch(ids: prompt, batch: 1, seq: prompt.count)
-        try model.forward(batch: 1, seq: prompt.count, cache: one, logitRows: [prompt.count - 1])
-        for (c, o) in zip(cache, one) {
-            for b in 0..<K {
-                (c.k.ptr + b * maxLen * c.kd).update(from: o.k.ptr, count: prompt.count * c.kd)
-                (c.v.ptr + b * maxLen * c.kd).update(from: o.v.ptr, count: prompt.count * c.kd)
-            }
+        try beamSearch([prompt], maxNew: [maxNew], beams: K, lengthPenalty: lengthPenalty)[0]
+    }
+
+    /// Beam search with `K` beams for every prompt, `segments` prompts at a time (default all),
+    /// all their beams decoded together. Returns each prompt's best hypothesis (ending with its
+    /// stop token, if any) and its summed log-probability; `onFinish(i, ids)` is called as prompt
+    /// `i` finishes.
+    ///
+    /// The rule is CTranslate2's (`BeamSearch::search`, patience 1), so that both engines give the
+    /// same translations: each step takes the `2K` best continuations of the live beams (the first
+    /// step expands the prompt alone); of the first `K`, each ending in a stop token (or any, at
+    /// the last step) becomes a finished hypothesis and its place goes to the next candidate beyond
+    /// the first `K` that does not stop. A prompt is done once `K` hypotheses have finished, or,
+    /// with `lengthPenalty` 0, once the best candidate of a step has stopped. The answer is the
+    /// finished hypothesis with the best `logProb / length^lengthPenalty` (length counts the stop
+    /// token).
+    public func beamSearch(
+        _ prompts: [[Int32]], maxNew: [Int], beams K: Int, lengthPenalty: Double = 1, segments: Int? = nil,
+        onFinish: ((Int, [Int32]) -> Void)? = nil
+    ) throws -> [(tokens: [Int32], logProb: Double)] {
+        let n = prompts.count, V = model.config.vocabSize
+        precondition(K >= 1 && maxNew.count == n && prompts.allSatisfy { !$0.isEmpty }, "one limit per non-empty prompt, K >= 1")
+        guard n > 0 else { return [] }
+        let G = max(1, min(segments ?? n, n))  // prompts in flight, K cache rows each
+        let maxLen = (0..<n).map { prompts[$0].count + max(maxNew[$0], 0) }.max()! + 1
+        let cache = slotCache(slots: G * K, maxLen: maxLen)
+        var results = [(tokens: [Int32], logProb: Double)](repeating: ([], 0), count: n)
+        var freeGroups = Array((0..<G).reversed())
+        var live: [BeamGroup] = []
+        var next = 0
+        func finish(_ g: BeamGroup) {
+            let best = g.best(lengthPenalty: lengthPenalty)
+            results[g.prompt] = best
+            freeGroups.append(g.slots[0] / K)
+            onFinish?(g.prompt, best.tokens)
         }
-        var logp = [[Float]](repeating: logSoftmax(model.logits.ptr, V), count: 1)
-        var live: [(tokens: [Int32], score: Double)] = [([], 0)]
-        var finished: [(tokens: [Int32], score: Double)] = []
-        func norm(_ s: Double, _ len: Int) -> Double { s / pow(Double(max(len, 1)), lengthPenalty) }
-        var step = 0
-        while true {
-            // candidates: top 2K continuations over all live beams
-            var cands: [(score: Double, beam: Int, token: Int32)] = []
-            for (bi, b) in live.enumerated() {
-                let row = logp[bi]
-                var top: [(Float, Int)] = []
-                for j in 0..<V {
-                    if top.count < 2 * K {
-                        top.append((row[j], j)); top.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-                    } else if row[j] > top.last!.0 {
-                        top[top.count - 1] = (row[j], j); top.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        while next < n || !live.isEmpty {
+            var admit: [BeamGroup] = []
+            while admit.count < freeGroups.count && next < n {
+                if maxNew[next] <= 0 {
+                    onFinish?(next, [])
+                } else {
+                    let g = freeGroups[freeGroups.count - 1 - admit.count]
+                    admit.append(BeamGroup(prompt: next, promptLength: prompts[next].count, maxNew: maxNew[next], slots: Array((g * K)..<((g + 1) * K))))
+                }
+                next += 1
+            }
+            freeGroups.removeLast(admit.count)
+            var rows: [(group: BeamGroup, first: Int)] = []
+            if !admit.isEmpty {
+                // the prompt alone is the first beam, in the group's first slot
+                try prefill(admit.map { prompts[$0.prompt] }, slots: admit.map { $0.slots[0] }, cache: cache)
+                rows = admit.enumerated().map { ($1, $0) }
+            } else {
+                guard !live.isEmpty else { continue }
+                var ids: [Int32] = [], pos: [Int32] = [], slots: [Int32] = []
+                for g in live {
+                    rows.append((g, ids.count))
+                    for b in g.beams {
+                        ids.append(b.tokens.last!); pos.append(Int32(g.promptLength + g.step - 1)); slots.append(Int32(b.slot))
                     }
                 }
-                for (lp, j) in top { cands.append((b.score + Double(lp), bi, Int32(j))) }
+                try model.decodeStep(ids: ids, positions: pos, slots: slots, cache: cache)
+                live = []
             }
-            cands.sort { $0.score > $1.score || ($0.score == $1.score && ($0.beam, $0.token) < ($1.beam, $1.token)) }
-            var next: [(tokens: [Int32], score: Double)] = [], parents: [Int] = []
-            for c in cands {
-                let toks = live[c.beam].tokens + [c.token]
-                if stopTokens.contains(c.token) {
-                    if finished.count < K || norm(c.score, toks.count) > finished.map({ norm($0.score, $0.tokens.count) }).min()! {
-                        finished.append((toks, c.score))
-                    }
-                } else if next.count < K {
-                    next.append((toks, c.score)); parents.append(c.beam)
+            for (g, first) in rows {
+                let done = g.advance(logits: model.logits.ptr + first * V, vocab: V, beams: K, stopTokens: stopTokens, earlyExit: lengthPenalty == 0) {
+                    src, dst, len in
+                    for c in cache { c.copy(row: src, to: dst, len: len) }
                 }
-                if next.count == K { break }
+                if done { finish(g) } else { live.append(g) }
             }
-            step += 1
-            let worstFinished = finished.count >= K ? finished.map { norm($0.score, $0.tokens.count) }.sorted(by: >)[K - 1] : -Double.infinity
-            let bestLive = next.map { norm($0.score, $0.tokens.count) }.max() ?? -Double.infinity
-            if next.isEmpty || step >= maxNew || (finished.count >= K && bestLive <= worstFinished) {
-                if step >= maxNew { finished += next }
-                break
-            }
-            // advance the live beams by one token
-            for c in cache { c.reorder(parents + Array(repeating: parents[0], count: K - parents.count), len: prompt.count + step - 1) }
-            live = next
-            let toks = live.map { $0.tokens.last! } + Array(repeating: live[0].tokens.last!, count: K - live.count)
-            let pos = [Int32](repeating: Int32(prompt.count + step - 1), count: K)
-            try model.decodeStep(ids: toks, positions: pos, cache: cache)
-            logp = (0..<live.count).map { logSoftmax(model.logits.ptr + $0 * V, V) }
         }
-        let best = finished.max { norm($0.score, $0.tokens.count) < norm($1.score, $1.tokens.count) }
-        return (best?.tokens ?? [], best?.score ?? 0)
+        return results
     }
 
     func logSoftmax(_ row: UnsafePointer<Float>, _ V: Int) -> [Float] {
         let l = VectorMath.logSumExp(row, V)
         return (0..<V).map { row[$0] - l }
+    }
+}
+
+/// The `k` largest entries of `row`, best first; equal values keep the lower index first.
+func topK(_ row: UnsafePointer<Float>, _ V: Int, _ k: Int) -> [(value: Float, index: Int32)] {
+    var top: [(value: Float, index: Int32)] = []
+    top.reserveCapacity(k + 1)
+    for j in 0..<V where top.count < k || row[j] > top[top.count - 1].value {
+        var at = top.count
+        while at > 0 && top[at - 1].value < row[j] { at -= 1 }
+        top.insert((row[j], Int32(j)), at: at)
+        if top.count > k { top.removeLast() }
+    }
+    return top
+}
+
+/// One prompt's beams during `Generator.beamSearch`: live beams (tokens, summed log-probability,
+/// cache row), finished hypotheses, and the `K` cache rows it owns.
+final class BeamGroup {
+    let prompt: Int, promptLength: Int, maxNew: Int
+    let slots: [Int]
+    /// Live beams; before the first step, the prompt alone (no tokens) in `slots[0]`.
+    var beams: [(tokens: [Int32], score: Double, slot: Int)]
+    var finished: [(tokens: [Int32], score: Double)] = []
+    /// Steps taken = tokens in every live beam.
+    var step = 0
+    /// CTranslate2's `top_beam_finished`: the best candidate of some step stopped.
+    var topFinished = false
+
+    init(prompt: Int, promptLength: Int, maxNew: Int, slots: [Int]) {
+        self.prompt = prompt; self.promptLength = promptLength; self.maxNew = maxNew; self.slots = slots
+        beams = [([], 0, slots[0])]
+    }
+
+    /// One step from the log-probabilities of the live beams (`logits` rows `0..<beams.count`):
+    /// candidates, finished hypotheses, new beams and their cache rows. A new beam takes its
+    /// parent's row when it is the parent's first child; otherwise a row no child kept, into which
+    /// `copy(src, dst, len)` copies the parent's history. Returns true when the prompt is done.
+    func advance(
+        logits: UnsafePointer<Float>, vocab V: Int, beams K: Int, stopTokens: Set<Int32>, earlyExit: Bool,
+        copy: (Int, Int, Int) -> Void
+    ) -> Bool {
+        // the 2K best continuations over all live beams: log p = logit - logsumexp(row)
+        var cands: [(score: Double, beam: Int, token: Int32)] = []
+        for (bi, b) in beams.enumerated() {
+            let row = logits + bi * V, lse = VectorMath.logSumExp(row, V)
+            for (v, j) in topK(row, V, 2 * K) { cands.append((b.score + Double(v - lse), bi, j)) }
+        }
+        cands.sort { $0.score > $1.score || ($0.score == $1.score && ($0.beam, $0.token) < ($1.beam, $1.token)) }
+        let last = step + 1 >= maxNew
+        var chosen: [Int] = []  // candidate index of each new beam
+        var secondary = K
+        for k in 0..<min(K, cands.count) {
+            var c = k
+            if stopTokens.contains(cands[k].token) || last {
+                if k == 0 { topFinished = true }
+                finished.append((beams[cands[k].beam].tokens + [cands[k].token], cands[k].score))
+                // the next candidate beyond the first K that does not stop takes this place
+                // (none left: the stopped one goes on, as in CTranslate2)
+                if let j = (secondary..<cands.count).first(where: { !stopTokens.contains(cands[$0].token) }) {
+                    c = j; secondary = j + 1
+                }
+            }
+            chosen.append(c)
+        }
+        step += 1
+        if last || (earlyExit ? topFinished && !finished.isEmpty : finished.count >= K) { return true }
+        // cache rows: a parent's first child keeps its row, the others take rows nobody kept
+        let parents = chosen.map { cands[$0].beam }
+        var kept = Set<Int>(), rowOf = [Int](repeating: -1, count: parents.count)
+        for (k, p) in parents.enumerated() where !kept.contains(p) { kept.insert(p); rowOf[k] = beams[p].slot }
+        var spare = slots.filter { s in !parents.indices.contains { rowOf[$0] == s } }
+        let history = promptLength + step - 1  // positions in the cache: the prompt and the tokens fed so far
+        for k in parents.indices where rowOf[k] < 0 {
+            rowOf[k] = spare.removeFirst()
+            copy(beams[parents[k]].slot, rowOf[k], history)
+        }
+        beams = chosen.enumerated().map { k, c in (beams[cands[c].beam].tokens + [cands[c].token], cands[c].score, rowOf[k]) }
+        return false
+    }
+
+    /// The finished hypothesis with the best length-normalised score (first registered on ties).
+    func best(lengthPenalty: Double) -> (tokens: [Int32], logProb: Double) {
+        func norm(_ h: (tokens: [Int32], score: Double)) -> Double { h.score / pow(Double(max(h.tokens.count, 1)), lengthPenalty) }
+        var best = finished[0]
+        for h in finished.dropFirst() where norm(h) > norm(best) { best = h }
+        return (best.tokens, best.score)
     }
 }
 
@@ -191,10 +328,12 @@ public final class Translator: @unchecked Sendable {
     ) -> MemoryPlan {
         let lens = sources.map { Prompt.ids($0, d, tokenizer: tokenizer).count }
         let newTokens = sources.map { limit(tokenizer.encode($0).count, ratio: maxRatio, extra: defaultExtra, cap: maxNewTokens) }.max() ?? 0
-        // greedy batches run longest-first, so the first batch holds the longest prompt; a beam
-        // search decodes one prompt as `beams` sequences
-        let batch = beams > 1 ? beams : min(batchSize, max(1, sources.count))
-        return MemoryPlan.decoding(config: config, batch: batch, promptTokens: lens.max() ?? 1, newTokens: newTokens, dtype: dtype)
+        // the cache holds `batchSize` prompts (with `beams` rows each) of the longest prompt's
+        // length plus the longest generation; a prefill runs at most `batchSize` prompts
+        let prompts = min(batchSize, max(1, sources.count))
+        return MemoryPlan.decoding(
+            config: config, batch: prompts * max(beams, 1), promptTokens: lens.max() ?? 1, newTokens: newTokens, dtype: dtype,
+            prefillBatch: prompts)
     }
 
     /// The model's context (`max_position_embeddings`): a prompt must fit with room for one
@@ -209,8 +348,8 @@ public final class Translator: @unchecked Sendable {
         return s.trimmingCharacters(in: .whitespaces)
     }
 
-    /// Translations in input order. Prompts are batched longest-first (greedy) so a batch pads
-    /// little. A source whose prompt does not fit the model's context throws, naming the segment
+    /// Translations in input order, `batchSize` segments decoded together (continuous batching,
+    /// longest prompt first; with `beams` > 1, each segment's beams too). A source whose prompt does not fit the model's context throws, naming the segment
     /// (1-based), before anything is decoded.
     public func translate(_ sources: [String], _ d: Direction, progress: ((Int) -> Void)? = nil) throws -> [String] {
         var out = [String](repeating: "", count: sources.count)
@@ -222,22 +361,18 @@ public final class Translator: @unchecked Sendable {
         }
         let limits = sources.indices.map { min(limit(sources[$0]), context - prompts[$0].count) }
         let order = sources.indices.sorted { (prompts[$0].count, $0) > (prompts[$1].count, $1) }
+        // longest first: a prefill pads little, and the cache's length is set by the first prompts
         var doneCount = 0
-        if beams > 1 {
-            for i in order {
-                let ids = try generator.beam(prompts[i], maxNew: limits[i], beams: beams, lengthPenalty: lengthPenalty)
-                generatedTokens += ids.count
-                out[i] = text(ids)
-                doneCount += 1; progress?(doneCount)
-            }
-            return out
+        func finished(_ k: Int, _ ids: [Int32]) {
+            out[order[k]] = text(ids)
+            generatedTokens += ids.count
+            doneCount += 1; progress?(doneCount)
         }
-        for start in stride(from: 0, to: order.count, by: batchSize) {
-            let idx = Array(order[start..<min(start + batchSize, order.count)])
-            let gen = try generator.greedy(idx.map { prompts[$0] }, maxNew: idx.map { limits[$0] })
-            for (k, i) in idx.enumerated() { out[i] = text(gen[k]) }
-            generatedTokens += gen.reduce(0) { $0 + $1.count }
-            doneCount += idx.count; progress?(doneCount)
+        let ordered = order.map { prompts[$0] }, caps = order.map { limits[$0] }
+        if beams > 1 {
+            _ = try generator.beamSearch(ordered, maxNew: caps, beams: beams, lengthPenalty: lengthPenalty, segments: batchSize, onFinish: finished)
+        } else {
+            _ = try generator.greedy(ordered, maxNew: caps, slots: batchSize, onFinish: finished)
         }
         return out
     }
