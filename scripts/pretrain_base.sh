@@ -13,8 +13,11 @@
 #     lost with the machine: INIT=models/base START=60800 STEPS=700 LR=1e-3 THREADS=1, 700 steps
 #     (5.7 M tokens, windows 60,800-105,599; 1 thread beside other work).
 #  3. models/checkpoints/base-c2: INIT=models/checkpoints/base-c1 START=105600 STEPS=850 LR=1e-3
-#     THREADS=1, 850 steps (7.0 M tokens, windows 105,600-159,999; 20.5 M tokens in all). Next
-#     segment: START from its run.json's data_end (160000).
+#     THREADS=1, 850 steps (7.0 M tokens, windows 105,600-159,999; 20.5 M tokens in all).
+#  4. models/checkpoints/base-c3: INIT=models/checkpoints/base-c2 START=160000 STEPS=1000 LR=1e-3
+#     THREADS=1, 1000 steps (8.2 M tokens, windows 160,000-223,999; 28.7 M tokens in all; resumed
+#     twice from its checkpoints after the machine stopped it). Next segment: START from its
+#     run.json's data_end (224000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build_env.sh
