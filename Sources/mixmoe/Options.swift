@@ -30,6 +30,10 @@ struct ComputeOptions: ParsableArguments {
     func run(distributed: Bool = false, _ body: () async throws -> Void) async throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         Parallel.setThreads(threads)
+        // MIXMOE_PROFILE=1: time the kernels (GEMMs, attention, norms, ...) and print the totals on stderr
+        let profile = ProcessInfo.processInfo.environment["MIXMOE_PROFILE"] == "1"
+        Profile.enabled = profile
+        defer { if profile { printErr(Profile.report) } }
         try await reportingErrors {
             if Distributed.launchedByMPI {
                 let world = try Distributed.start()

@@ -40,7 +40,8 @@ struct Translate: AsyncParsableCommand {
             printErr(
                 String(
                     format: "translated %d segments (%d generated tokens) in %.3f s, model loaded before: %.1f segments/s, %.1f generated tokens/s",
-                    out.count, t.generatedTokens, secs, Double(out.count) / max(secs, 1e-9), Double(t.generatedTokens) / max(secs, 1e-9)))
+                    out.count, t.generatedTokens, secs, Double(out.count) / max(secs, 1e-9), Double(t.generatedTokens) / max(secs, 1e-9))
+                    + "; \(t.generator.stats)")
         }
     }
 }

@@ -53,6 +53,27 @@ struct DecodingTests {
         }
     }
 
+    /// A prefill of prompts of different lengths packed without padding gives each prompt's own
+    /// forward pass: its last row's logits, and its keys and values in its cache row.
+    @Test func packedPrefillEqualsEachPromptsForward() throws {
+        let m = try DecoderModel.load(directory: modelFixture("llama_tied_rope3"))
+        let V = m.config.vocabSize, slots = [4, 0, 2, 5]
+        let cache = m.makeCache(batch: 6, maxLen: 10)
+        try m.prefill(prompts, slots: slots, cache: cache)
+        let packed = Array(m.logits.array[0..<(prompts.count * V)])
+        for (s, p) in prompts.enumerated() {
+            let one = m.makeCache(batch: 1, maxLen: 10)
+            try m.setBatch(ids: p, batch: 1, seq: p.count)
+            try m.forward(batch: 1, seq: p.count, cache: one, logitRows: [p.count - 1])
+            expectClose(Array(packed[(s * V)..<((s + 1) * V)]), Array(m.logits.array[0..<V]), atol: 1e-5, "prompt \(s) logits")
+            for (c, o) in zip(cache, one) {
+                let n = p.count * c.kd, row = slots[s] * c.maxLen * c.kd
+                expectClose(Array(c.k.array[row..<(row + n)]), Array(o.k.array[0..<n]), atol: 1e-6, "prompt \(s) keys")
+                expectClose(Array(c.v.array[row..<(row + n)]), Array(o.v.array[0..<n]), atol: 1e-6, "prompt \(s) values")
+            }
+        }
+    }
+
     /// All prompts at once, and continuous batching through fewer cache rows than prompts (a
     /// prompt joins as another finishes), give each prompt's one-by-one result; `onFinish` reports
     /// every prompt once, with its result.

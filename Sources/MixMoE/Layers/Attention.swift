@@ -43,14 +43,62 @@ public final class Attention: @unchecked Sendable {
         grow(&dq, n * qd); grow(&dk, n * kd); grow(&dv, n * kd); grow(&dy, n * qd)
     }
 
+    /// Grows the row buffers for `n` tokens only (a packed prefill: no `[T, T]` scores of a
+    /// whole batch, and no backward buffers).
+    func reserveRows(_ n: Int) {
+        let qd = heads * headDim, kd = kvHeads * headDim
+        func grow(_ buf: inout FloatBuffer, _ need: Int) { if buf.count < need { buf = FloatBuffer(count: need) } }
+        grow(&qBuf, n * qd); grow(&kBuf, n * kd); grow(&vBuf, n * kd); grow(&y, n * qd); grow(&out, n * dim)
+    }
+
+    /// Prefill of prompts packed without padding: prompt `s` is rows `sequences[s]` of `inp`
+    /// (`[n, d]`, positions restarting at 0 per prompt); its keys and values go to positions
+    /// `0..<len` of cache row `slots[s]`. Attention stays within each prompt (causal), so a
+    /// prompt's rows equal its own forward pass whatever else is packed with it.
+    public func prefill(
+        _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, sequences: [Range<Int>], cache: LayerCache, slots: [Int]
+    ) {
+        let n = sequences.last?.upperBound ?? 0, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
+        projectQKV(inp, positions: positions, n: n)
+        for (s, r) in sequences.enumerated() {
+            (cache.k.ptr + slots[s] * cache.maxLen * kd).update(from: kBuf.ptr + r.lowerBound * kd, count: r.count * kd)
+            (cache.v.ptr + slots[s] * cache.maxLen * kd).update(from: vBuf.ptr + r.lowerBound * kd, count: r.count * kd)
+        }
+        let maxT = sequences.map(\.count).max() ?? 0, tasks = sequences.count * kvHeads
+        let taskSlots = Parallel.taskSlots(tasks)
+        if dAtt.count < taskSlots * maxT * maxT { dAtt = FloatBuffer(count: taskSlots * maxT * maxT) }  // per-task [T, T] scores
+        let scale = 1 / Float(hd).squareRoot()
+        let qb = qBuf.ptr, kb = kBuf.ptr, vb = vBuf.ptr, yb = y.ptr, scores = dAtt.ptr
+        Profile.measure("attention core") {
+            // one task per (prompt, KV group): single-threaded GEMMs inside, tasks in parallel
+            Parallel.forEachTask(tasks) { task, slot in
+                let r = sequences[task / kvHeads], g = task % kvHeads, T = r.count, t0 = r.lowerBound
+                let P = scores + slot * maxT * maxT
+                for h in (g * group)..<((g + 1) * group) {
+                    // S = Q K^T * scale, causal softmax, Y = P V (as `forward`, over this prompt's rows)
+                    sgemm(
+                        transA: false, transB: true, M: T, N: T, K: hd, alpha: scale, A: qb + t0 * qd + h * hd, lda: qd,
+                        B: kb + t0 * kd + g * hd, ldb: kd, C: P, ldc: T)
+                    causalSoftmaxRowsSerial(P, T: T)
+                    sgemm(
+                        transA: false, transB: false, M: T, N: hd, K: T, A: P, lda: T, B: vb + t0 * kd + g * hd, ldb: kd,
+                        C: yb + t0 * qd + h * hd, ldc: qd)
+                }
+            }
+        }
+        o.forward(y.ptr, out.ptr, n: n)
+    }
+
     /// `q = rope(x Wq^T)`, `k = rope(x Wk^T)`, `v = x Wv^T` for `n` rows into qBuf, kBuf, vBuf
     /// (the shared start of the training forward and of one decoding step).
     func projectQKV(_ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, n: Int) {
         q.forward(inp, qBuf.ptr, n: n)
         k.forward(inp, kBuf.ptr, n: n)
         v.forward(inp, vBuf.ptr, n: n)
-        rotary.forward(qBuf.ptr, positions: positions, n: n, heads: heads)
-        rotary.forward(kBuf.ptr, positions: positions, n: n, heads: kvHeads)
+        Profile.measure("rotary") {
+            rotary.forward(qBuf.ptr, positions: positions, n: n, heads: heads)
+            rotary.forward(kBuf.ptr, positions: positions, n: n, heads: kvHeads)
+        }
     }
 
     public func forward(
@@ -145,7 +193,7 @@ extension Attention {
     public func decode(
         _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, slots: UnsafePointer<Int32>, batch b: Int, cache: LayerCache
     ) {
-        let hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads, L = cache.maxLen
+        let kd = kvHeads * headDim, L = cache.maxLen
         projectQKV(inp, positions: positions, n: b)
         for s in 0..<b {
             let p = Int(positions[s]), row = Int(slots[s])
@@ -153,8 +201,19 @@ extension Attention {
             (cache.k.ptr + (row * L + p) * kd).update(from: kBuf.ptr + s * kd, count: kd)
             (cache.v.ptr + (row * L + p) * kd).update(from: vBuf.ptr + s * kd, count: kd)
         }
-        let scale = 1 / Float(hd).squareRoot(), qb = qBuf.ptr, yb = y.ptr, heads = heads
-        let K = cache.k.ptr, V = cache.v.ptr
+        let qb = qBuf.ptr, yb = y.ptr, K = cache.k.ptr, V = cache.v.ptr
+        Profile.measure("attention decode") { decodeCore(qb, yb, K, V, positions: positions, slots: slots, batch: b, L: L) }
+        o.forward(y.ptr, out.ptr, n: b)
+    }
+
+    /// `y = softmax(q K^T * scale) V` of each row against its own cache row (the part of `decode`
+    /// after the projections).
+    private func decodeCore(
+        _ qb: UnsafePointer<Float>, _ yb: UnsafeMutablePointer<Float>, _ K: UnsafePointer<Float>, _ V: UnsafePointer<Float>,
+        positions: UnsafePointer<Int32>, slots: UnsafePointer<Int32>, batch b: Int, L: Int
+    ) {
+        let hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads, heads = heads
+        let scale = 1 / Float(hd).squareRoot()
         Parallel.forChunks(b * heads, grain: 4) { r in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: L)
             defer { scores.deallocate() }
@@ -178,7 +237,6 @@ extension Attention {
                 }
             }
         }
-        o.forward(y.ptr, out.ptr, n: b)
     }
 }
 

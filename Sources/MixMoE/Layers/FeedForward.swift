@@ -40,7 +40,7 @@ public final class SwiGLU: FeedForward, @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, n: Int) {
         gate.forward(x, g.ptr, n: n)
         up.forward(x, u.ptr, n: n)
-        swigluForward(g.ptr, u.ptr, h.ptr, count: n * hidden)
+        Profile.measure("swiglu") { swigluForward(g.ptr, u.ptr, h.ptr, count: n * hidden) }
         down.forward(h.ptr, out.ptr, n: n)
     }
 

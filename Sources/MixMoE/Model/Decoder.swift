@@ -171,9 +171,15 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Allocates activations for `batch x seq` tokens (no-op when they fit).
     public func reserve(batch b: Int, seq T: Int) {
-        let n = b * T, d = config.hiddenSize
+        let n = b * T
         rotary.reserve(positions: max(T, 1))
         for blk in blocks { blk.attn.reserve(batch: b, seq: T) }
+        reserveTokens(n)
+    }
+
+    /// Grows the per-token buffers (ids, residual stream, norms, FFN, logits) to `n` tokens.
+    private func reserveTokens(_ n: Int) {
+        let d = config.hiddenSize
         guard n > capacity else { return }
         capacity = n
         ids = IntBuffer(count: n); targets = IntBuffer(count: n); positions = IntBuffer(count: n)
@@ -234,6 +240,40 @@ public final class DecoderModel: @unchecked Sendable {
         }
     }
 
+    /// Prefill of `prompts` packed into one batch without padding (continuous batching admits
+    /// prompts of any lengths together): prompt `s`'s keys and values go to cache row `slots[s]`,
+    /// and logits rows `0..<prompts.count` are each prompt's last position. Each prompt's rows
+    /// equal its own forward pass. Throws when a prompt is longer than the cache or holds a token
+    /// outside the vocabulary.
+    public func prefill(_ prompts: [[Int32]], slots: [Int], cache: [LayerCache]) throws {
+        precondition(slots.count == prompts.count && Set(slots).count == slots.count, "one distinct slot per prompt")
+        let longest = prompts.map(\.count).max() ?? 0
+        guard let c = cache.first, longest <= c.maxLen, (slots.max() ?? 0) < c.batch else {
+            throw ModelError.contextOverflow(
+                what: "a prompt of \(longest) tokens (prefill)", tokens: longest, limit: cache.first.map { $0.maxLen } ?? 0)
+        }
+        var sequences: [Range<Int>] = [], n = 0
+        for p in prompts {
+            precondition(!p.isEmpty, "empty prompt")
+            if let i = p.firstIndex(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+                throw ModelError.tokenOutOfRange(id: p[i], position: i, vocabSize: config.vocabSize)
+            }
+            sequences.append(n..<(n + p.count)); n += p.count
+        }
+        rotary.reserve(positions: longest)
+        for blk in blocks { blk.attn.reserveRows(n) }
+        reserveTokens(n)
+        for (p, r) in zip(prompts, sequences) {
+            for (i, t) in p.enumerated() {
+                ids.ptr[r.lowerBound + i] = t; positions.ptr[r.lowerBound + i] = Int32(i)
+                targets.ptr[r.lowerBound + i] = -1; realMask.ptr[r.lowerBound + i] = 1
+            }
+        }
+        trunk(n: n, logitRows: sequences.map { $0.upperBound - 1 }) { l, blk in
+            blk.attn.prefill(blk.ln1.out.ptr, positions: positions.ptr, sequences: sequences, cache: cache[l], slots: slots)
+        }
+    }
+
     private func forwardPass(batch b: Int, seq T: Int, cache: [LayerCache]?, logitRows: [Int]? = nil) {
         trunk(n: b * T, logitRows: logitRows) { l, blk in
             blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache?[l])
@@ -246,24 +286,26 @@ public final class DecoderModel: @unchecked Sendable {
     /// i's source is at or after i since the rows increase, so the moves never overwrite a source).
     private func trunk(n: Int, logitRows: [Int]? = nil, attention: (Int, Block) -> Void) {
         let d = config.hiddenSize, V = config.vocabSize
-        Embedding.forward(embed.operand, ids: ids.ptr, out: res[0].ptr, n: n, dim: d)
+        Profile.measure("embedding") { Embedding.forward(embed.operand, ids: ids.ptr, out: res[0].ptr, n: n, dim: d) }
         for (l, blk) in blocks.enumerated() {
             let x = res[l].ptr, mid = blk.mid.ptr, out = res[l + 1].ptr
-            blk.ln1.forward(x, n: n)
+            Profile.measure("norm") { blk.ln1.forward(x, n: n) }
             attention(l, blk)
-            add(x, blk.attn.out.ptr, into: mid, count: n * d)  // mid = x + attn(ln1(x))
-            blk.ln2.forward(mid, n: n)
+            Profile.measure("residual") { add(x, blk.attn.out.ptr, into: mid, count: n * d) }  // mid = x + attn(ln1(x))
+            Profile.measure("norm") { blk.ln2.forward(mid, n: n) }
             blk.ffn.forward(blk.ln2.out.ptr, n: n)
-            add(mid, blk.ffn.output, into: out, count: n * d)  // out = mid + ffn(ln2(mid))
+            Profile.measure("residual") { add(mid, blk.ffn.output, into: out, count: n * d) }  // out = mid + ffn(ln2(mid))
         }
-        norm.forward(res[blocks.count].ptr, n: n)
+        Profile.measure("norm") { norm.forward(res[blocks.count].ptr, n: n) }
         var rows = n
         if let logitRows {
             for (i, r) in logitRows.enumerated() where r != i { (norm.out.ptr + i * d).update(from: norm.out.ptr + r * d, count: d) }
             rows = logitRows.count
         }
         // logits = norm(x) E^T
-        gemm(transB: true, M: rows, N: V, K: d, A: norm.out.ptr, lda: d, B: lmHead.operand, ldb: d, C: logits.ptr, ldc: V)
+        Profile.measure("lm head") {
+            gemm(transB: true, M: rows, N: V, K: d, A: norm.out.ptr, lda: d, B: lmHead.operand, ldb: d, C: logits.ptr, ldc: V)
+        }
     }
 
     /// One generation step: token `ids[s]` of sequence `s` at position `positions[s]` of cache row

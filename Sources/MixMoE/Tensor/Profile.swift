@@ -19,4 +19,12 @@ public enum Profile {
     nonisolated(unsafe) static var inside = false
 
     public static func reset() { totals = [:] }
+
+    /// "profile: name seconds (share), ..." largest first.
+    public static var report: String {
+        let sum = totals.values.reduce(0, +)
+        return "profile (\(String(format: "%.3f", sum)) s measured): "
+            + totals.sorted { $0.value > $1.value }.map { "\($0.key) " + String(format: "%.3f s (%.0f%%)", $0.value, 100 * $0.value / max(sum, 1e-12)) }
+            .joined(separator: ", ")
+    }
 }

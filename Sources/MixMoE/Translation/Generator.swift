@@ -3,8 +3,8 @@ import Foundation
 /// Autoregressive decoding with a KV cache: greedy and beam search over many prompts at once.
 ///
 /// Both run *continuous batching* over a fixed number of cache rows ("slots"): prompts are
-/// admitted in the order given while slots are free (one batched prefill for all admitted at
-/// once), every decoding step runs all live sequences of all prompts through the model together,
+/// admitted in the order given while slots are free (one prefill for all admitted at once, packed
+/// without padding), every decoding step runs all live sequences of all prompts through the model together,
 /// and a finished sequence frees its slot for the next prompt at once. A prompt's result does not
 /// depend on what else is in the batch (each row attends to its own cache row only), so results
 /// equal decoding the prompts one by one (up to float summation order in the GEMMs).
@@ -14,6 +14,8 @@ import Foundation
 public final class Generator: @unchecked Sendable {
     public let model: DecoderModel
     public let stopTokens: Set<Int32>
+    /// Where decoding time went, summed over every call (for reports and profiles).
+    public private(set) var stats = DecodeStats()
 
     /// `stopTokens`: EOS ids and, for ALMA-style prompts, every token containing a newline.
     public init(model: DecoderModel, stopTokens: Set<Int32>) {
@@ -40,15 +42,21 @@ public final class Generator: @unchecked Sendable {
     /// A cache of `slots` rows for prompts up to `maxLen` positions with their generations.
     private func slotCache(slots: Int, maxLen: Int) -> [LayerCache] { model.makeCache(batch: slots, maxLen: maxLen) }
 
-    /// Prefills `prompts` (right-padded into one batch: causal attention keeps every real
-    /// position exact) into cache rows `slots`; logits rows `0..<prompts.count` are each prompt's
-    /// last position.
+    /// Prefills `prompts` (packed without padding) into cache rows `slots`; logits rows
+    /// `0..<prompts.count` are each prompt's last position.
     private func prefill(_ prompts: [[Int32]], slots: [Int], cache: [LayerCache]) throws {
-        let B = prompts.count, T = prompts.map(\.count).max()!
-        var ids = [Int32](repeating: 0, count: B * T)
-        for (s, p) in prompts.enumerated() { for (i, t) in p.enumerated() { ids[s * T + i] = t } }
-        try model.setBatch(ids: ids, batch: B, seq: T)
-        try model.forward(batch: B, seq: T, cache: cache, logitRows: (0..<B).map { $0 * T + prompts[$0].count - 1 }, slots: slots)
+        let t0 = monotonicSeconds()
+        try model.prefill(prompts, slots: slots, cache: cache)
+        stats.prefills += 1; stats.prefillPrompts += prompts.count; stats.prefillTokens += prompts.reduce(0) { $0 + $1.count }
+        stats.prefillSeconds += monotonicSeconds() - t0
+    }
+
+    /// One decoding step of `ids.count` rows (see `DecoderModel.decodeStep`), timed.
+    private func step(_ ids: [Int32], positions: [Int32], slots: [Int32], cache: [LayerCache]) throws {
+        let t0 = monotonicSeconds()
+        try model.decodeStep(ids: ids, positions: positions, slots: slots, cache: cache)
+        stats.steps += 1; stats.stepRows += ids.count
+        stats.stepSeconds += monotonicSeconds() - t0
     }
 
     /// Greedy decoding of every prompt, at most `slots` sequences at a time (default: all at
@@ -92,7 +100,7 @@ public final class Generator: @unchecked Sendable {
             }
             guard !live.isEmpty else { continue }
             // one step of every live sequence
-            try model.decodeStep(ids: live.map(\.last), positions: live.map(\.pos), slots: live.map { Int32($0.slot) }, cache: cache)
+            try step(live.map(\.last), positions: live.map(\.pos), slots: live.map { Int32($0.slot) }, cache: cache)
             var still: [(prompt: Int, slot: Int, pos: Int32, last: Int32)] = []
             for (r, var l) in live.enumerated() {
                 let t = argmax(model.logits.ptr + r * V, V)
@@ -191,7 +199,7 @@ public final class Generator: @unchecked Sendable {
                         ids.append(b.tokens.last!); pos.append(Int32(g.promptLength + g.step - 1)); slots.append(Int32(b.slot))
                     }
                 }
-                try model.decodeStep(ids: ids, positions: pos, slots: slots, cache: cache)
+                try step(ids, positions: pos, slots: slots, cache: cache)
                 live = []
             }
             for (g, first) in rows {
@@ -208,6 +216,18 @@ public final class Generator: @unchecked Sendable {
     func logSoftmax(_ row: UnsafePointer<Float>, _ V: Int) -> [Float] {
         let l = VectorMath.logSumExp(row, V)
         return (0..<V).map { row[$0] - l }
+    }
+}
+
+/// Counts and times of a generator's prefills and decoding steps.
+public struct DecodeStats: Sendable, CustomStringConvertible {
+    public var prefills = 0, prefillPrompts = 0, prefillTokens = 0, prefillSeconds = 0.0
+    public var steps = 0, stepRows = 0, stepSeconds = 0.0
+
+    public var description: String {
+        String(
+            format: "%d prefills (%d prompts, %d tokens) %.3f s; %d steps of %.1f rows on average %.3f s",
+            prefills, prefillPrompts, prefillTokens, prefillSeconds, steps, Double(stepRows) / Double(max(steps, 1)), stepSeconds)
     }
 }
 
