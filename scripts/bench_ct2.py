@@ -11,8 +11,8 @@ Both engines get the ALMA prompt of every segment ("Translate this from German t
 German: ...\\nEnglish:", BOS first), decode greedily or with beam search, fp32, on --threads
 threads, stop at EOS or at any token whose text holds a newline, and generate at most
 --max-new-tokens tokens (mixmoe: `--max-new-tokens N --max-ratio 1000`, so that cap alone applies).
-Segments are sorted longest-first for both (mixmoe sorts internally). Model loading is outside the
-timings (mixmoe reports its decoding time on stderr). One JSON line per engine, beam and batch:
+Segments are sorted longest-first for both (mixmoe sorts internally). The engines alternate rep
+by rep. Model loading is outside the timings (mixmoe reports its decoding time on stderr). One JSON line per engine, beam and batch:
 segments/s, generated tokens/s (each engine's own count, stop token included), and how many outputs
 are identical to mixmoe's at the same beam and batch size. Both engines batch beam search across
 segments (batch = segments decoded together, each with its beams).
@@ -105,18 +105,16 @@ def main():
 
     for beam in [int(x) for x in a.beams.split(",")]:
         for batch in [int(x) for x in a.batches.split(",")]:
-            rows = []
-            runs = [run_mixmoe(batch, beam) for _ in range(a.reps)]
-            secs = statistics.median(r[1] for r in runs)
-            out, n_tok = runs[0][0], runs[0][2]
-            reference = out
-            rows.append(("mixmoe", out, secs, n_tok))
-            times = []
+            # the engines alternate, rep by rep, so that a slow spell of the machine hits both
+            runs, times, ct2_out = [], [], None
             for _ in range(a.reps):
+                runs.append(run_mixmoe(batch, beam))
                 t0 = time.perf_counter()
-                out, n_tok = run_ct2(batch, beam)
+                ct2_out = run_ct2(batch, beam)
                 times.append(time.perf_counter() - t0)
-            rows.append((f"ctranslate2 {ctranslate2.__version__}", out, statistics.median(times), n_tok))
+            reference = runs[0][0]
+            rows = [("mixmoe", reference, statistics.median(r[1] for r in runs), runs[0][2]),
+                    (f"ctranslate2 {ctranslate2.__version__}", ct2_out[0], statistics.median(times), ct2_out[1])]
             for engine, out, secs, n_tok in rows:
                 same = sum(x == y for x, y in zip(out, reference)) if reference else None
                 print(json.dumps(dict(engine=engine, beam=beam, batch=batch, segments=len(out), threads=a.threads,

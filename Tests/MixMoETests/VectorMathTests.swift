@@ -44,3 +44,21 @@ struct VectorMathTests {
         expectClose(ub.array, (0..<n).map { Float(Double(dh[$0]) * Double(g[$0]) * sig(g[$0])) }, atol: 1e-5, "swiglu du n=\(n)")
     }
 }
+
+/// The worker pool behind `Parallel`: every chunk of every region runs exactly once, on whichever
+/// thread, and the region returns only when all have run (counted against the closed form).
+struct WorkerPoolTests {
+    @Test(arguments: [1, 3])
+    func everyChunkRunsOnceInEveryRegion(workers: Int) {
+        let pool = WorkerPool(workers: workers)
+        let counts = IntBuffer(count: 64)
+        var expected = [Int32](repeating: 0, count: 64)
+        for region in 0..<5000 {
+            let n = 1 + (region * 7919) % 64  // 1...64 chunks, varying region to region
+            pool.run(n) { c in counts.ptr[c] += 1 }  // chunk c is run by exactly one thread
+            for c in 0..<n { expected[c] += 1 }
+            if region % 500 == 0 { usleep(2000) }  // let the workers fall asleep now and then
+        }
+        #expect(Array(UnsafeBufferPointer(start: counts.ptr, count: 64)) == expected)
+    }
+}

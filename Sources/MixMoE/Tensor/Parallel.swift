@@ -1,5 +1,7 @@
 import CBLAS
 import Dispatch
+import Foundation
+import Synchronization
 
 /// The one place that decides how many threads numeric code uses: our own loops and OpenBLAS's.
 ///
@@ -17,6 +19,30 @@ public enum Parallel {
         precondition(n >= 1, "thread count must be >= 1")
         threads = n
         openblas_set_num_threads(Int32(n))
+        if n > 1 && pools[n - 1] == nil { pools[n - 1] = WorkerPool(workers: n - 1) }
+        pool = n > 1 ? pools[n - 1] : nil
+    }
+
+    /// Persistent workers for our parallel regions (`threads - 1` of them; the caller is the
+    /// last). Dispatch's `concurrentPerform` wakes sleeping threads on every call, which costs as
+    /// much as a small model's GEMM when decoding; these spin briefly between regions first.
+    /// `MIXMOE_POOL=0` uses Dispatch instead (for A/B benchmarks).
+    nonisolated(unsafe) static var pool: WorkerPool? = nil
+    /// Pools by worker count, kept for the process's life (their threads never exit).
+    nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
+    static let usePool: Bool = ProcessInfo.processInfo.environment["MIXMOE_POOL"] != "0"
+
+    /// Runs `body(c)` for every `c` in `0..<n` on the pool (or Dispatch), returning when all ran.
+    @inline(__always)
+    static func perform(_ n: Int, _ body: (Int) -> Void) {
+        if usePool, let pool {
+            pool.run(n, body)
+        } else {
+            withoutActuallyEscaping(body) { body in
+                let box = UncheckedBox(body)
+                DispatchQueue.concurrentPerform(iterations: n) { box.value($0) }
+            }
+        }
     }
 
     /// Runs `body` over `0..<n` split into at most `threads` contiguous chunks.
@@ -39,12 +65,7 @@ public enum Parallel {
         let wasInRegion = inRegion
         inRegion = true
         defer { inRegion = wasInRegion }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                box.value(c, chunkRange(n, chunks: chunks, index: c))
-            }
-        }
+        perform(chunks) { c in body(c, chunkRange(n, chunks: chunks, index: c)) }
     }
 
     /// The `index`-th of `chunks` near-equal contiguous ranges covering `0..<n`.
@@ -68,11 +89,8 @@ public enum Parallel {
         let wasInRegion = inRegion
         inRegion = true
         defer { openblas_set_num_threads(Int32(threads)); inRegion = wasInRegion }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: slots) { c in
-                for t in chunkRange(n, chunks: slots, index: c) { box.value(t, c) }
-            }
+        perform(slots) { c in
+            for t in chunkRange(n, chunks: slots, index: c) { body(t, c) }
         }
     }
 
@@ -90,4 +108,78 @@ public enum Parallel {
 struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }
+}
+
+/// A fixed set of worker threads that run the chunks of one parallel region at a time with the
+/// calling thread. Chunks are claimed from one atomic word holding (region, chunk count, next
+/// chunk), so a worker that wakes late can never claim a chunk of a later region. Which thread runs
+/// a chunk does not change the result (chunks write disjoint outputs; partial sums are combined in
+/// chunk order). Between regions a worker spins briefly, then sleeps on a semaphore.
+final class WorkerPool: @unchecked Sendable {
+    let workers: Int
+    private let word = Atomic<Int>(0)  // region << 40 | chunks << 20 | next chunk
+    private let pending = Atomic<Int>(0)  // chunks of the current region not finished
+    private let sleepers = Atomic<Int>(0)
+    private let wake = DispatchSemaphore(value: 0)
+    private var job: UnsafeRawPointer? = nil  // the region's body; valid while chunks are pending
+    private var region = 0
+    /// Spin iterations before a worker sleeps (tens of microseconds).
+    private let spinLimit = 20_000
+    private static let mask20 = (1 << 20) - 1
+
+    init(workers: Int) {
+        self.workers = workers
+        for _ in 0..<workers {
+            let t = Thread { self.loop() }  // the pool lives as long as its threads: the process
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    private func loop() {
+        var seen = 0
+        while true {
+            var spins = 0
+            while word.load(ordering: .acquiring) >> 40 == seen {
+                spins += 1
+                if spins < spinLimit { continue }
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                if word.load(ordering: .sequentiallyConsistent) >> 40 == seen { wake.wait() }
+                sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                spins = 0
+            }
+            seen = word.load(ordering: .acquiring) >> 40
+            drain(seen)
+        }
+    }
+
+    /// Claims and runs chunks of region `r` until none is left.
+    private func drain(_ r: Int) {
+        var v = word.load(ordering: .acquiring)
+        while v >> 40 == r && v & Self.mask20 < (v >> 20) & Self.mask20 {
+            let (done, now) = word.compareExchange(expected: v, desired: v + 1, ordering: .acquiringAndReleasing)
+            if !done { v = now; continue }
+            job!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(v & Self.mask20)
+            pending.subtract(1, ordering: .releasing)
+            v = word.load(ordering: .acquiring)
+        }
+    }
+
+    func run(_ n: Int, _ body: (Int) -> Void) {
+        precondition(n <= Self.mask20, "too many chunks")
+        withoutActuallyEscaping(body) { body in
+            var f: (Int) -> Void = body
+            withUnsafePointer(to: &f) { p in
+                job = UnsafeRawPointer(p)
+                region = (region + 1) & ((1 << 23) - 1)
+                pending.store(n, ordering: .relaxed)
+                word.store(region << 40 | n << 20, ordering: .sequentiallyConsistent)
+                let s = sleepers.load(ordering: .sequentiallyConsistent)
+                for _ in 0..<s { wake.signal() }
+                drain(region)
+                while pending.load(ordering: .acquiring) > 0 {}
+                job = nil
+            }
+        }
+    }
 }
