@@ -103,15 +103,14 @@ public final class Attention: @unchecked Sendable {
 
     public func forward(
         _ inp: UnsafePointer<Float>, positions: UnsafePointer<Int32>, batch b: Int, seq T: Int,
-        cache: LayerCache? = nil, slots: [Int]? = nil
+        cache: LayerCache? = nil
     ) {
         let n = b * T, hd = headDim, qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads
         projectQKV(inp, positions: positions, n: n)
         if let cache {  // prefill: keep every position's k, v (rows past a prompt's end are overwritten later)
             for s in 0..<b {
-                let slot = slots?[s] ?? s  // sequence s of the batch lives in this cache row
-                (cache.k.ptr + slot * cache.maxLen * kd).update(from: kBuf.ptr + s * T * kd, count: T * kd)
-                (cache.v.ptr + slot * cache.maxLen * kd).update(from: vBuf.ptr + s * T * kd, count: T * kd)
+                (cache.k.ptr + s * cache.maxLen * kd).update(from: kBuf.ptr + s * T * kd, count: T * kd)
+                (cache.v.ptr + s * cache.maxLen * kd).update(from: vBuf.ptr + s * T * kd, count: T * kd)
             }
         }
         let scale = 1 / Float(hd).squareRoot()

@@ -222,22 +222,19 @@ public final class DecoderModel: @unchecked Sendable {
     /// With `logitRows` (increasing row indices of the `b * T` tokens, e.g. each prompt's last
     /// position) only those rows' logits are computed, into rows `0..<logitRows.count`: generation
     /// needs one row per prompt, and the LM head over every position would cost `T` times more
-    /// (at a 128k vocabulary, more than the rest of a short prompt's prefill). Sequence `s` of the
-    /// batch goes to cache row `slots[s]` (default `s`). Throws when the cache holds fewer than `T`
-    /// positions or the rows do not exist.
-    public func forward(batch b: Int, seq T: Int, cache: [LayerCache], logitRows: [Int]? = nil, slots: [Int]? = nil) throws {
-        guard let c = cache.first, T <= c.maxLen, (slots?.max() ?? (b - 1)) < c.batch else {
+    /// (at a 128k vocabulary, more than the rest of a short prompt's prefill). Throws when the
+    /// cache holds fewer than `T` positions or `b` sequences. (Generation prefills with
+    /// `prefill(_:slots:cache:)`, which packs prompts without padding.)
+    public func forward(batch b: Int, seq T: Int, cache: [LayerCache], logitRows: [Int]? = nil) throws {
+        guard let c = cache.first, T <= c.maxLen, b <= c.batch else {
             throw ModelError.contextOverflow(
                 what: "a prompt of \(b) x \(T) tokens (prefill)", tokens: T,
                 limit: cache.first.map { $0.maxLen } ?? 0)
         }
-        precondition(slots.map { $0.count == b && Set($0).count == b && $0.allSatisfy { $0 >= 0 } } ?? true, "one distinct slot per sequence")
         precondition(
             logitRows.map { r in zip(r, r.dropFirst()).allSatisfy { $0 < $1 } && r.allSatisfy { $0 >= 0 && $0 < b * T } } ?? true,
             "logitRows must increase within the batch")
-        trunk(n: b * T, logitRows: logitRows) { l, blk in
-            blk.attn.forward(blk.ln1.out.ptr, positions: positions.ptr, batch: b, seq: T, cache: cache[l], slots: slots)
-        }
+        forwardPass(batch: b, seq: T, cache: cache, logitRows: logitRows)
     }
 
     /// Prefill of `prompts` packed into one batch without padding (continuous batching admits
