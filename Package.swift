@@ -19,7 +19,9 @@ let package = Package(
         .executable(name: "mixmoe", targets: ["mixmoe"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // HTTP for `mixmoe serve` (MixMoEServer only; the library and its tests do not need it).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Thin C shim over OpenBLAS: prototypes we need, linked against libopenblas.
@@ -34,10 +36,16 @@ let package = Package(
             dependencies: ["CBLAS", "CMPI"],
             swiftSettings: releaseSettings
         ),
+        // `mixmoe serve`: HTTP routes over the library's ServingEngine (a thin front end).
+        .target(
+            name: "MixMoEServer",
+            dependencies: ["MixMoE", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
         .executableTarget(
             name: "mixmoe",
             dependencies: [
                 "MixMoE",
+                "MixMoEServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +53,16 @@ let package = Package(
             name: "MixMoETests",
             dependencies: ["MixMoE", "mixmoe"],  // mixmoe: built for the subprocess tests
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "MixMoEServerTests",
+            dependencies: [
+                // mixmoe: built for the `mixmoe serve` process test. The tests run the server on a
+                // loopback port with their own socket client (HummingbirdTesting would add
+                // AsyncHTTPClient and BoringSSL to every clean build)
+                "MixMoEServer", "MixMoE", "mixmoe",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
         ),
     ]
 )

@@ -44,7 +44,7 @@ public final class Generator: @unchecked Sendable {
 
     /// Prefills `prompts` (packed without padding) into cache rows `slots`; logits rows
     /// `0..<prompts.count` are each prompt's last position.
-    private func prefill(_ prompts: [[Int32]], slots: [Int], cache: [LayerCache]) throws {
+    func prefillRows(_ prompts: [[Int32]], slots: [Int], cache: [LayerCache]) throws {
         let t0 = monotonicSeconds()
         try model.prefill(prompts, slots: slots, cache: cache)
         stats.prefills += 1; stats.prefillPrompts += prompts.count; stats.prefillTokens += prompts.reduce(0) { $0 + $1.count }
@@ -52,7 +52,7 @@ public final class Generator: @unchecked Sendable {
     }
 
     /// One decoding step of `ids.count` rows (see `DecoderModel.decodeStep`), timed.
-    private func step(_ ids: [Int32], positions: [Int32], slots: [Int32], cache: [LayerCache]) throws {
+    func stepRows(_ ids: [Int32], positions: [Int32], slots: [Int32], cache: [LayerCache]) throws {
         let t0 = monotonicSeconds()
         try model.decodeStep(ids: ids, positions: positions, slots: slots, cache: cache)
         stats.steps += 1; stats.stepRows += ids.count
@@ -91,7 +91,7 @@ public final class Generator: @unchecked Sendable {
             }
             if !admit.isEmpty {
                 let slots = admit.map { _ in free.removeLast() }
-                try prefill(admit.map { prompts[$0] }, slots: slots, cache: cache)
+                try prefillRows(admit.map { prompts[$0] }, slots: slots, cache: cache)
                 for (r, i) in admit.enumerated() {
                     let t = argmax(model.logits.ptr + r * V, V)
                     if emit(i, t) { free.append(slots[r]) } else { live.append((i, slots[r], Int32(prompts[i].count), t)) }
@@ -100,7 +100,7 @@ public final class Generator: @unchecked Sendable {
             }
             guard !live.isEmpty else { continue }
             // one step of every live sequence
-            try step(live.map(\.last), positions: live.map(\.pos), slots: live.map { Int32($0.slot) }, cache: cache)
+            try stepRows(live.map(\.last), positions: live.map(\.pos), slots: live.map { Int32($0.slot) }, cache: cache)
             var still: [(prompt: Int, slot: Int, pos: Int32, last: Int32)] = []
             for (r, var l) in live.enumerated() {
                 let t = argmax(model.logits.ptr + r * V, V)
@@ -188,7 +188,7 @@ public final class Generator: @unchecked Sendable {
             var rows: [(group: BeamGroup, first: Int)] = []
             if !admit.isEmpty {
                 // the prompt alone is the first beam, in the group's first slot
-                try prefill(admit.map { prompts[$0.prompt] }, slots: admit.map { $0.slots[0] }, cache: cache)
+                try prefillRows(admit.map { prompts[$0.prompt] }, slots: admit.map { $0.slots[0] }, cache: cache)
                 rows = admit.enumerated().map { ($1, $0) }
             } else {
                 guard !live.isEmpty else { continue }
@@ -199,7 +199,7 @@ public final class Generator: @unchecked Sendable {
                         ids.append(b.tokens.last!); pos.append(Int32(g.promptLength + g.step - 1)); slots.append(Int32(b.slot))
                     }
                 }
-                try step(ids, positions: pos, slots: slots, cache: cache)
+                try stepRows(ids, positions: pos, slots: slots, cache: cache)
                 live = []
             }
             for (g, first) in rows {
@@ -366,6 +366,16 @@ public final class Translator: @unchecked Sendable {
         var s = tokenizer.decode(ids.filter { !eos.contains($0) })
         if let nl = s.firstIndex(of: "\n") { s = String(s[..<nl]) }
         return s.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The prompt ids of `src` and the tokens its translation may take (the length rule, cut to
+    /// the context). Throws when the prompt leaves no room in the context.
+    public func prompt(_ src: String, _ d: Direction) throws -> (ids: [Int32], maxNew: Int) {
+        let ids = Prompt.ids(src, d, tokenizer: tokenizer)
+        guard ids.count < context else {
+            throw ModelError.contextOverflow(what: "the translation prompt (max_position_embeddings \(context))", tokens: ids.count + 1, limit: context)
+        }
+        return (ids, min(limit(src), context - ids.count))
     }
 
     /// Translations in input order, `batchSize` segments decoded together (continuous batching,
