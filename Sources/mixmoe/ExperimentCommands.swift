@@ -81,7 +81,18 @@ struct Baseline: AsyncParsableCommand {
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var moe: MoEOptionGroup
+    @Option(
+        help:
+            "Evaluate the loss on the dev split's pairs every N steps of each stage (and at its start and end); printed and written to OUT/dev_loss.json. 0: never."
+    )
+    var evalEvery = 0
+    @Option(help: "Dev pairs per direction for --eval-every.") var devPairs = 20
     @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard evalEvery >= 0 else { throw ValidationError("--eval-every must be at least 0") }
+        guard devPairs >= 1 else { throw ValidationError("--dev-pairs must be at least 1") }
+    }
 
     func run() async throws {
         try await compute.run {
@@ -93,8 +104,21 @@ struct Baseline: AsyncParsableCommand {
                 base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b,
                 moe: moe.options
             ) { printErr($0) }
+            if evalEvery > 0 {
+                guard let eos = m.config.eosTokenIds.first else {
+                    throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
+                }
+                runner.dev = DevLoss.build(
+                    bitexts: try corpus.corpus.bitexts(.dev), perDirection: devPairs, tokenizer: tok, eos: Int32(eos), maxTokens: b.shared.seq)
+                runner.evalEvery = evalEvery
+            }
             let trained = try runner.run(method)
             try trained.save(directory: dst)
+            if evalEvery > 0 {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(enc.encode(runner.devCurve), to: dst.appendingPathComponent("dev_loss.json"))
+            }
             try HFDirectory.copyTokenizer(from: URL(fileURLWithPath: corpus.model), to: dst)
             printErr("wrote \(out)")
         }

@@ -24,6 +24,12 @@ public final class MethodRunner: @unchecked Sendable {
     public var budget: Budget
     public var moe: MoEOptions
     public var log: (String) -> Void
+    /// Held-out pairs for a dev-loss curve, evaluated every `evalEvery` steps of every stage (and
+    /// at its start and end); 0 or no pairs: none.
+    public var dev: DevLoss?
+    public var evalEvery = 0
+    /// The dev-loss points of every stage trained so far, in order.
+    public private(set) var devCurve: [DevPoint] = []
     let eos: Int32
 
     public init(
@@ -56,10 +62,22 @@ public final class MethodRunner: @unchecked Sendable {
     func train(_ m: DecoderModel, _ src: BatchSource, steps: Int, lr: Double, label: String) throws {
         guard steps > 0 else { return }
         let run = TrainingRun(model: m, settings: budget.stage(steps: steps, lr: lr), source: src)
+        var evalError: Error? = nil
+        func evaluate(_ step: Int) {
+            guard let dev, evalEvery > 0, evalError == nil else { return }
+            do {
+                let l = try dev.evaluate(m)
+                devCurve.append(DevPoint(label: label, step: step, loss: l))
+                log(String(format: "  %@ dev loss after %d steps: %.4f (%d pairs, %d target tokens)", label, step, l, dev.pairs, dev.targetTokens))
+            } catch { evalError = error }
+        }
+        evaluate(0)
         run.progress = { p in
             if p.step == 1 || p.step % 50 == 0 || p.step == p.steps { self.log("  \(label) " + p.line) }
+            if p.step % max(self.evalEvery, 1) == 0 || p.step == p.steps { evaluate(p.step) }
         }
         try run.run()
+        if let evalError { throw evalError }
     }
 
     /// Trains `method` and returns the resulting model.
