@@ -40,6 +40,18 @@ public struct APIError: HTTPResponseError, LocalizedError {
     }
 }
 
+/// Why `mixmoe serve` could not start.
+public enum ServeError: LocalizedError {
+    case cannotListen(host: String, port: Int, detail: String)
+
+    public var errorDescription: String? {
+        switch self {
+        case .cannotListen(let h, let p, let d):
+            "could not listen on \(h):\(p) (\(d)). Hint: another process may hold the port; choose another --port (0: any free port)."
+        }
+    }
+}
+
 /// A JSON value as parsed from a request (JSONDecoder keeps `true` and `1` apart, which
 /// JSONSerialization's NSNumbers do not on Linux).
 enum JSON: Decodable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MixMoE
 import MixMoEServer
+import Synchronization
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,10 +51,16 @@ struct Serve: AsyncParsableCommand {
                 }
             }
             loader.start()
+            let listening = Mutex(false)
             let app = MixMoEServer.application(state: state, host: host, port: port) { p in
+                listening.withLock { $0 = true }
                 printErr("mixmoe serve: listening on http://\(host):\(p)/ (SIGTERM or Ctrl-C stops after the requests in flight)")
             }
-            try await app.runService()
+            do {
+                try await app.runService()
+            } catch  where !listening.withLock({ $0 }) {
+                throw ServeError.cannotListen(host: host, port: port, detail: "\(error)")
+            }
             // the HTTP server has drained: finish what the engine still holds, then exit
             state.loaded?.engine.shutdown()
             printErr("mixmoe serve: stopped")

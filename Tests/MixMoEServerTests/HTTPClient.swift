@@ -106,3 +106,21 @@ func http(_ port: Int, _ method: String, _ path: String, _ body: String? = nil) 
 
 /// A JSON body from plain values.
 func jsonText(_ v: Any) -> String { String(decoding: try! JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]), as: UTF8.self) }
+
+/// A socket listening on a free loopback port (to occupy it); returns the descriptor and port.
+func occupiedPort() -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            _ = bind(fd, $0, len)
+            _ = listen(fd, 1)
+            _ = getsockname(fd, $0, &len)
+        }
+    }
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+}

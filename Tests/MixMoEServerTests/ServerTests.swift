@@ -265,6 +265,22 @@ let sentences = ["Datei konnte nicht geöffnet werden.", "Hallo Welt", "Fehler",
 /// `mixmoe serve` as a process: SIGTERM while a request is in flight lets it finish (200), then
 /// the server exits 0.
 @Suite(.timeLimit(.minutes(5))) struct ServeProcessTests {
+    /// A port another process holds: a message naming the address and a hint, exit 1.
+    @Test func portInUseIsAClearError() throws {
+        let (fd, port) = occupiedPort()
+        defer { close(fd) }
+        let p = Process()
+        p.executableURL = root.appendingPathComponent(".build/debug/mixmoe")
+        p.arguments = ["serve", "--model", root.appendingPathComponent("models/base").path, "--port", "\(port)", "--threads", "1"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1)
+        #expect(log.contains("could not listen on 127.0.0.1:\(port)") && log.contains("--port"), "\(log)")
+    }
+
     @Test func sigtermFinishesInFlightRequestsThenExits() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mixmoe-serve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
