@@ -265,23 +265,29 @@ public enum MixMoEServer {
                         }
                         try await writer.write(ByteBuffer(string: "data: \(JSONValue.encode(chunk))\n\n"))
                     }
-                    if chat { try await send(nil, nil, first: true) }
-                    var reason = "length"
-                    loop: for try await ev in job.stream {
-                        switch ev {
-                        case .token(let t):
-                            let (delta, stopped) = streamer.add(t)
-                            if !delta.isEmpty { try await send(delta, nil) }
-                            if stopped { reason = "stop"; break loop }
-                        case .finished(_, let r):
-                            let rest = streamer.flush()
-                            if !rest.isEmpty { try await send(rest, nil) }
-                            reason = r == .stop ? "stop" : "length"
+                    do {
+                        if chat { try await send(nil, nil, first: true) }
+                        var reason = "length"
+                        loop: for try await ev in job.stream {
+                            switch ev {
+                            case .token(let t):
+                                let (delta, stopped) = streamer.add(t)
+                                if !delta.isEmpty { try await send(delta, nil) }
+                                if stopped { reason = "stop"; break loop }
+                            case .finished(_, let r):
+                                let rest = streamer.flush()
+                                if !rest.isEmpty { try await send(rest, nil) }
+                                reason = r == .stop ? "stop" : "length"
+                            }
                         }
+                        try await send(nil, reason)
+                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                        try await writer.finish(nil)
+                    } catch {
+                        // the client went away (a write failed) or the task was cancelled: nothing
+                        // more can be sent; the generation stops (defer above) and the connection
+                        // closes. Not rethrown: a thrown body leaves NIO's writer unfinished.
                     }
-                    try await send(nil, reason)
-                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                    try await writer.finish(nil)
                 })
         }
         var choices: [[String: Any]] = [], promptTokens = 0, completionTokens = 0

@@ -120,6 +120,7 @@ final class WorkerPool: @unchecked Sendable {
     private let word = Atomic<Int>(0)  // region << 40 | chunks << 20 | next chunk
     private let pending = Atomic<Int>(0)  // chunks of the current region not finished
     private let sleepers = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)  // a region is in flight
     private let wake = DispatchSemaphore(value: 0)
     private var job: UnsafeRawPointer? = nil  // the region's body; valid while chunks are pending
     private var region = 0
@@ -167,6 +168,14 @@ final class WorkerPool: @unchecked Sendable {
 
     func run(_ n: Int, _ body: (Int) -> Void) {
         precondition(n <= Self.mask20, "too many chunks")
+        // One region at a time: a second thread computing meanwhile (a server's engine beside
+        // other work, tests in parallel) runs its chunks itself, in order: the same chunks, so
+        // the same results, and the region in flight keeps its job, count and pending chunks.
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for c in 0..<n { body(c) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
         withoutActuallyEscaping(body) { body in
             var f: (Int) -> Void = body
             withUnsafePointer(to: &f) { p in
