@@ -31,7 +31,7 @@ final class RawConnection: @unchecked Sendable {
             throw POSIXError(.ECONNREFUSED)
         }
         // no read waits forever: a server that stops answering fails the test instead of hanging it
-        var tv = timeval(tv_sec: 120, tv_usec: 0)
+        var tv = timeval(tv_sec: 480, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
