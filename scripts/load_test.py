@@ -19,7 +19,9 @@
    p50/p95 latency; prints Markdown and writes --json.
 Stdlib only (urllib, threading); the server is stopped with SIGTERM at the end.
 """
-import argparse, json, os, re, signal, statistics, subprocess, sys, threading, time, urllib.request, urllib.error
+import argparse, json, signal, statistics, subprocess, sys, threading, time, urllib.request
+
+from serve_util import start_server
 
 
 def read_sources(path, src, n=None):
@@ -76,25 +78,7 @@ def main():
     print(f"offline: {len(used)} sentences in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     # 2. the server
-    srv = subprocess.Popen([a.binary, "serve", "--model", a.model, "--port", "0", "--max-batch", str(a.max_batch),
-                            "--max-queue", str(total), "--threads", str(a.threads)], stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in srv.stderr:
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        sys.exit("the server did not start")
-    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()  # keep its stderr drained
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.1)
+    srv, port = start_server(a.binary, a.model, ["--max-batch", str(a.max_batch), "--max-queue", str(total), "--threads", str(a.threads)])
 
     def body(i):
         return {"source_lang": a.src, "target_lang": a.tgt, "text": sources[i]}

@@ -11,9 +11,10 @@ checks that the translation in the DOM equals the /v1/translate answer for the s
 screenshot, prints the translation and the time the page shows, and exits non-zero on any
 mismatch. The server is stopped with SIGTERM.
 """
-import argparse, json, re, shutil, signal, subprocess, sys, threading, time, urllib.request
+import argparse, json, shutil, signal, sys, time, urllib.request
 
 from playwright.sync_api import sync_playwright
+from serve_util import start_server
 
 
 def main():
@@ -25,25 +26,9 @@ def main():
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     a = ap.parse_args()
 
-    srv = subprocess.Popen([a.binary, "serve", "--model", a.model, "--port", "0", "--threads", "2"], stderr=subprocess.PIPE, text=True)
-    port = None
-    for line in srv.stderr:
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
-    if port is None:
-        sys.exit("the server did not start")
-    threading.Thread(target=lambda: [None for _ in srv.stderr], daemon=True).start()
+    srv, port = start_server(a.binary, a.model, ["--threads", "2"])
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except Exception:  # noqa: BLE001 - loading or not yet listening
-                time.sleep(0.1)
         req = urllib.request.Request(base + "/v1/translate", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"source_lang": "de", "target_lang": "en", "text": [a.text]}).encode())
         with urllib.request.urlopen(req, timeout=120) as r:
