@@ -16,8 +16,10 @@
 #     THREADS=1, 850 steps (7.0 M tokens, windows 105,600-159,999; 20.5 M tokens in all).
 #  4. models/checkpoints/base-c3: INIT=models/checkpoints/base-c2 START=160000 STEPS=1000 LR=1e-3
 #     THREADS=1, 1000 steps (8.2 M tokens, windows 160,000-223,999; 28.7 M tokens in all; resumed
-#     twice from its checkpoints after the machine stopped it). Next segment: START from its
-#     run.json's data_end (224000).
+#     twice from its checkpoints after the machine stopped it).
+#  5. models/checkpoints/base-c4: INIT=models/checkpoints/base-c3 START=224000 STEPS=1000 LR=1e-3
+#     THREADS=1, 1000 steps (8.2 M tokens, windows 224,000-287,999; 36.9 M tokens in all; resumed
+#     once from step 360 across sessions). Next segment: START from its run.json's data_end (288000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build_env.sh
