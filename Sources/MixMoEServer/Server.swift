@@ -12,14 +12,14 @@ public final class TranslationService: @unchecked Sendable {
     public let modelID: String
     let created = Int(Date().timeIntervalSince1970)
     let eos: Set<Int32>
-    let newlineStops: Set<Int32>
+    /// EOS and every token containing a newline (translations and chat replies are one line).
+    var newlineStops: Set<Int32> { translator.generator.stopTokens }
 
     /// Loads nothing: wraps a loaded model. `rows` cache rows (generations in flight), `maxQueue`
     /// requests waiting at most. Starts the engine's thread.
     public init(model: DecoderModel, tokenizer: BPETokenizer, modelID: String, rows: Int, maxQueue: Int) {
         translator = Translator(model: model, tokenizer: tokenizer)
         eos = Set(model.config.eosTokenIds.map(Int32.init))
-        newlineStops = translator.generator.stopTokens
         engine = ServingEngine(generator: translator.generator, rows: rows, maxQueue: maxQueue)
         self.modelID = modelID
         engine.start()

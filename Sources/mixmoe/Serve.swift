@@ -31,7 +31,7 @@ struct Serve: AsyncParsableCommand {
             // a wrong directory fails now, before the port is taken; the weights load in the background
             let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
             _ = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
-            let kv = config.numHiddenLayers * 2 * maxBatch * config.maxPositionEmbeddings * config.numKeyValueHeads * config.headDim * 4
+            let kv = MemoryPlan.kvCacheBytes(config, rows: maxBatch, positions: config.maxPositionEmbeddings)
             printErr(
                 String(
                     format: "mixmoe serve: KV cache of %d rows x %d positions: %.2f GB (--max-batch sets the rows)", maxBatch,

@@ -69,7 +69,7 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
             m.reserve(batch: batch, seq: 1)  // a decoding step of every sequence
         }
         let maxLen = promptTokens + newTokens + 1
-        let kv = c.numHiddenLayers * 2 * batch * maxLen * c.numKeyValueHeads * c.headDim * 4
+        let kv = kvCacheBytes(c, rows: batch, positions: maxLen)
         let n = m.store.count
         return MemoryPlan(
             items: [
@@ -80,6 +80,11 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
                     name: "activations", bytes: act,
                     note: "prefill of \(pre) x \(promptTokens) tokens (at most: the backward part stays untouched)"),
             ], parameters: n, trainable: 0)
+    }
+
+    /// Bytes of a KV cache of `rows` rows of `positions` positions (keys and values, fp32, every layer).
+    public static func kvCacheBytes(_ c: ModelConfig, rows: Int, positions: Int) -> Int {
+        c.numHiddenLayers * 2 * rows * positions * c.numKeyValueHeads * c.headDim * 4
     }
 
     /// "N parameters, fp32" or "N parameters, H of them bf16".
