@@ -8,7 +8,11 @@ struct Demo: AsyncParsableCommand {
         discussion: "Budget preset: \(Budget.demo.stage1Steps) + \(Budget.demo.stage2Steps) steps of \(Budget.demo.shared.batchTokens) tokens, "
             + "lr \(Budget.demo.lr1) / \(Budget.demo.lr2).")
 
-    @Option(help: "Base model directory; when it has no weights, a tiny base model is pretrained first.") var model: String = "models/base"
+    @Option(
+        help:
+            "Base model directory; when it has no weights, a tiny base model is pretrained first. Default: the longest-pretrained committed checkpoint (36.9 M tokens)."
+    )
+    var model: String = "models/checkpoints/base-c4"
     @Option(help: "Corpus folder (the shipped demo data by default).") var data: String = "data/demo"
     @Option(help: "Output folder for models.") var out: String = "runs/demo"
     @Option(help: "Folder for demo.json and demo.md (default: --out; the committed reports/demo.* come from --reports reports).") var reports: String?

@@ -16,12 +16,31 @@ struct Experiment: AsyncParsableCommand {
     var cache: String = "runs/experiments/cache"
     @Flag(help: "Train every run again instead of reusing finished ones.") var noCache = false
     @Option(help: "A test corpus to use instead of the corpus folder's test split (repeatable; TSV, Moses pair, ALMA JSON/JSONL).") var test: [String] = []
+    @Option(
+        help: "Run only the variants of these methods (comma-separated: \(Method.allCases.map(\.rawValue).joined(separator: ", "))); default: all."
+    )
+    var methods: String?
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var compute: ComputeOptions
 
+    /// The experiment's variants, restricted to `--methods`.
+    func selectedVariants() throws -> [Variant] {
+        guard let methods else { return name.variants }
+        let wanted = try methods.split(separator: ",").map { s -> Method in
+            guard let m = Method(rawValue: String(s)) else {
+                throw ValidationError("--methods: '\(s)' is not a method (expected one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return m
+        }
+        let vs = name.variants.filter { wanted.contains($0.method) }
+        guard !vs.isEmpty else { throw ValidationError("--methods: experiment \(name.rawValue) has no variant of \(methods)") }
+        return vs
+    }
+
     func run() async throws {
         try await compute.run {
+            let variants = try selectedVariants()
             let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
                 guard let v = UInt64(s) else { throw ValidationError("--seeds: '\(s)' is not a number") }
                 return v
@@ -34,7 +53,8 @@ struct Experiment: AsyncParsableCommand {
             let (m, tok) = try corpus.baseModel()
             let setup = ExperimentSetup(
                 data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
-                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList)
+                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList,
+                methods: methods == nil ? nil : variants.map(\.method), threads: compute.threads)
             if name == .upcycling {
                 var b0 = b
                 b0.seed = seedList.first ?? 0
@@ -58,7 +78,7 @@ struct Experiment: AsyncParsableCommand {
                 printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0)
             }
             if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
-            let results = try runner.run(name.variants)
+            let results = try runner.run(variants)
             // the references of every direction's test segments, for the significance marks
             var references: [String: [String]] = [:]
             for b in data.test { for d in b.directions { references[d.description] = Array(b.segments(d).prefix(corpus.testSegments)).map(\.tgt) } }

@@ -66,6 +66,39 @@ struct SignificanceTests {
     }
 }
 
+/// The experiments' stratified, seed-pooled paired bootstrap of a mean-over-directions BLEU
+/// difference against an independent NumPy + sacreBLEU implementation
+/// (scripts/make_stratified_bootstrap_fixture.py): the same real difference, interval and p-value.
+struct StratifiedBootstrapTests {
+    struct File: Decodable {
+        struct Direction: Decodable { let direction: String; let tokenize: String; let references: [String] }
+        struct Result: Decodable { let delta: Double; let lower: Double; let upper: Double; let p_value: Double }
+        struct Case: Decodable { let name: String; let a: [[[String]]]; let b: [[[String]]]; let two_seeds: Result; let first_seed: Result }
+        let samples: Int, seed: UInt64, directions: [Direction], cases: [Case]
+    }
+    static let file: File = try! JSONDecoder().decode(
+        File.self, from: Data(contentsOf: fixtures.appendingPathComponent("significance/stratified.json")))
+
+    @Test(arguments: ["clear", "close"], [2, 1])
+    func matchesNumPyAndSacreBLEU(name: String, seeds: Int) throws {
+        let f = Self.file
+        let c = try #require(f.cases.first { $0.name == name })
+        let metrics = try f.directions.map { CorpusMetric(.bleu, tokenize: try #require(SacreTokenizer(rawValue: $0.tokenize))) }
+        let got = PairedTest.meanDifference(
+            metrics: metrics, references: f.directions.map(\.references), a: Array(c.a.prefix(seeds)), b: Array(c.b.prefix(seeds)),
+            samples: f.samples, seed: f.seed)
+        let want = seeds == 2 ? c.two_seeds : c.first_seed
+        #expect(abs(got.delta - want.delta) < 1e-9, "delta \(got.delta) vs \(want.delta)")
+        #expect(abs(got.lower - want.lower) < 1e-4, "lower \(got.lower) vs \(want.lower)")
+        #expect(abs(got.upper - want.upper) < 1e-4, "upper \(got.upper) vs \(want.upper)")
+        #expect(got.pValue == want.p_value, "p \(got.pValue) vs \(want.p_value)")
+        if seeds == 1 {
+            #expect(
+                PairedTest.bootstrapMean(metrics: metrics, references: f.directions.map(\.references), a: c.a[0], b: c.b[0]) == want.p_value)
+        }
+    }
+}
+
 /// The experiment report's significance marks on clear-cut synthetic runs: a system that outputs
 /// the references differs from one that outputs unrelated words in every direction and on the mean;
 /// identical outputs are never marked.

@@ -109,34 +109,71 @@ public enum PairedTest: String, Sendable, CaseIterable {
 }
 
 extension PairedTest {
-    /// Paired bootstrap of a difference in the *mean over directions* of a metric (the number
-    /// experiment tables report): every resample draws segments with replacement within each
-    /// direction (stratified), scores each direction and averages; p-value and resample stream as
-    /// ``run(metric:references:systems:samples:confidence:seed:)``.
-    /// `metrics[d]`, `references[d]`, `a[d]`, `b[d]`: direction d's metric, references and the
-    /// two systems' hypotheses.
+    /// A difference in a mean-over-directions score, with its paired bootstrap interval and p-value.
+    public struct MeanDifference: Codable, Sendable, Equatable {
+        /// `b - a`: the mean over seeds and directions of each direction's corpus score.
+        public var delta: Double
+        /// The 95% percentile interval of the resampled differences.
+        public var lower: Double
+        public var upper: Double
+        /// sacreBLEU's p-value: absolute resampled differences, centred on their mean, that exceed
+        /// the real one, `(count + 1) / (samples + 1)`.
+        public var pValue: Double
+        enum CodingKeys: String, CodingKey { case delta, lower, upper, pValue = "p_value" }
+    }
+
+    /// Paired bootstrap of the difference between two systems in the number experiment tables
+    /// report: a metric averaged over directions and over each system's seeds (independent
+    /// training runs translating the same test set). Every resample draws segments with
+    /// replacement within each direction (stratified: each keeps its size), the same draw for
+    /// every seed and both systems; draws come from NumPy's `default_rng(seed)` stream, one
+    /// `choice(n_d, (samples, n_d))` per direction in order, scored from float32 statistics as
+    /// sacreBLEU's paired bootstrap scores (Koehn 2004, as sacreBLEU 2.x implements it).
+    /// `a[s][d]`, `b[s][d]`: seed s's hypotheses for direction d; `metrics[d]`, `references[d]`:
+    /// direction d's metric and references.
+    public static func meanDifference(
+        metrics: [CorpusMetric], references: [[String]], a: [[[String]]], b: [[[String]]], samples: Int = 1000,
+        seed: UInt64 = PairedTest.defaultSeed
+    ) -> MeanDifference {
+        let D = references.count, S = a.count
+        precondition(S > 0 && b.count == S && a.allSatisfy { $0.count == D } && b.allSatisfy { $0.count == D }, "seeds x directions mismatch")
+        func stats(_ h: [[[String]]]) -> [[[[Double]]]] {
+            h.map { hs in (0..<D).map { d in zip(hs[d], references[d]).map { metrics[d].stats($0, $1) } } }
+        }
+        let sa = stats(a), sb = stats(b)
+        let cells = Double(S * D)
+        var real = 0.0
+        for s in 0..<S {
+            for d in 0..<D { real += metrics[d].score(total(sb[s][d], nil)) - metrics[d].score(total(sa[s][d], nil)) }
+        }
+        real /= cells
+        var rng = NumpyPCG64(seed: seed)
+        let idxs = (0..<D).map { d in rng.integers(below: max(1, references[d].count), count: samples * references[d].count) }
+        var diffs: [Double] = []
+        diffs.reserveCapacity(samples)
+        for r in 0..<samples {
+            var sum = 0.0
+            for d in 0..<D {
+                let n = references[d].count
+                let slice = idxs[d][(r * n)..<((r + 1) * n)]
+                for s in 0..<S {
+                    sum += metrics[d].score(total(sb[s][d], slice), float32: true) - metrics[d].score(total(sa[s][d], slice), float32: true)
+                }
+            }
+            diffs.append(sum / cells)
+        }
+        let sorted = diffs.sorted(), lo = samples / 40
+        let absd = diffs.map(abs)
+        let mean = absd.reduce(0, +) / Double(samples)
+        return MeanDifference(
+            delta: real, lower: sorted[lo], upper: sorted[samples - lo - 1], pValue: pValue(absd.map { $0 - mean }, abs(real)))
+    }
+
+    /// The p-value of ``meanDifference(metrics:references:a:b:samples:seed:)`` for one seed each.
     public static func bootstrapMean(
         metrics: [CorpusMetric], references: [[String]], a: [[String]], b: [[String]], samples: Int = 1000,
         seed: UInt64 = PairedTest.defaultSeed
     ) -> Double {
-        let D = references.count
-        let sa = (0..<D).map { d in zip(a[d], references[d]).map { metrics[d].stats($0, $1) } }
-        let sb = (0..<D).map { d in zip(b[d], references[d]).map { metrics[d].stats($0, $1) } }
-        let real = abs((0..<D).map { metrics[$0].score(total(sa[$0], nil)) - metrics[$0].score(total(sb[$0], nil)) }.reduce(0, +) / Double(D))
-        var rng = NumpyPCG64(seed: seed)
-        let idxs = (0..<D).map { d in rng.integers(below: max(1, references[d].count), count: samples * references[d].count) }
-        var diffs: [Double] = []
-        for r in 0..<samples {
-            var ma = 0.0, mb = 0.0
-            for d in 0..<D {
-                let n = references[d].count
-                let slice = idxs[d][(r * n)..<((r + 1) * n)]
-                ma += metrics[d].score(total(sa[d], slice), float32: true)
-                mb += metrics[d].score(total(sb[d], slice), float32: true)
-            }
-            diffs.append(abs(ma - mb) / Double(D))
-        }
-        let mean = diffs.reduce(0, +) / Double(samples)
-        return pValue(diffs.map { $0 - mean }, real)
+        meanDifference(metrics: metrics, references: references, a: [a], b: [b], samples: samples, seed: seed).pValue
     }
 }

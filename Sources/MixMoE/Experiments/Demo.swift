@@ -1,6 +1,6 @@
 import Foundation
 
-/// The main job on a corpus folder: the base model (the committed `models/base`, or a tiny one
+/// The main job on a corpus folder: the base model (the committed `models/checkpoints/base-c4`, or a tiny one
 /// pretrained on the spot when absent), BLEU/chrF per direction, Mix-MoE upcycling, stage 1,
 /// stage 2, and BLEU/chrF again.
 public struct DemoPipeline {
@@ -92,12 +92,24 @@ public struct DemoPipeline {
             rows: zip(baseRes, mmRes).map { Row(direction: $0.direction, base: $0, mixMoE: $1) })
     }
 
+    /// Tokens a checkpoint's pretraining has seen in all, from its `run.json` (`mixmoe pretrain`
+    /// continues one seeded window order, so `data_end` windows of `seq` tokens were read);
+    /// nil when the directory has no such record.
+    static func pretrainingTokens(_ dir: URL) -> Int? {
+        guard let d = try? Data(contentsOf: dir.appendingPathComponent("run.json")),
+            let rec = try? JSONDecoder().decode([String: String].self, from: d),
+            let end = rec["data_end"].flatMap(Int.init), let seq = rec["seq"].flatMap(Int.init)
+        else { return nil }
+        return end * seq
+    }
+
     /// The committed base model, or a tiny one pretrained now (tokenizer included) when absent.
     func baseModel(train: [Bitext]) throws -> (DecoderModel, BPETokenizer, String) {
         if FileManager.default.fileExists(atPath: model.appendingPathComponent("model.safetensors").path) {
             let (m, tok) = try DecoderModel.loadWithTokenizer(directory: model)
-            log("base model: \(model.path) (\(m.store.count) parameters)")
-            return (m, tok, "Base model: `\(model.relativePath)` (\(m.store.count) parameters).")
+            let seen = Self.pretrainingTokens(model).map { String(format: ", pretrained on %.1f M tokens", Double($0) / 1e6) } ?? ""
+            log("base model: \(model.path) (\(m.store.count) parameters\(seen))")
+            return (m, tok, "Base model: `\(model.relativePath)` (\(m.store.count) parameters\(seen)).")
         }
         log("no base model at \(model.path): training a 4096-token tokenizer and pretraining a tiny base model for \(pretrainSteps) steps")
         let files = corpus.monoFiles + corpus.languages.map { corpus.parallel(.train, $0) }

@@ -11,14 +11,21 @@ public struct ExperimentSetup: Codable, Sendable {
     /// Test corpora replacing the corpus folder's test split (nil: `parallel/test.*`).
     public var test: [String]?
     public var seeds: [UInt64]
+    /// The methods run (nil: every variant of the experiment).
+    public var methods: [Method]?
+    /// Threads of the numeric work (results are deterministic for a seed and a thread count).
+    public var threads: Int?
 
     enum CodingKeys: String, CodingKey {
-        case data, model, budget, testSegments = "test_segments", monoBytes = "mono_bytes", test, seeds
+        case data, model, budget, testSegments = "test_segments", monoBytes = "mono_bytes", test, seeds, methods, threads
     }
 
-    public init(data: String, model: String, budget: Budget, testSegments: Int, monoBytes: Int, test: [String]?, seeds: [UInt64]) {
+    public init(
+        data: String, model: String, budget: Budget, testSegments: Int, monoBytes: Int, test: [String]?, seeds: [UInt64],
+        methods: [Method]? = nil, threads: Int? = nil
+    ) {
         self.data = data; self.model = model; self.budget = budget; self.testSegments = testSegments; self.monoBytes = monoBytes
-        self.test = test; self.seeds = seeds
+        self.test = test; self.seeds = seeds; self.methods = methods; self.threads = threads
     }
 
     /// The command line that reproduces the experiment.
@@ -30,6 +37,8 @@ public struct ExperimentSetup: Codable, Sendable {
             + "--lr1 \(b.lr1) --lr2 \(b.lr2) --warmup \(s.warmup) --weight-decay \(s.weightDecay) "
             + "--test-segments \(testSegments) --mono-bytes \(monoBytes) --seeds \(seeds.map(String.init).joined(separator: ","))"
         if let test { c += " --test " + test.joined(separator: " --test ") }
+        if let methods { c += " --methods " + methods.map(\.rawValue).joined(separator: ",") }
+        if let threads { c += " --threads \(threads)" }
         return c
     }
 }
@@ -38,11 +47,13 @@ public struct ExperimentSetup: Codable, Sendable {
 public enum ExperimentReport {
     /// The report as Markdown.
     public static func markdown(
-        name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double, references: [String: [String]] = [:]
+        name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double, references: [String: [String]] = [:],
+        marks precomputed: [String: Marks]? = nil
     ) -> String {
-        let variants = name.variants.map(\.label)
+        // the experiment's variants that ran (`--methods` may select a subset), in its order
+        let variants = name.variants.map(\.label).filter { l in results.contains { $0.variant == l } }
         let dirs = results.first?.directions.map(\.direction) ?? []
-        let marks = significance(results: results, variants: variants, references: references)
+        let marks = precomputed ?? significance(results: results, variants: variants, references: references)
         let b = setup.budget
         var md = "# Experiment: \(name.rawValue)\n\n"
         md += "Data: `\(setup.data)` (train: every direction of `parallel/train.*`; mono: `mono/*.txt`, first \(setup.monoBytes) bytes each); "
@@ -64,12 +75,13 @@ public enum ExperimentReport {
             md += "No significance marks: the runs carry no hypotheses (trained before they were kept) or there is no dense SFT.\n\n"
         } else {
             md +=
-                "† differs from dense SFT, ‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), "
-                + "paired bootstrap (1000 resamples, sacreBLEU's; for the mean, resampled within every direction), p < 0.05, seed "
-                + "\(results.first?.seed ?? 0)'s runs.\n\n"
+                "† differs from dense SFT, ‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), p < 0.05: "
+                + "paired bootstrap over the test segments (1000 resamples, sacreBLEU's resampling; for the mean, resampled within every "
+                + "direction), of the score averaged over the seeds both variants ran. Δ SFT: mean BLEU minus dense SFT's, "
+                + "with its 95% bootstrap interval. Mean BLEU and chrF are mean ± sample standard deviation over seeds.\n\n"
         }
-        md += "| variant | mean BLEU | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
-        md += "|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
+        md += "| variant | seeds | mean BLEU | Δ SFT [95% CI] | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
+        md += "|---|---|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
         for v in variants {
             let rs = results.filter { $0.variant == v }
             let bl = meanStd(rs.map(\.meanBLEU)), c = meanStd(rs.map(\.meanChrF))
@@ -78,12 +90,13 @@ public enum ExperimentReport {
             let tmin = meanStd(rs.map(\.trainSeconds)).mean / 60
             // one seed has no spread: print the value alone rather than a misleading "± 0.00"
             let meanMark = m?.mean ?? ""
+            let delta = m?.vsSFT.map { String(format: "%+.2f [%+.2f, %+.2f]", $0.delta, $0.lower, $0.upper) } ?? "—"
             let cell =
                 rs.count > 1
-                ? String(format: "%.2f ± %.2f", bl.mean, bl.std) + meanMark + String(format: " | %.2f ± %.2f", c.mean, c.std)
-                : String(format: "%.2f", bl.mean) + meanMark + String(format: " | %.2f", c.mean)
+                ? String(format: "%.2f ± %.2f", bl.mean, bl.std) + meanMark + " | " + delta + String(format: " | %.2f ± %.2f", c.mean, c.std)
+                : String(format: "%.2f", bl.mean) + meanMark + " | " + delta + String(format: " | %.2f", c.mean)
             md +=
-                "| \(v) | " + cell + String(format: " | %.1f", tmin) + " | "
+                "| \(v) | \(rs.count) | " + cell + String(format: " | %.1f", tmin) + " | "
                 + zip(dirs, per).map { String(format: "%.1f", $0.1) + (m?.directions[$0.0] ?? "") }.joined(separator: " | ") + " |\n"
         }
         if name == .forgetting || name == .main {
@@ -110,39 +123,56 @@ public enum ExperimentReport {
     }
 
     /// Significance marks per variant: for the mean BLEU and each direction, "†" when the variant
-    /// differs from dense SFT and "‡" when it differs from the best variant (p < 0.05, paired
-    /// bootstrap on the first seed's hypotheses). Empty when hypotheses or dense SFT are missing.
+    /// differs from dense SFT and "‡" when it differs from the best variant (p < 0.05), and the
+    /// difference from dense SFT in mean BLEU with its 95% interval. Every test is
+    /// ``PairedTest/meanDifference(metrics:references:a:b:samples:seed:)``: a paired bootstrap over
+    /// test segments (stratified by direction) of the score averaged over the seeds both variants
+    /// ran. Empty when hypotheses or dense SFT are missing.
     public struct Marks: Sendable {
         public var mean = ""
         public var directions: [String: String] = [:]
         public var isBest = false
+        /// Mean BLEU minus dense SFT's, with its interval and p-value (nil for dense SFT itself).
+        public var vsSFT: PairedTest.MeanDifference?
+        /// The seeds pooled in the comparison with dense SFT.
+        public var seeds = 0
     }
 
     public static func significance(results: [RunResult], variants: [String], references: [String: [String]]) -> [String: Marks] {
-        guard let seed = results.first?.seed, !references.isEmpty else { return [:] }
-        let runs = Dictionary(results.filter { $0.seed == seed }.map { ($0.variant, $0) }, uniquingKeysWith: { a, _ in a })
-        guard let sft = runs["dense SFT"], runs.values.allSatisfy({ $0.directions.allSatisfy { $0.hypotheses != nil } }),
-            let best = runs.values.max(by: { $0.meanBLEU < $1.meanBLEU })
+        guard !references.isEmpty, results.allSatisfy({ $0.directions.allSatisfy { $0.hypotheses != nil } }) else { return [:] }
+        // variant -> seed -> run
+        var runs: [String: [UInt64: RunResult]] = [:]
+        for r in results where runs[r.variant]?[r.seed] == nil { runs[r.variant, default: [:]][r.seed] = r }
+        func meanBLEU(_ v: String) -> Double { meanStd(runs[v]?.values.map(\.meanBLEU) ?? []).mean }
+        guard runs["dense SFT"] != nil, let best = runs.keys.max(by: { meanBLEU($0) < meanBLEU($1) || (meanBLEU($0) == meanBLEU($1) && $0 > $1) })
         else { return [:] }
-        let dirs = sft.directions.map(\.direction).filter { references[$0] != nil }
+        guard let any = runs["dense SFT"]?.values.first else { return [:] }
+        let dirs = any.directions.map(\.direction).filter { references[$0] != nil }
         let metrics = dirs.map { CorpusMetric(.bleu, tokenize: Evaluation.bleuTokenizer(target: String($0.split(separator: "-").last ?? ""))) }
         let refs = dirs.map { references[$0]! }
-        // each run's translations per direction, gathered once
-        let byRun = runs.mapValues { r in dirs.map { d in r.directions.first { $0.direction == d }?.hypotheses ?? [] } }
-        func hyps(_ r: RunResult) -> [[String]] { byRun[r.variant] ?? [] }
+        func hyps(_ r: RunResult) -> [[String]] { dirs.map { d in r.directions.first { $0.direction == d }?.hypotheses ?? [] } }
         var out: [String: Marks] = [:]
         for v in variants {
-            guard let r = runs[v] else { continue }
+            guard let mine = runs[v] else { continue }
             var m = Marks()
-            m.isBest = r.variant == best.variant
-            // identical outputs are never marked (sacreBLEU's test gives them p = 1/(n+1): its `>` counts no resample)
-            for (other, sign) in [(sft, "†"), (best, "‡")] where other.variant != r.variant && hyps(other) != hyps(r) {
-                if PairedTest.bootstrapMean(metrics: metrics, references: refs, a: hyps(r), b: hyps(other)) < 0.05 { m.mean += sign }
-                for (k, d) in dirs.enumerated() where hyps(other)[k] != hyps(r)[k] {
-                    let p =
-                        PairedTest.bootstrap.run(
-                            metric: metrics[k], references: refs[k],
-                            systems: [("a", hyps(other)[k]), ("b", hyps(r)[k])])[1].pValue ?? 1
+            m.isBest = v == best
+            for (other, sign) in [("dense SFT", "†"), (best, "‡")] where other != v {
+                guard let theirs = runs[other] else { continue }
+                let seeds = Set(mine.keys).intersection(theirs.keys).sorted()
+                guard !seeds.isEmpty else { continue }
+                let a = seeds.map { hyps(theirs[$0]!) }, b = seeds.map { hyps(mine[$0]!) }
+                // identical outputs are never marked (sacreBLEU's test gives them p = 1/(n+1): its `>` counts no resample)
+                if a != b {
+                    let diff = PairedTest.meanDifference(metrics: metrics, references: refs, a: a, b: b)
+                    if diff.pValue < 0.05 { m.mean += sign }
+                    if sign == "†" { m.vsSFT = diff; m.seeds = seeds.count }
+                } else if sign == "†" {
+                    m.vsSFT = PairedTest.MeanDifference(delta: 0, lower: 0, upper: 0, pValue: 1); m.seeds = seeds.count
+                }
+                for (k, d) in dirs.enumerated() where a.map({ $0[k] }) != b.map({ $0[k] }) {
+                    let p = PairedTest.meanDifference(
+                        metrics: [metrics[k]], references: [refs[k]], a: a.map { [$0[k]] }, b: b.map { [$0[k]] }
+                    ).pValue
                     if p < 0.05 { m.directions[d, default: ""] += sign }
                 }
             }
@@ -167,7 +197,10 @@ public enum ExperimentReport {
         public var setup: ExperimentSetup
         public var wallTimeSeconds: Double
         public var runs: [RunResult]
-        enum CodingKeys: String, CodingKey { case experiment, setup, wallTimeSeconds = "wall_time_s", runs }
+        /// Each variant's mean BLEU minus dense SFT's, pooled over seeds, with its bootstrap
+        /// interval and p-value (absent without hypotheses or dense SFT).
+        public var vsDenseSFT: [String: PairedTest.MeanDifference]?
+        enum CodingKeys: String, CodingKey { case experiment, setup, wallTimeSeconds = "wall_time_s", runs, vsDenseSFT = "vs_dense_sft" }
     }
 
     /// Writes `NAME.md`, `NAME.json` (and `utilisation.svg`) into `dir`; returns the Markdown.
@@ -175,14 +208,19 @@ public enum ExperimentReport {
     public static func write(
         name: ExperimentName, results: [RunResult], setup: ExperimentSetup, wall: Double, references: [String: [String]] = [:], to dir: URL
     ) throws -> String {
-        let md = markdown(name: name, results: results, setup: setup, wall: wall, references: references)
+        let variants = name.variants.map(\.label).filter { l in results.contains { $0.variant == l } }
+        let marks = significance(results: results, variants: variants, references: references)
+        let md = markdown(name: name, results: results, setup: setup, wall: wall, references: references, marks: marks)
         if name == .utilisation, let r = results.first {
             try AtomicFile.write(heatmap(r.expertStats), to: dir.appendingPathComponent("utilisation.svg"))
         }
         try AtomicFile.write(md, to: dir.appendingPathComponent("\(name.rawValue).md"))
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(
-            enc.encode(JSONReport(experiment: name, setup: setup, wallTimeSeconds: wall, runs: results)),
+            enc.encode(
+                JSONReport(
+                    experiment: name, setup: setup, wallTimeSeconds: wall, runs: results,
+                    vsDenseSFT: marks.isEmpty ? nil : marks.compactMapValues(\.vsSFT))),
             to: dir.appendingPathComponent("\(name.rawValue).json"))
         return md
     }

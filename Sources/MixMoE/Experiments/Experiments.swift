@@ -132,7 +132,7 @@ public final class ExperimentRunner {
                 base: baseModel, monoStream: runner.monoStream, examples: runner.examples, test: test,
                 testSegments: testSegments, dev: monoDev)
             for v in variants {
-                let key = try RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: b)
+                let key = try RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: b, threads: Parallel.threads)
                 if let c = cache, let r = c.load(key, variant: v.label) {
                     log(
                         String(

@@ -8,15 +8,17 @@ public struct RunCache: Sendable {
     public let directory: URL
     public init(directory: URL) { self.directory = directory }
 
-    /// Hash of the running executable: a run cached by another build of the code is not reused,
-    /// since a kernel fix can change every result. (Coarse: any rebuild with different machine
-    /// code invalidates the cache; the cost is retraining, never a stale number.)
-    public static let codeVersion: String = {
-        var h = FNV64()
-        let exe = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        if let d = try? Data(contentsOf: exe, options: .alwaysMapped) { d.withUnsafeBytes { h.add(bytes: $0) } }
-        return h.hex
-    }()
+    /// Version of the numerics behind a run's result. Results are committed (`reports/runs/`) so
+    /// tables can be rebuilt and extended in later sessions without retraining; keying on the
+    /// executable's hash would discard them at every rebuild, even one that only touched the
+    /// server. So the key carries this declared version instead: **bump it in any change that
+    /// alters a number a run produces** (a kernel, the data order, a method's recipe, decoding,
+    /// scoring). The parity tests against PyTorch, HF tokenizers and sacreBLEU pin those numbers,
+    /// so an accidental change fails CI rather than leaving stale results behind.
+    public static let numericsVersion = "n1"
+
+    /// The key's code component (see ``numericsVersion``).
+    public static let codeVersion: String = numericsVersion
 
     /// Hash of the inputs shared by every run of an experiment: base weights, training data, the
     /// test segments used, and the held-out texts behind the perplexities.
@@ -44,12 +46,14 @@ public struct RunCache: Sendable {
     }
 
     /// Key of one run: the code version, the shared fingerprint and the run's own settings.
+    /// `threads` is part of it: results are deterministic for a seed and a thread count, and
+    /// differ in float rounding across thread counts.
     public static func key(
-        fingerprint: String, method: Method, moe: MoEOptions, budget: Budget,
+        fingerprint: String, method: Method, moe: MoEOptions, budget: Budget, threads: Int,
         codeVersion: String = RunCache.codeVersion
     ) throws -> String {
         var h = FNV64()
-        h.add(["v2", codeVersion, fingerprint, method.rawValue, moe.key, try sortedJSON(budget)].joined(separator: "|"))
+        h.add(["v3", codeVersion, fingerprint, method.rawValue, moe.key, try sortedJSON(budget), "threads=\(threads)"].joined(separator: "|"))
         return h.hex
     }
 
