@@ -80,8 +80,8 @@ public enum ExperimentReport {
                 + "direction), of the score averaged over the seeds both variants ran. Δ SFT: mean BLEU minus dense SFT's, "
                 + "with its 95% bootstrap interval. Mean BLEU and chrF are mean ± sample standard deviation over seeds.\n\n"
         }
-        md += "| variant | seeds | mean BLEU | Δ SFT [95% CI] | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
-        md += "|---|---|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
+        md += "| variant | seeds | trained params | mean BLEU | Δ SFT [95% CI] | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
+        md += "|---|---|---|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
         for v in variants {
             let rs = results.filter { $0.variant == v }
             let bl = meanStd(rs.map(\.meanBLEU)), c = meanStd(rs.map(\.meanChrF))
@@ -95,8 +95,9 @@ public enum ExperimentReport {
                 rs.count > 1
                 ? String(format: "%.2f ± %.2f", bl.mean, bl.std) + meanMark + " | " + delta + String(format: " | %.2f ± %.2f", c.mean, c.std)
                 : String(format: "%.2f", bl.mean) + meanMark + " | " + delta + String(format: " | %.2f", c.mean)
+            let trained = rs.compactMap(\.trainedParameters).first.map { String(format: "%.2f M", Double($0) / 1e6) } ?? "—"
             md +=
-                "| \(v) | \(rs.count) | " + cell + String(format: " | %.1f", tmin) + " | "
+                "| \(v) | \(rs.count) | \(trained) | " + cell + String(format: " | %.1f", tmin) + " | "
                 + zip(dirs, per).map { String(format: "%.1f", $0.1) + (m?.directions[$0.0] ?? "") }.joined(separator: " | ") + " |\n"
         }
         if name == .forgetting || name == .main {

@@ -29,7 +29,7 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
             return [
                 Variant("base", .base), Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("LoRA", .lora),
                 Variant("LLaMA-Pro", .llamaPro), Variant("generic MoE", .moe), Variant("MoE PT+SFT", .moePtSft),
-                Variant("Mix-MoE", .mixMoE),
+                Variant("MoE-LPR", .moeLPR), Variant("Mix-MoE", .mixMoE),
             ]
         case .ablation:
             return [
@@ -63,6 +63,8 @@ public struct RunResult: Codable, Sendable {
     public var perplexity: [String: Double] = [:]
     public var expertStats: ExpertStatistics = [:]
     public var trainSeconds: Double
+    /// Parameters the method trained (the union over its stages; nil in runs recorded before it was kept).
+    public var trainedParameters: Int?
     /// True when the result was read from a `RunCache` rather than trained in this invocation.
     public var cached = false
     public var meanBLEU: Double { directions.map(\.bleu).reduce(0, +) / Double(max(directions.count, 1)) }
@@ -70,6 +72,7 @@ public struct RunResult: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case variant, seed, directions, perplexity, expertStats = "expert_stats", trainSeconds = "train_s", cached = "reused_from_cache"
+        case trainedParameters = "trained_parameters"
         case meanBLEU = "mean_bleu", meanChrF = "mean_chrf"  // written for readers of the JSON; derived on reading
     }
 
@@ -78,6 +81,7 @@ public struct RunResult: Codable, Sendable {
         try c.encode(variant, forKey: .variant); try c.encode(seed, forKey: .seed); try c.encode(directions, forKey: .directions)
         try c.encode(perplexity, forKey: .perplexity); try c.encode(expertStats, forKey: .expertStats)
         try c.encode(trainSeconds, forKey: .trainSeconds); try c.encode(cached, forKey: .cached)
+        try c.encodeIfPresent(trainedParameters, forKey: .trainedParameters)
         try c.encode(meanBLEU, forKey: .meanBLEU); try c.encode(meanChrF, forKey: .meanChrF)
     }
 
@@ -94,6 +98,7 @@ public struct RunResult: Codable, Sendable {
         expertStats = try c.decodeIfPresent(ExpertStatistics.self, forKey: .expertStats) ?? [:]
         trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
         cached = try c.decodeIfPresent(Bool.self, forKey: .cached) ?? false
+        trainedParameters = try c.decodeIfPresent(Int.self, forKey: .trainedParameters)
     }
 }
 
@@ -147,6 +152,7 @@ public final class ExperimentRunner {
                 let m = try runner.run(v.method)
                 let secs = monotonicSeconds() - t0
                 var r = RunResult(variant: v.label, seed: seed, directions: [], trainSeconds: secs)
+                r.trainedParameters = runner.trained.values.reduce(0, +)
                 r.directions = try Evaluation.run(
                     Translator(model: m, tokenizer: tokenizer), bitexts: test, maxSegments: testSegments, keepHypotheses: true)
                 // Perplexity (forgetting) and expert use (utilisation, balance) are cheap next to training, so every run

@@ -13,6 +13,59 @@ public enum Method: String, Codable, Sendable, CaseIterable {
     case moePt = "moe-pt"  // one group, mono only (Table III)
     case moeSft = "moe-sft"  // one group, parallel only (Table III)
     case denseFFN = "dense-ffn"  // control: dense model, only the FFNs of the would-be MoE layers, parallel
+    case moeLPR = "moe-lpr"  // MoE-LPR (Zhou et al. 2024): copied experts, expert 0 frozen, top-2; LPR router stage
+}
+
+/// MoE-LPR's own numbers (Zhou et al. 2024; the reference code's defaults and scripts; the
+/// Mix-MoE paper runs it, like its generic MoE, with 8 experts in every 4th layer). How it is
+/// adapted to translation is in docs/DESIGN.md, "MoE-LPR".
+public struct MoELPRRecipe: Codable, Sendable, Equatable, Hashable {
+    /// Experts per MoE layer: expert 0 is the original FFN (frozen), experts 1..n-1 copies of it.
+    public var experts = 8
+    public var topK = 2
+    /// Load-balance weight of the post-pretraining stage (Mixtral's loss over every selected slot).
+    public var lbCoef = 0.01
+    /// Weight of the language-prior routing loss in the router stage.
+    public var lprCoef = 0.1
+    /// The languages the base model already knows: their tokens are routed to expert 0.
+    public var originalLanguages: [String] = ["en"]
+    /// Share of the parallel-stage steps given to the router-only LPR stage (at least one step).
+    public var lprFraction = 0.1
+    public init() {}
+
+    /// The `mix_moe` block of MoE-LPR's model: the dense FFNs of the MoE layers copied into
+    /// `experts` experts (expert 0 the original), a plain linear router (Xavier-normal, as the
+    /// reference's `nn.init.xavier_normal_`; no bias), top-k weights renormalised, Mixtral's load
+    /// balance. One group: MoE-LPR has no LM/MT split.
+    public func config(for base: ModelConfig, every: Int = 4, placement: Placement = .uniform, seed: UInt64 = 0) throws -> MixMoEConfig {
+        var o = MoEOptions()
+        o.experts = experts; o.every = every; o.placement = placement; o.topK = topK
+        o.routerFeatures = .none; o.lbCoef = lbCoef; o.upcycle = .copy
+        var c = try o.config(for: base, groups: 1, seed: seed)
+        c.loadBalance = .allSelected
+        c.routerInitStd = (2 / Double(base.hiddenSize + experts)).squareRoot()
+        return c
+    }
+
+    /// Steps of the LPR stage within a parallel stage of `stage2` steps.
+    public func lprSteps(_ stage2: Int) -> Int { stage2 > 0 ? max(1, Int((Double(stage2) * lprFraction).rounded())) : 0 }
+}
+
+/// Marks every real token of a source's batches as original-language text for MoE-LPR's
+/// language-prior routing loss.
+public final class LPRTaggedSource: BatchSource {
+    public let inner: BatchSource
+    public init(_ inner: BatchSource) { self.inner = inner }
+    func tag(_ b: TokenBatch) -> TokenBatch {
+        var b = b
+        b.lprMask = b.mask ?? [Float](repeating: 1, count: b.ids.count)
+        return b
+    }
+    public func nextBatch(sequences: Int) -> TokenBatch { tag(inner.nextBatch(sequences: sequences)) }
+    public func nextBatch(tokens: Int) -> TokenBatch { tag(inner.nextBatch(tokens: tokens)) }
+    public var cursor: Int { inner.cursor }
+    public func seek(_ c: Int) { inner.seek(c) }
+    public var epochs: Double { inner.epochs }
 }
 
 /// Runs any method from one base model on shared data, reporting progress through `log`.
@@ -23,11 +76,16 @@ public final class MethodRunner: @unchecked Sendable {
     public let examples: [MTExample]
     public var budget: Budget
     public var moe: MoEOptions
+    /// MoE-LPR's settings (method `moe-lpr`).
+    public var lpr = MoELPRRecipe()
+    public let monoFiles: [URL]
     public var log: (String) -> Void
     /// Held-out pairs for a dev-loss curve, evaluated every `evalEvery` steps of every stage (and
     /// at its start and end); 0 or no pairs: none.
     public var dev: DevLoss?
     public var evalEvery = 0
+    /// Parameters trained by the last ``run(_:)``, by name (the union over its stages).
+    public private(set) var trained: [String: Int] = [:]
     /// The dev-loss points of every stage trained so far, in order.
     public private(set) var devCurve: [DevPoint] = []
     let eos: Int32
@@ -37,6 +95,7 @@ public final class MethodRunner: @unchecked Sendable {
         budget: Budget, moe: MoEOptions = MoEOptions(), log: @escaping (String) -> Void = { _ in }
     ) throws {
         self.base = base; self.tokenizer = tokenizer; self.budget = budget; self.moe = moe; self.log = log
+        self.monoFiles = monoFiles
         guard let e = base.config.eosTokenIds.first else {
             throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
         }
@@ -47,6 +106,28 @@ public final class MethodRunner: @unchecked Sendable {
 
     func mono(_ salt: UInt64) -> PackedDataset { PackedDataset(tokens: monoStream, seq: budget.shared.seq, seed: budget.seed &+ salt) }
     func mt(_ salt: UInt64) -> MTDataset { MTDataset(examples: examples, seed: budget.seed &+ salt, pad: eos) }
+
+    /// The language of a monolingual file: `L.txt` (a corpus folder) or `mono.L.txt` (a capped copy).
+    static func language(of url: URL) -> String {
+        let stem = url.deletingPathExtension().lastPathComponent
+        return stem.hasPrefix("mono.") ? String(stem.dropFirst(5)) : stem
+    }
+
+    /// Packed windows of the monolingual files whose language is (or is not) among `languages`.
+    func mono(_ salt: UInt64, languages: [String], include: Bool) throws -> PackedDataset {
+        let files = monoFiles.filter { languages.contains(Self.language(of: $0)) == include }
+        guard !files.isEmpty else {
+            throw SettingsError.invalid(
+                option: "monolingual data", expected: "a mono file \(include ? "in" : "outside") \(languages.joined(separator: ", ")) for MoE-LPR")
+        }
+        return PackedDataset(
+            tokens: try PackedDataset.tokenize(files: files, tokenizer: tokenizer, eos: eos), seq: budget.shared.seq, seed: budget.seed &+ salt)
+    }
+
+    /// MoE-LPR's model for this runner's base, MoE layers and seed (``MoELPRRecipe/config(for:every:placement:seed:)``).
+    public func moeLPRConfig() throws -> MixMoEConfig {
+        try lpr.config(for: base.config, every: moe.every, placement: moe.placement, seed: budget.seed)
+    }
 
     /// A copy of the base model (methods never modify the base).
     func freshBase() -> DecoderModel { base.copy() }
@@ -61,6 +142,7 @@ public final class MethodRunner: @unchecked Sendable {
     /// Trains with whatever trainable flags `m` already has.
     func train(_ m: DecoderModel, _ src: BatchSource, steps: Int, lr: Double, label: String) throws {
         guard steps > 0 else { return }
+        for e in m.store.entries where e.trainable { trained[e.name] = e.count }
         let run = TrainingRun(model: m, settings: budget.stage(steps: steps, lr: lr), source: src)
         var evalError: Error? = nil
         func evaluate(_ step: Int) {
@@ -83,6 +165,7 @@ public final class MethodRunner: @unchecked Sendable {
     /// Trains `method` and returns the resulting model.
     public func run(_ method: Method) throws -> DecoderModel {
         let b = budget, total = b.stage1Steps + b.stage2Steps
+        trained = [:]
         switch method {
         case .base:
             return freshBase()
@@ -132,6 +215,24 @@ public final class MethodRunner: @unchecked Sendable {
             let m = try Upcycling.upcycle(freshBase(), try mixConfig(groups: 1))
             try train(m, .moe, mt(2), steps: total, lr: b.lr2, label: "moe-sft")
             return m
+        case .moeLPR:
+            let m = try Upcycling.upcycle(freshBase(), try moeLPRConfig())
+            // stage 1, post-pretraining: the new experts and the router on the new languages' text...
+            try train(
+                m, .moeLPRExperts, try mono(1, languages: lpr.originalLanguages, include: false), steps: b.stage1Steps, lr: b.lr1,
+                label: "moe-lpr stage 1")
+            // ...and on the parallel data, the new task (docs/DESIGN.md, "MoE-LPR")
+            let lprSteps = lpr.lprSteps(b.stage2Steps)
+            try train(m, .moeLPRExperts, mt(2), steps: b.stage2Steps - lprSteps, lr: b.lr2, label: "moe-lpr stage 1 (parallel)")
+            // stage 2: the routers alone, LM loss + LPR loss (no load balance), on a replay of the
+            // original languages' text (tagged for the LPR loss) interleaved with parallel examples
+            var c = m.config
+            c.mixMoE!.lbCoef = 0
+            c.mixMoE!.lprCoef = lpr.lprCoef
+            let m2 = DecoderModel(config: c, store: m.store)
+            let replay = MixedSource(LPRTaggedSource(try mono(3, languages: lpr.originalLanguages, include: true)), mt(4))
+            try train(m2, .routers, replay, steps: lprSteps, lr: b.lr2, label: "moe-lpr stage 2 (LPR)")
+            return m2
         case .moePtSft:
             let m = try Upcycling.upcycle(freshBase(), try mixConfig(groups: 1))
             try train(m, .moe, mono(1), steps: b.stage1Steps, lr: b.lr1, label: "moe-pt-sft pt")

@@ -37,6 +37,7 @@ public final class ExpertGroup: @unchecked Sendable {
     public var anyTrainable: Bool { router.trainable || experts.trainable }
     public var out: FloatBuffer { experts.out }
     public var lbLoss: Double { router.lbLoss }
+    public var lprLoss: Double { router.lprLoss }
     public var stats: [String: ExpertStats] {
         get { router.stats }
         set { router.stats = newValue }

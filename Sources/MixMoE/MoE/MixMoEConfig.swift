@@ -32,6 +32,15 @@ public enum UpcycleMode: String, Codable, Sendable, CaseIterable {
     case copy
 }
 
+/// Which selections the load-balance loss `L = n * sum_i f_i P_i` counts in `f_i`.
+public enum LoadBalance: String, Codable, Sendable, CaseIterable {
+    /// Switch Transformer: the fraction of tokens whose top-1 expert is i (the paper's, k = 1)
+    case top1 = "switch"
+    /// Mixtral (and MoE-LPR): the fraction of tokens that select i in any of their k slots, so
+    /// `sum_i f_i = k`
+    case allSelected = "mixtral"
+}
+
 /// Which layers become Mix-MoE layers (paper Table VI).
 public enum Placement: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     /// every `every`-th layer: `every-1, 2*every-1, ...`
@@ -130,6 +139,10 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
     public var groups: Int
     /// How the experts were made (absent in config.json before it existed: slice).
     public var upcycle: UpcycleMode
+    /// What the load-balance loss counts (absent: `switch`).
+    public var loadBalance: LoadBalance
+    /// Weight of MoE-LPR's language-prior routing loss in the stage that uses it (0: none; absent: 0).
+    public var lprCoef: Double
 
     /// Hidden width of one expert: d_ff / n when sliced, d_ff when copied.
     public func expertWidth(_ intermediate: Int) -> Int { upcycle == .copy ? intermediate : intermediate / expertsPerGroup }
@@ -138,6 +151,20 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
         case expertsPerGroup = "experts_per_group", moeLayers = "moe_layers", routerFeatures = "router_features"
         case topK = "top_k", gateScale = "gate_scale", combine, lbCoef = "lb_coef", stage
         case routerInitStd = "router_init_std", spectralInitScale = "spectral_init_scale", seed, placement, groups, upcycle
+        case loadBalance = "load_balance", lprCoef = "lpr_coef"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(expertsPerGroup, forKey: .expertsPerGroup); try c.encode(moeLayers, forKey: .moeLayers)
+        try c.encode(routerFeatures, forKey: .routerFeatures); try c.encode(topK, forKey: .topK)
+        try c.encode(gateScale, forKey: .gateScale); try c.encode(combine, forKey: .combine); try c.encode(lbCoef, forKey: .lbCoef)
+        try c.encode(stage, forKey: .stage); try c.encode(routerInitStd, forKey: .routerInitStd)
+        try c.encode(spectralInitScale, forKey: .spectralInitScale); try c.encode(seed, forKey: .seed)
+        try c.encode(placement, forKey: .placement); try c.encode(groups, forKey: .groups); try c.encode(upcycle, forKey: .upcycle)
+        // written only when they differ from the defaults, so Mix-MoE configs stay as they were
+        if loadBalance != .top1 { try c.encode(loadBalance, forKey: .loadBalance) }
+        if lprCoef != 0 { try c.encode(lprCoef, forKey: .lprCoef) }
     }
 
     public init(from decoder: Decoder) throws {
@@ -156,13 +183,16 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
         placement = try c.decode(Placement.self, forKey: .placement)
         groups = try c.decode(Int.self, forKey: .groups)
         upcycle = try c.decodeIfPresent(UpcycleMode.self, forKey: .upcycle) ?? .slice
+        loadBalance = try c.decodeIfPresent(LoadBalance.self, forKey: .loadBalance) ?? .top1
+        lprCoef = try c.decodeIfPresent(Double.self, forKey: .lprCoef) ?? 0
     }
 
     public init(
         expertsPerGroup: Int = 4, moeLayers: [Int], routerFeatures: RouterFeatures = .fft, topK: Int = 1,
         gateScale: Double? = nil, combine: GroupCombine = .mean, lbCoef: Double = 0.01, stage: Int = 1,
         routerInitStd: Double = 0.02, spectralInitScale: Double? = nil, hiddenSize: Int,
-        seed: UInt64 = 0, placement: Placement = .uniform, groups: Int = 2, upcycle: UpcycleMode = .slice
+        seed: UInt64 = 0, placement: Placement = .uniform, groups: Int = 2, upcycle: UpcycleMode = .slice,
+        loadBalance: LoadBalance = .top1, lprCoef: Double = 0
     ) {
         self.expertsPerGroup = expertsPerGroup
         self.moeLayers = moeLayers
@@ -178,6 +208,8 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
         self.placement = placement
         self.groups = groups
         self.upcycle = upcycle
+        self.loadBalance = loadBalance
+        self.lprCoef = lprCoef
     }
 
     /// Re(FFT(h)) and the unnormalised DCT-II grow like sqrt(d/2) and sqrt(2d) times h; a random
@@ -211,6 +243,7 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
         try need(groups == 1 || groups == 2, "groups", "1 or 2")
         try need(!(groups == 1 && stage == 2), "stage", "1 for a one-group (generic MoE) model")
         try need(lbCoef >= 0, "lb_coef", "a non-negative number")
+        try need(lprCoef >= 0, "lpr_coef", "a non-negative number")
     }
 }
 

@@ -25,6 +25,8 @@ public final class MixMoELayer: FeedForward, @unchecked Sendable {
     public var anyTrainable: Bool { groups.contains { $0.anyTrainable } }
     /// Sum of the groups' load-balance losses in the last forward.
     public var lbLoss: Double { groups.reduce(0) { $0 + $1.lbLoss } }
+    /// Sum of the groups' language-prior routing losses in the last forward (MoE-LPR).
+    public var lprLoss: Double { groups.reduce(0) { $0 + $1.lprLoss } }
 
     public func reserve(tokens n: Int) {
         for g in groups { g.reserve(tokens: n) }

@@ -7,6 +7,12 @@ public final class MoEContext: @unchecked Sendable {
     /// Multiplier of each MoE layer's load-balance loss in the total loss (lambda / #MoE layers,
     /// times this micro-batch's share of the accumulated batch).
     public var lbWeight: Float = 0
+    /// MoE-LPR: 1 for a token of the original language(s), which the language-prior routing loss
+    /// pushes to expert 0; nil: no such loss.
+    public var lprMask: UnsafePointer<Float>?
+    /// Multiplier of each MoE layer's LPR loss (its mean over this micro-batch's masked tokens) in
+    /// the total loss (lpr_coef / #MoE layers, times this micro-batch's share of the masked tokens).
+    public var lprWeight: Float = 0
     /// Use the explicit `[h ; T h]` router path instead of the folded one (tests, benchmarks).
     public var explicitRouter = false
     /// Test hook: every expert on with weight 1 (the upcycling identity).

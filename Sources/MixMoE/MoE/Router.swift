@@ -36,6 +36,8 @@ public final class Router: @unchecked Sendable {
     public let scale: Float
     /// Copy upcycling: the selected experts' weights are `p_e / sum of the selected p` (sum to one).
     public let renormalize: Bool
+    /// What the load-balance loss counts.
+    public let balance: LoadBalance
     public let weight: Param  // [n, F]; columns 0..<d act on h, d..<2d on T h
     public let bias: Param  // [n]
     let transform: UnsafePointer<Float>?  // [d, d], f = T h; nil for `none`
@@ -44,6 +46,9 @@ public final class Router: @unchecked Sendable {
     public let routing: Routing
     /// Load-balance loss of the last forward.
     public private(set) var lbLoss: Double = 0
+    /// MoE-LPR's language-prior routing loss of the last forward: the mean over masked tokens of
+    /// the cross-entropy of expert 0 (0 without a mask or masked tokens).
+    public private(set) var lprLoss: Double = 0
     public var stats: [String: ExpertStats] = [:]
 
     private var cap = 0
@@ -54,7 +59,8 @@ public final class Router: @unchecked Sendable {
     private(set) var probs = FloatBuffer(count: 0)  // [N, n]
     private var dprobs = FloatBuffer(count: 0)  // [N, n] gradient of probs, then of logits
     private var top1 = IntBuffer(count: 0)  // [N] top-1 expert per token
-    private var fTop = [Double]()  // [n] top-1 fractions of the last forward
+    private var fTop = [Double]()  // [n] selection fractions of the last forward (top-1, or every slot)
+    private var lprTokens = 0  // masked tokens of the last forward
 
     init(
         _ store: ParameterStore, prefix: String, cfg: MixMoEConfig, d: Int, transform: UnsafePointer<Float>?,
@@ -63,6 +69,7 @@ public final class Router: @unchecked Sendable {
         n = cfg.expertsPerGroup; k = cfg.topK; self.d = d
         scale = Float(cfg.gateScale)
         renormalize = cfg.upcycle == .copy
+        balance = cfg.loadBalance
         weight = Param(store, "\(prefix).weight")
         bias = Param(store, "\(prefix).bias")
         self.transform = transform
@@ -112,7 +119,26 @@ public final class Router: @unchecked Sendable {
         }
         selectTopK(N)
         loadBalance(N)
+        languagePrior(N)
         if context.collectStats { collect(N) }
+    }
+
+    /// MoE-LPR's language-prior routing loss (Zhou et al. 2024, as its reference code computes
+    /// it): `CrossEntropy(p, expert 0)` over the masked tokens, where the cross-entropy takes the
+    /// router *probabilities* p as its logits (the reference stacks the layers' softmax outputs
+    /// and passes them to `CrossEntropyLoss`): `L = mean_t (-p_0 + log sum_i exp p_i)`.
+    private func languagePrior(_ N: Int) {
+        lprLoss = 0; lprTokens = 0
+        guard let mask = context.lprMask else { return }
+        var sum = 0.0
+        for t in 0..<N where mask[t] > 0 {
+            let p = probs.ptr + t * n
+            var lse = 0.0
+            for i in 0..<n { lse += exp(Double(p[i])) }
+            sum += Double(mask[t]) * (log(lse) - Double(p[0]))
+            lprTokens += 1
+        }
+        if lprTokens > 0 { lprLoss = sum / Double(lprTokens) }
     }
 
     /// W_eff = W1 + W2 T: W1 = columns 0..<d of the router weight, W2 = columns d..<2d.
@@ -170,7 +196,8 @@ public final class Router: @unchecked Sendable {
         }
     }
 
-    /// Switch load balance: `L = n * sum_i f_i P_i` over real tokens, f from the top-1 choice.
+    /// Load balance `L = n * sum_i f_i P_i` over real tokens, f from the top-1 choice (Switch) or
+    /// from every selected slot (Mixtral).
     private func loadBalance(_ N: Int) {
         var f = [Double](repeating: 0, count: n), P = [Double](repeating: 0, count: n)
         var real = 0.0
@@ -178,7 +205,13 @@ public final class Router: @unchecked Sendable {
             let m = context.realMask.map { Double($0[t]) } ?? 1
             guard m > 0 else { continue }
             real += m
-            f[Int(top1.ptr[t])] += m
+            if balance == .allSelected {
+                // Mixtral's f: every slot's selection (sum_i f_i = k)
+                let rt = routing
+                for j in 0..<rt.k { f[Int(rt.rowExpert.ptr[Int(rt.tokenRows.ptr[t * rt.k + j])])] += m }
+            } else {
+                f[Int(top1.ptr[t])] += m
+            }
             for i in 0..<n { P[i] += m * Double(probs.ptr[t * n + i]) }
         }
         if real > 0 { for i in 0..<n { f[i] /= real; P[i] /= real } }
@@ -217,11 +250,19 @@ public final class Router: @unchecked Sendable {
         for t in 0..<N { real += context.realMask.map { Double($0[t]) } ?? 1 }
         let lbScale = real > 0 ? context.lbWeight * Float(n) / Float(real) : 0
         let fTop = fTop.map(Float.init), mask = context.realMask
+        let lprMask = context.lprMask, lprScale = lprTokens > 0 ? context.lprWeight / Float(lprTokens) : 0
         Parallel.forChunks(N, grain: 256) { r in
             for t in r {
                 let dp = dP + t * n, p = P + t * n
                 let m: Float = mask.map { $0[t] } ?? 1
                 for i in 0..<n { dp[i] = lbScale * m * fTop[i] }  // L_LB = n sum_i f_i mean_t p_i
+                if let lprMask, lprMask[t] > 0, lprScale != 0 {
+                    // L_LPR = mean_t (log sum_i exp p_i - p_0)  ->  dp_i += (softmax(p)_i - [i = 0]) / #masked
+                    var z: Float = 0
+                    for i in 0..<n { z += exp(p[i]) }
+                    let w = lprScale * lprMask[t]
+                    for i in 0..<n { dp[i] += w * (exp(p[i]) / z - (i == 0 ? 1 : 0)) }
+                }
                 if renormalize {
                     // w_j = p_j / S, S = sum of the selected p  ->  dp_i += (drow_i - sum_j drow_j w_j) / S
                     var S: Float = 0, dot: Float = 0

@@ -341,10 +341,24 @@ public final class DecoderModel: @unchecked Sendable {
         CrossEntropy.forward(logits.ptr, targets: targets.ptr, losses: losses.ptr, n: b * T, vocab: config.vocabSize)
     }
 
-    /// The MoE load-balance term of the last forward: `lbCoef * mean over MoE layers of (L_LB^LM [+ L_LB^MT])`.
+    /// The MoE auxiliary terms of the last forward: `lbCoef * mean over MoE layers of (L_LB^LM [+ L_LB^MT])`,
+    /// plus `lprCoef *` the mean LPR loss when the batch carries an LPR mask (MoE-LPR).
     public var auxLoss: Double {
         guard let m = config.mixMoE, !moeLayers.isEmpty else { return 0 }
-        return m.lbCoef * moeLayers.reduce(0) { $0 + $1.lbLoss } / Double(moeLayers.count)
+        let L = Double(moeLayers.count)
+        let lpr = moe.lprMask == nil ? 0 : m.lprCoef * moeLayers.reduce(0) { $0 + $1.lprLoss } / L
+        return m.lbCoef * moeLayers.reduce(0) { $0 + $1.lbLoss } / L + lpr
+    }
+
+    private var lprBuffer = FloatBuffer(count: 0)  // [N] 1 = token of an original language (MoE-LPR)
+
+    /// MoE-LPR: marks the current batch's tokens of the original language(s), which the
+    /// language-prior routing loss pushes to expert 0 (nil: no such loss).
+    public func setLPRMask(_ m: [Float]?) {
+        guard let m else { moe.lprMask = nil; return }
+        if lprBuffer.count < m.count { lprBuffer = FloatBuffer(count: m.count) }
+        lprBuffer.ptr.update(from: m, count: m.count)
+        moe.lprMask = UnsafePointer(lprBuffer.ptr)
     }
 
     /// Backward of `lossScale * sum of token losses` plus `moe.lbWeight` times each MoE layer's

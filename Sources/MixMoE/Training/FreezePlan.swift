@@ -13,6 +13,11 @@ public enum FreezePlan: String, Sendable, CaseIterable {
     case llamaPro = "llama-pro"
     /// generic-MoE baselines (one group): every expert and the router
     case moe
+    /// MoE-LPR's post-pretraining: the new experts (1..n-1; expert 0 is the original FFN, frozen)
+    /// and the router weights (its router has no bias: ours stays at 0)
+    case moeLPRExperts = "moe-lpr-experts"
+    /// MoE-LPR's second stage: the router weights only
+    case routers
 
     public func isTrainable(_ name: String, _ c: ModelConfig) -> Bool {
         if name == "model.router_transform" { return false }  // a fixed transform, never trained
@@ -21,6 +26,9 @@ public enum FreezePlan: String, Sendable, CaseIterable {
         case .stage1, .moe: return name.contains(".mlp.lm_experts.") || name.contains(".mlp.lm_router.")
         case .stage2: return name.contains(".mlp.mt_experts.") || name.contains(".mlp.mt_router.")
         case .lora: return name.hasSuffix(".lora_A.weight") || name.hasSuffix(".lora_B.weight")
+        case .moeLPRExperts:
+            return (name.contains(".mlp.lm_experts.") && !name.contains(".mlp.lm_experts.0.")) || name.hasSuffix(".mlp.lm_router.weight")
+        case .routers: return name.hasSuffix("_router.weight")
         case .llamaPro:
             return (c.expandedLayers ?? []).contains { name.hasPrefix("model.layers.\($0).") }
         }

@@ -8,10 +8,13 @@ public struct TokenBatch: Sendable {
     public var seq: Int
     /// 1 = real token, 0 = padding (excluded from MoE load balance); nil = all real.
     public var mask: [Float]?
-    public init(ids: [Int32], targets: [Int32], mask: [Float]? = nil, batch: Int, seq: Int) {
+    /// MoE-LPR: 1 = a token of an original language, routed to expert 0 by the LPR loss; nil = none.
+    public var lprMask: [Float]?
+    public init(ids: [Int32], targets: [Int32], mask: [Float]? = nil, lprMask: [Float]? = nil, batch: Int, seq: Int) {
         precondition(ids.count == batch * seq && targets.count == ids.count, "batch shape mismatch")
         precondition(mask == nil || mask!.count == ids.count, "mask shape mismatch")
-        self.ids = ids; self.targets = targets; self.mask = mask; self.batch = batch; self.seq = seq
+        precondition(lprMask == nil || lprMask!.count == ids.count, "LPR mask shape mismatch")
+        self.ids = ids; self.targets = targets; self.mask = mask; self.lprMask = lprMask; self.batch = batch; self.seq = seq
     }
     public var validTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 
@@ -21,7 +24,8 @@ public struct TokenBatch: Sendable {
         return stride(from: 0, to: batch, by: rows).map { r in
             let n = min(rows, batch - r), span = (r * seq)..<((r + n) * seq)
             return TokenBatch(
-                ids: Array(ids[span]), targets: Array(targets[span]), mask: mask.map { Array($0[span]) }, batch: n, seq: seq)
+                ids: Array(ids[span]), targets: Array(targets[span]), mask: mask.map { Array($0[span]) },
+                lprMask: lprMask.map { Array($0[span]) }, batch: n, seq: seq)
         }
     }
 }
@@ -138,22 +142,30 @@ public final class Trainer: @unchecked Sendable {
     /// all ranks, so accumulation and data parallelism equal one large batch.
     @discardableResult
     public func trainStep(_ micro: [TokenBatch]) throws -> StepStats {
-        var counts = [Double(micro.reduce(0) { $0 + $1.validTokens })]
+        // target tokens, and (MoE-LPR) original-language tokens, over all micro-batches of all ranks
+        let lprLocal: Double = micro.reduce(0.0) { $0 + Double($1.lprMask?.reduce(0, +) ?? 0) }
+        var counts: [Double] = [Double(micro.reduce(0) { $0 + $1.validTokens }), lprLocal]
         collective.allReduce(&counts, op: .sum)
-        let total = Int(counts[0])
+        let total = Int(counts[0]), lprTotal = counts[1]
         precondition(total > 0, "a training step needs at least one target token")
         model.store.zeroGrads()
         var lossSum = 0.0, aux = 0.0
         let lbPerLayer = (model.config.mixMoE?.lbCoef ?? 0) / Double(max(1, model.moeLayers.count))
+        let lprPerLayer = (model.config.mixMoE?.lprCoef ?? 0) / Double(max(1, model.moeLayers.count))
         for mb in micro {
             let share = Double(mb.validTokens) / Double(total)
             try model.setBatch(ids: mb.ids, targets: mb.targets, mask: mb.mask, batch: mb.batch, seq: mb.seq)
+            // the LPR loss is the mean over the step's original-language tokens
+            model.setLPRMask(lprTotal > 0 ? mb.lprMask : nil)
+            let lprHere = Double(mb.lprMask?.reduce(0, +) ?? 0)
+            model.moe.lprWeight = lprTotal > 0 ? Float(lprPerLayer * lprHere / lprTotal) : 0
             model.forward(batch: mb.batch, seq: mb.seq)
             lossSum += model.loss(batch: mb.batch, seq: mb.seq).sum
             aux += share * model.auxLoss
             model.moe.lbWeight = Float(lbPerLayer * share)
             model.backward(batch: mb.batch, seq: mb.seq, lossScale: 1 / Float(total))
         }
+        model.setLPRMask(nil)
         reduceGradients()
         if let afterReduce {
             let full = shard?.gatheredGradients(model.store)
