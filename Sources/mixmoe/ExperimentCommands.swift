@@ -20,6 +20,8 @@ struct Experiment: AsyncParsableCommand {
         help: "Run only the variants of these methods (comma-separated: \(Method.allCases.map(\.rawValue).joined(separator: ", "))); default: all."
     )
     var methods: String?
+    @Option(help: "transfer: the languages whose pair with English stage 2 trains on, one at a time (comma-separated; default: every one).")
+    var pairs: String?
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var compute: ComputeOptions
@@ -68,6 +70,27 @@ struct Experiment: AsyncParsableCommand {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try AtomicFile.write(enc.encode(rows), to: dir.appendingPathComponent("upcycling.json"))
+                print(md, terminator: "")
+                return
+            }
+            if name == .transfer {
+                var b0 = b
+                b0.seed = seedList.first ?? 0
+                let log: (String) -> Void = { printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0) }
+                let mr = try MethodRunner(base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b0, log: log)
+                let langs = pairs.map { $0.split(separator: ",").map(String.init) } ?? data.train.map(\.langA).filter { $0 != "en" }
+                var study = TransferStudy(runner: mr, test: data.test, segments: corpus.testSegments)
+                study.log = log
+                let rows = try study.run(pairs: langs)
+                let dir = URL(fileURLWithPath: reports)
+                let md = TransferStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0)
+                let figs = TransferStudy.figures(rows)
+                try AtomicFile.write(figs.stage1, to: dir.appendingPathComponent("transfer-stage1.svg"))
+                try AtomicFile.write(figs.stage2, to: dir.appendingPathComponent("transfer-stage2.svg"))
+                try AtomicFile.write(md, to: dir.appendingPathComponent("transfer.md"))
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(enc.encode(rows), to: dir.appendingPathComponent("transfer.json"))
                 print(md, terminator: "")
                 return
             }

@@ -80,4 +80,32 @@ import Testing
         #expect(md.contains("Reused from the run cache"))
         #expect(FileManager.default.fileExists(atPath: r1.appendingPathComponent("utilisation.svg").path))
     }
+
+    /// `experiment transfer` and MoE-LPR inside `experiment main`, end to end on the tiny setup.
+    /// Truths: MoE-LPR's trained parameters in closed form (experts 1-7 of the one MoE layer, each
+    /// a full SwiGLU FFN of 3 x 64 x 32, plus its 8 x 32 router weights; expert 0 and the bias
+    /// frozen), and the base model's BLEU per direction from two code paths (the transfer study and
+    /// the experiment runner).
+    @Test func transferAndMoELPREndToEnd() throws {
+        let (dir, common) = try setup()
+        let t = dir.appendingPathComponent("t"), m = dir.appendingPathComponent("m")
+        for (out, args) in [(t, ["experiment", "transfer", "--pairs", "de,cs"]), (m, ["experiment", "main", "--methods", "base,moe-lpr"])] {
+            let (p, err) = try runMixmoe(args + ["--reports", out.path] + common + ["--seq", "128"])
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == 0, "\(msg)")
+        }
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: t.appendingPathComponent("transfer.json"))) as! [[String: Any]]
+        #expect(rows.map { $0["model"] as? String } == ["base", "stage 1", "de", "cs"])
+        for f in ["transfer-stage1.svg", "transfer-stage2.svg"] {
+            let svg = try String(contentsOf: t.appendingPathComponent(f), encoding: .utf8)
+            #expect(svg.hasPrefix("<svg") && svg.contains("de-en"), "\(f)")
+        }
+        let main = try JSONSerialization.jsonObject(with: Data(contentsOf: m.appendingPathComponent("main.json"))) as! [String: Any]
+        let runs = main["runs"] as! [[String: Any]]
+        #expect(runs.map { $0["variant"] as? String } == ["base", "MoE-LPR"])
+        #expect(runs[1]["trained_parameters"] as? Int == 7 * 3 * 64 * 32 + 8 * 32)
+        let baseMain = Dictionary(uniqueKeysWithValues: (runs[0]["directions"] as! [[String: Any]]).map { ($0["direction"] as! String, $0["bleu"] as! Double) })
+        let baseTransfer = rows[0]["bleu"] as! [String: Double]
+        #expect(baseMain.count == 14 && baseMain == baseTransfer)
+    }
 }

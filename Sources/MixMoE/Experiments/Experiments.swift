@@ -19,6 +19,10 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
     case spread
     /// dev perplexity through the stages for slice and copy upcycling (``UpcyclingStudy``)
     case upcycling
+    /// top-k per group: k = 1, 2, 4
+    case topk
+    /// stage 2 on one language pair, BLEU on every direction (``TransferStudy``)
+    case transfer
 
     public var variants: [Variant] {
         func mm(_ label: String, _ edit: (inout MoEOptions) -> Void) -> Variant {
@@ -49,8 +53,10 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
             return [Variant("Mix-MoE", .mixMoE)]
         case .spread:
             return [Variant("dense SFT", .sft), Variant("Mix-MoE", .mixMoE)]
-        case .upcycling:
-            return []  // not a comparison of variants: UpcyclingStudy runs it
+        case .topk:
+            return [1, 2, 4].map { k in mm("top-\(k)") { $0.topK = k } }
+        case .upcycling, .transfer:
+            return []  // not comparisons of variants: UpcyclingStudy and TransferStudy run them
         }
     }
 }

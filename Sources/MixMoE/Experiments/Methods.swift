@@ -162,6 +162,29 @@ public final class MethodRunner: @unchecked Sendable {
         if let evalError { throw evalError }
     }
 
+    /// Mix-MoE's stage 1 alone: the upcycled model after `stage1Steps` on monolingual text.
+    public func mixMoEStage1() throws -> DecoderModel {
+        let m1 = try Upcycling.upcycle(freshBase(), try mixConfig(groups: 2))
+        try train(m1, .stage1, mono(1), steps: budget.stage1Steps, lr: budget.lr1, label: "mix-moe stage 1")
+        return m1
+    }
+
+    /// Mix-MoE's stage 2 from a stage-1 model (left unchanged), on the parallel examples whose
+    /// direction involves one of `languages` (nil: all).
+    public func mixMoEStage2(from m1: DecoderModel, languages: [String]? = nil) throws -> DecoderModel {
+        let m2 = try Upcycling.beginStage2(m1)
+        var src = mt(2)
+        if let languages {
+            let subset = examples.filter { languages.contains($0.direction.src) || languages.contains($0.direction.tgt) }
+            guard !subset.isEmpty else {
+                throw SettingsError.invalid(option: "--pairs", expected: "languages with parallel training data (none for \(languages))")
+            }
+            src = MTDataset(examples: subset, seed: budget.seed &+ 2, pad: eos)
+        }
+        try train(m2, .stage2, src, steps: budget.stage2Steps, lr: budget.lr2, label: "mix-moe stage 2")
+        return m2
+    }
+
     /// Trains `method` and returns the resulting model.
     public func run(_ method: Method) throws -> DecoderModel {
         let b = budget, total = b.stage1Steps + b.stage2Steps
@@ -170,11 +193,7 @@ public final class MethodRunner: @unchecked Sendable {
         case .base:
             return freshBase()
         case .mixMoE:
-            let m1 = try Upcycling.upcycle(freshBase(), try mixConfig(groups: 2))
-            try train(m1, .stage1, mono(1), steps: b.stage1Steps, lr: b.lr1, label: "mix-moe stage 1")
-            let m2 = try Upcycling.beginStage2(m1)
-            try train(m2, .stage2, mt(2), steps: b.stage2Steps, lr: b.lr2, label: "mix-moe stage 2")
-            return m2
+            return try mixMoEStage2(from: try mixMoEStage1())
         case .sft:
             let m = freshBase()
             try train(m, .full, mt(2), steps: total, lr: b.lr2, label: "sft")
