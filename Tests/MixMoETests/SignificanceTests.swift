@@ -125,3 +125,45 @@ struct ReportSignificanceTests {
         #expect(marks["copy"]?.mean == "" && marks["copy"]?.directions.isEmpty == true)
     }
 }
+
+/// The base-strength study on synthetic reports with closed-form gaps: a variant that outputs the
+/// references scores BLEU 100 against 0 for unrelated words, so the gap is exactly +100 (and
+/// significant), at every base, in order of pretraining tokens; identical outputs give exactly 0.
+struct BaseStrengthTests {
+    @Test func closedFormGaps() throws {
+        let refs = SignificanceTests.file.paired.references
+        let references = ["de-en": Array(refs[0..<60]), "fi-en": Array(refs[60..<120])]
+        let garbage = references.mapValues { $0.map { _ in "zzz qqq" } }
+        func run(_ v: String, _ seed: UInt64, _ hyps: [String: [String]]) -> RunResult {
+            let dirs = hyps.keys.sorted().map { d in
+                DirectionResult(
+                    direction: d, segments: hyps[d]!.count, bleu: Metrics.bleu(hypotheses: hyps[d]!, references: references[d]!).score,
+                    chrf: 0, chrfpp: 0, seconds: 0, bleuSignature: "", hypotheses: hyps[d])
+            }
+            return RunResult(variant: v, seed: seed, directions: dirs, trainSeconds: 0)
+        }
+        func report(_ model: String) -> ExperimentReport.JSONReport {
+            let runs = [0, 1].flatMap { s in
+                [run("Mix-MoE", UInt64(s), references), run("dense SFT", UInt64(s), garbage), run("MoE PT+SFT", UInt64(s), references)]
+            }
+            return ExperimentReport.JSONReport(
+                experiment: .main,
+                setup: ExperimentSetup(data: "d", model: model, budget: Budget(), testSegments: 60, monoBytes: 0, test: nil, seeds: [0, 1]),
+                wallTimeSeconds: 0, runs: runs)
+        }
+        let points = BaseStrength.points([
+            .init(tokens: 36e6, report: report("c4"), references: references), .init(tokens: 20e6, report: report("c2"), references: references),
+        ])
+        #expect(points.map(\.base) == ["c2", "c2", "c4", "c4"])
+        for p in points {
+            #expect(p.seeds == 2)
+            if p.comparison == "Mix-MoE - dense SFT" {
+                #expect(abs(p.difference.delta - 100) < 1e-9 && p.difference.pValue < 0.05, "\(p)")
+            } else {
+                #expect(p.comparison == "Mix-MoE - MoE PT+SFT" && p.difference.delta == 0 && p.difference.lower == 0 && p.difference.upper == 0)
+            }
+        }
+        let svg = BaseStrength.svg(points)
+        #expect(svg.contains("Mix-MoE - dense SFT") && svg.contains("<polyline"))
+    }
+}

@@ -92,22 +92,11 @@ public struct DemoPipeline {
             rows: zip(baseRes, mmRes).map { Row(direction: $0.direction, base: $0, mixMoE: $1) })
     }
 
-    /// Tokens a checkpoint's pretraining has seen in all, from its `run.json` (`mixmoe pretrain`
-    /// continues one seeded window order, so `data_end` windows of `seq` tokens were read);
-    /// nil when the directory has no such record.
-    static func pretrainingTokens(_ dir: URL) -> Int? {
-        guard let d = try? Data(contentsOf: dir.appendingPathComponent("run.json")),
-            let rec = try? JSONDecoder().decode([String: String].self, from: d),
-            let end = rec["data_end"].flatMap(Int.init), let seq = rec["seq"].flatMap(Int.init)
-        else { return nil }
-        return end * seq
-    }
-
     /// The committed base model, or a tiny one pretrained now (tokenizer included) when absent.
     func baseModel(train: [Bitext]) throws -> (DecoderModel, BPETokenizer, String) {
         if FileManager.default.fileExists(atPath: model.appendingPathComponent("model.safetensors").path) {
             let (m, tok) = try DecoderModel.loadWithTokenizer(directory: model)
-            let seen = Self.pretrainingTokens(model).map { String(format: ", pretrained on %.1f M tokens", Double($0) / 1e6) } ?? ""
+            let seen = ModelCard.pretrainingTokens(model).map { String(format: ", pretrained on %.1f M tokens", Double($0) / 1e6) } ?? ""
             log("base model: \(model.path) (\(m.store.count) parameters\(seen))")
             return (m, tok, "Base model: `\(model.relativePath)` (\(m.store.count) parameters\(seen)).")
         }

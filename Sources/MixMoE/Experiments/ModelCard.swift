@@ -3,6 +3,17 @@ import Foundation
 /// A pretrained model's card: `README.md` (configuration, training data and budget, time, dev
 /// perplexity per language) and `loss.svg` (the loss curve from `train_log.jsonl`).
 public enum ModelCard {
+    /// Tokens a checkpoint's pretraining has seen in all, from its `run.json` (`mixmoe pretrain`
+    /// continues one seeded window order, so `data_end` windows of `seq` tokens were read);
+    /// nil when the directory has no such record.
+    public static func pretrainingTokens(_ dir: URL) -> Int? {
+        guard let d = try? Data(contentsOf: dir.appendingPathComponent("run.json")),
+            let rec = try? JSONDecoder().decode([String: String].self, from: d),
+            let end = rec["data_end"].flatMap(Int.init), let seq = rec["seq"].flatMap(Int.init)
+        else { return nil }
+        return end * seq
+    }
+
     /// Writes `README.md` and `loss.svg` into the model directory and returns the Markdown.
     /// `threads` (from the run's `run.json` when absent) is stated when known.
     @discardableResult

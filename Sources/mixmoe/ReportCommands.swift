@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import MixMoE
+
+struct Report: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reports built from finished experiments.", subcommands: [BaseStrengthReport.self])
+}
+
+struct BaseStrengthReport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "base-strength",
+        abstract: "The BLEU gap between methods against base-model pretraining tokens, from `main` reports at several base checkpoints.",
+        discussion:
+            "Each REPORT is a main.json written by `mixmoe experiment main` (same data, budget and seeds, one per base model). "
+            + "Pretraining tokens come from each base model's run.json (data_end x seq). Writes OUT/base-strength.{md,json,svg}.")
+
+    @Argument(help: "main.json reports, one per base model.") var reports: [String]
+    @Option(help: "Output folder.") var out: String = "reports"
+    @Option(help: "The variant whose gaps are reported.") var variant: String = "Mix-MoE"
+    @Option(help: "Comma-separated variants it is compared with.") var against: String = "dense SFT,MoE PT+SFT"
+    @OptionGroup var compute: ComputeOptions
+
+    func run() async throws {
+        try await compute.run {
+            var inputs: [BaseStrength.Input] = []
+            for path in reports {
+                let report: ExperimentReport.JSONReport
+                do {
+                    report = try JSONDecoder().decode(ExperimentReport.JSONReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+                } catch {
+                    throw ValidationError("\(path): not an experiment report (\(error.localizedDescription))")
+                }
+                guard report.experiment == .main else { throw ValidationError("\(path): a report of `\(report.experiment.rawValue)`, expected `main`") }
+                guard let tokens = ModelCard.pretrainingTokens(URL(fileURLWithPath: report.setup.model)) else {
+                    throw ValidationError("\(path): its base model \(report.setup.model) has no run.json with data_end and seq (its pretraining tokens)")
+                }
+                // the references of the report's test segments
+                let s = report.setup
+                let test =
+                    try s.test.map { try $0.map { try Corpus.readBitext($0) } }
+                    ?? CorpusFolder(URL(fileURLWithPath: s.data)).bitexts(.test)
+                var refs: [String: [String]] = [:]
+                for b in test { for d in b.directions { refs[d.description] = Array(b.segments(d).prefix(s.testSegments)).map(\.tgt) } }
+                inputs.append(BaseStrength.Input(tokens: Double(tokens), report: report, references: refs))
+            }
+            let points = BaseStrength.points(inputs, variant: variant, others: against.split(separator: ",").map(String.init))
+            let dir = URL(fileURLWithPath: out)
+            let md = BaseStrength.markdown(points, inputs: inputs)
+            try AtomicFile.write(BaseStrength.svg(points), to: dir.appendingPathComponent("base-strength.svg"))
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(enc.encode(points), to: dir.appendingPathComponent("base-strength.json"))
+            try AtomicFile.write(md, to: dir.appendingPathComponent("base-strength.md"))
+            print(md, terminator: "")
+        }
+    }
+}
