@@ -10,7 +10,7 @@ struct MixMoECLI: AsyncParsableCommand {
         subcommands: [
             Demo.self, Experiment.self, Baseline.self, ModelCardCommand.self, Upcycle.self, Train.self, Translate.self,
             Score.self, Evaluate.self, Forward.self, Generate.self, Init.self, Pretrain.self, Perplexity.self, Bench.self, Tokenize.self,
-            TokenizerCommand.self, Serve.self, Report.self,
+            TokenizerCommand.self, Serve.self, Report.self, Finetune.self,
         ])
 }
 

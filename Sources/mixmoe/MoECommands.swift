@@ -90,3 +90,54 @@ struct Train: AsyncParsableCommand {
         }
     }
 }
+
+struct Finetune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Dense full fine-tuning (the dense SFT baseline) on parallel corpora in ALMA's prompt, loss on the target: checkpointed, resumable (--resume), data-parallel under mpirun.",
+        discussion:
+            "The long-run counterpart of `baseline sft` (which trains in one process, without checkpoints): for a translator trained for hours across sessions. Default lr 2e-5 (ALMA's full-weight fine-tuning)."
+    )
+
+    @OptionGroup var model: ModelOption
+    @Option(help: "Output model directory.") var out: String
+    @Option(help: "Only these directions (comma-separated, e.g. de-en,en-de; default both directions of every corpus).") var directions: String?
+    @OptionGroup var train: TrainingOptions
+    @OptionGroup var run: RunOptions
+    @OptionGroup var compute: ComputeOptions
+    @Argument(help: "Parallel corpora (TSV, A.xx,B.yy, ALMA JSON/JSONL).") var files: [String]
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one training file") }
+    }
+
+    func run() async throws {
+        try await compute.run(distributed: true) {
+            let settings = try train.settings(defaultLR: 2e-5)
+            let src = model.url, dst = URL(fileURLWithPath: out)
+            let config = try ModelConfig.load(src.appendingPathComponent("config.json"))
+            if try train.planMemory(config: config, freeze: .full, settings: settings, dtype: model.dtype) { return }
+            let m = try DecoderModel.load(directory: src, dtype: model.dtype, trainable: { _ in true })
+            FreezePlan.full.apply(to: m)
+            let tok = try m.loadTokenizer(directory: src, tokenizer: model.tokenizer)
+            let data = try StageData.load(
+                stage: 2, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
+                directions: try Direction.parseList(directions))
+            printErr(data.summary.replacingOccurrences(of: "stage 2 data", with: "fine-tuning data"))
+            printErr("finetune: \(m.store.trainableCount) parameters trainable; lr \(settings.lr)")
+            let record = [
+                "command": "finetune", "model": try DecoderModel.weightsHash(directory: src), "data": try fileHashes(files),
+                "directions": directions ?? "all", "threads": String(compute.threads),
+            ]
+            let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)
+            run.configure(training, out: dst)
+            let log = try training.run()
+            guard training.collective.isRoot else { return }  // rank 0 writes the model
+            try m.save(directory: dst)
+            try HFDirectory.copyTokenizer(from: src, to: dst)
+            try AtomicFile.write(log.text, to: dst.appendingPathComponent("train_log.jsonl"))
+            try RunRecord.write(training.record, to: dst)
+            printErr("wrote \(out)")
+        }
+    }
+}

@@ -43,6 +43,8 @@ func tinyRunSetup() throws -> (dir: URL, args: [String]) {
 }
 
 @Suite(.serialized) struct ResumeTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
     /// SIGKILL after a checkpoint, resume, and the final weights are bit-identical to an
     /// uninterrupted run; a damaged newest checkpoint is skipped with a warning.
     @Test(arguments: [false, true])
@@ -79,6 +81,40 @@ func tinyRunSetup() throws -> (dir: URL, args: [String]) {
                 .map { String($0.split(separator: ",").prefix(2).joined()) }
         }
         #expect(try losses(a) == losses(b), "the logs (step, loss) must match")
+    }
+
+    /// `finetune` (dense SFT on parallel data, the translation data path with its own batch
+    /// order): SIGKILL after a checkpoint and resume equals the uninterrupted run bit for bit.
+    @Test func killedFinetuneResumesBitIdentical() throws {
+        let (dir, args) = try tinyRunSetup()
+        let base = dir.appendingPathComponent("base")
+        let (p0, _) = try runMixmoe(args.map { $0 == "12" ? "2" : $0 } + ["--out", base.path])
+        #expect(p0.terminationStatus == 0)
+        let lines = try String(contentsOf: ResumeTests.repo.appendingPathComponent("data/demo/parallel/train.de-en.tsv"), encoding: .utf8)
+            .split(separator: "\n").prefix(120)
+        let tsv = dir.appendingPathComponent("train.de-en.tsv")
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: tsv)
+        let ft = [
+            "finetune", "--model", base.path, "--steps", "12", "--batch-tokens", "256", "--micro-tokens", "128", "--seq", "64",
+            "--lr", "3e-3", "--checkpoint-every", "3", "--threads", "1", tsv.path,
+        ]
+        let a = dir.appendingPathComponent("fa"), b = dir.appendingPathComponent("fb")
+        let (pa, ea) = try runMixmoe(ft + ["--out", a.path])
+        #expect(pa.terminationStatus == 0, "\(String(decoding: ea.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        let (pb, _) = try runMixmoe(ft + ["--out", b.path, "--step-delay-ms", "150"], wait: false)
+        let target = Checkpoint.folder(b).appendingPathComponent(Checkpoint.name(step: 6))
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: target.path) && Date() < deadline && pb.isRunning { usleep(5_000) }
+        kill(pb.processIdentifier, SIGKILL)
+        pb.waitUntilExit()
+        #expect(pb.terminationReason == .uncaughtSignal, "the run must have been killed, not finished")
+        let (pr, err) = try runMixmoe(ft + ["--out", b.path, "--resume"])
+        #expect(pr.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        let wa = try Data(contentsOf: a.appendingPathComponent("model.safetensors"))
+        let wb = try Data(contentsOf: b.appendingPathComponent("model.safetensors"))
+        #expect(wa == wb, "resumed fine-tuning differs from the uninterrupted run")
+        let wbase = try Data(contentsOf: base.appendingPathComponent("model.safetensors"))
+        #expect(wa != wbase, "fine-tuning changed the weights")
     }
 
     @Test func resumeWithDifferentSettingsNamesTheDifference() throws {
