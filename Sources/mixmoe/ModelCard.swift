@@ -11,10 +11,28 @@ struct ModelCardCommand: AsyncParsableCommand {
     @Option(help: "train_log.jsonl of the run (default: the model directory's).") var log: String?
     @Option(help: "Corpus folder with parallel/dev.L-en.tsv for the per-language perplexity.") var data: String = "data/demo"
     @Option(help: "Markdown file whose text goes into the card: how the model was trained and why this size.") var notes: String?
+    @Option(
+        help:
+            "With --history: the continuations of --model in pretraining order (repeatable); writes HISTORY.md and history.svg into --history-out instead of a card."
+    )
+    var history: [String] = []
+    @Option(help: "Folder for HISTORY.md and history.svg.") var historyOut: String = "models/checkpoints"
     @OptionGroup var compute: ComputeOptions
 
     func run() async throws {
         try await compute.run {
+            if !history.isEmpty {
+                let dirs = ([model] + history).map { URL(fileURLWithPath: $0) }
+                let (md, svg) = try ModelCard.history(
+                    models: dirs, corpus: CorpusFolder(URL(fileURLWithPath: data)),
+                    regenerate: "mixmoe model-card --model \(model) " + history.map { "--history \($0)" }.joined(separator: " ")
+                        + " --history-out \(historyOut) --data \(data)")
+                let out = URL(fileURLWithPath: historyOut)
+                try AtomicFile.write(svg, to: out.appendingPathComponent("history.svg"))
+                try AtomicFile.write(md, to: out.appendingPathComponent("HISTORY.md"))
+                print(md, terminator: "")
+                return
+            }
             let notesText = try notes.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
             let md = try ModelCard.write(
                 model: URL(fileURLWithPath: model), log: log.map { URL(fileURLWithPath: $0) },

@@ -54,6 +54,55 @@ public enum ModelCard {
     }
 }
 
+extension ModelCard {
+    /// The pretraining history of a model continued in segments (`models/base`, then each
+    /// `--init-from` continuation): one loss curve over the cumulative tokens of all segments, and
+    /// the dev perplexity per language of every kept checkpoint. `models` in pretraining order.
+    public static func history(models: [URL], corpus: CorpusFolder, regenerate: String) throws -> (markdown: String, svg: String) {
+        try corpus.check(splits: [.dev], mono: false)
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mixmoe-history-\(getpid())")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let dev = try corpus.devTexts(into: tmp, englishPerLanguage: Int.max)
+        let langs = [CorpusFolder.pivot] + corpus.languages
+        var xs: [Double] = [], ys: [Double] = []
+        var offset = 0
+        var rows: [(name: String, tokens: Int, steps: Int, ppl: [Double])] = []
+        for dir in models {
+            let entries = try TrainingLog.read(dir.appendingPathComponent("train_log.jsonl"))
+            // the log's token counts restart when a run resumes: accumulate increments, as `totals` does
+            var seen = 0, last = 0
+            for (i, e) in entries.enumerated() {
+                let t = e.tokens ?? 0
+                seen += t >= last ? t - last : t
+                last = t
+                if i % 10 == 0 || i == entries.count - 1 { xs.append(Double(offset + seen) / 1e6); ys.append(e.loss) }
+            }
+            offset += seen
+            let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
+            let ppl = try langs.map { try m.perplexity(file: dev[$0]!, tokenizer: tok, seq: 128).perplexity }
+            rows.append((dir.relativePath, offset, entries.last?.step ?? 0, ppl))
+        }
+        let svg = LineChart.svg(
+            title: "Pretraining loss over all segments (token-mean cross-entropy)", x: xs, y: ys, xLabel: "tokens seen (M)", yLabel: "loss")
+        var md = "# Pretraining history of the base model\n\n"
+        md += "The base model was pretrained in segments, each continuing the previous checkpoint on the next windows of one "
+        md += "seeded data order (no window seen twice; each segment a fresh cosine schedule and fresh AdamW moments). "
+        md += "The curve joins the segments' logs over the cumulative tokens; the table gives each kept checkpoint's "
+        md += "perplexity on the dev split (each language's side of `parallel/dev.L-en.tsv`, windows of 128 tokens).\n\n"
+        md += "![loss over all segments](history.svg)\n\n"
+        md +=
+            "| checkpoint | tokens seen | steps in its segment | " + langs.joined(separator: " | ") + " |\n|---|---|---|"
+            + String(repeating: "---|", count: langs.count) + "\n"
+        for r in rows {
+            md += "| `\(r.name)` | " + String(format: "%.1f M", Double(r.tokens) / 1e6) + " | \(r.steps) | "
+            md += r.ppl.map { String(format: "%.1f", $0) }.joined(separator: " | ") + " |\n"
+        }
+        md += "\nRegenerate: `\(regenerate)`.\n"
+        return (md, svg)
+    }
+}
+
 /// `run.json` beside a trained model: the run record (settings, data identity, threads).
 public enum RunRecord {
     public static func write(_ record: [String: String], to dir: URL) throws {
