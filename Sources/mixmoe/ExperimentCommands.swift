@@ -57,49 +57,41 @@ struct Experiment: AsyncParsableCommand {
                 data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
                 monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList,
                 methods: methods == nil ? nil : variants.map(\.method), threads: compute.threads)
-            if name == .upcycling {
+            let log: (String) -> Void = { printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0) }
+            // the studies that are not comparisons of variants: one MethodRunner on the first seed
+            func studyRunner() throws -> MethodRunner {
                 var b0 = b
                 b0.seed = seedList.first ?? 0
-                let mr = try MethodRunner(base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b0) {
-                    printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0)
-                }
-                let rows = try UpcyclingStudy(runner: mr, dev: data.dev).run(stage1Budgets: [b.stage1Steps / 4, b.stage1Steps])
-                let md = UpcyclingStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0)
+                return try MethodRunner(base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b0, log: log)
+            }
+            func writeStudy<T: Encodable>(_ md: String, _ rows: T, figures: [String: String] = [:]) throws {
                 let dir = URL(fileURLWithPath: reports)
-                try AtomicFile.write(md, to: dir.appendingPathComponent("upcycling.md"))
+                for (file, svg) in figures { try AtomicFile.write(svg, to: dir.appendingPathComponent(file)) }
+                try AtomicFile.write(md, to: dir.appendingPathComponent("\(name.rawValue).md"))
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(enc.encode(rows), to: dir.appendingPathComponent("upcycling.json"))
+                try AtomicFile.write(enc.encode(rows), to: dir.appendingPathComponent("\(name.rawValue).json"))
                 print(md, terminator: "")
+            }
+            if name == .upcycling {
+                let rows = try UpcyclingStudy(runner: try studyRunner(), dev: data.dev).run(stage1Budgets: [b.stage1Steps / 4, b.stage1Steps])
+                try writeStudy(UpcyclingStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0), rows)
                 return
             }
             if name == .transfer {
-                var b0 = b
-                b0.seed = seedList.first ?? 0
-                let log: (String) -> Void = { printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0) }
-                let mr = try MethodRunner(base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b0, log: log)
                 let langs = pairs.map { $0.split(separator: ",").map(String.init) } ?? data.train.map(\.langA).filter { $0 != "en" }
-                var study = TransferStudy(runner: mr, test: data.test, segments: corpus.testSegments)
+                var study = TransferStudy(runner: try studyRunner(), test: data.test, segments: corpus.testSegments)
                 study.log = log
                 let rows = try study.run(pairs: langs)
-                let dir = URL(fileURLWithPath: reports)
-                let md = TransferStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0)
                 let figs = TransferStudy.figures(rows)
-                try AtomicFile.write(figs.stage1, to: dir.appendingPathComponent("transfer-stage1.svg"))
-                try AtomicFile.write(figs.stage2, to: dir.appendingPathComponent("transfer-stage2.svg"))
-                try AtomicFile.write(md, to: dir.appendingPathComponent("transfer.md"))
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(enc.encode(rows), to: dir.appendingPathComponent("transfer.json"))
-                print(md, terminator: "")
+                try writeStudy(
+                    TransferStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0), rows,
+                    figures: ["transfer-stage1.svg": figs.stage1, "transfer-stage2.svg": figs.stage2])
                 return
             }
             let runner = ExperimentRunner(
                 name: name, baseModel: m, tokenizer: tok, monoFiles: data.mono, monoDev: data.dev, train: data.train,
-                test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments
-            ) {
-                printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0)
-            }
+                test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments, log: log)
             if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
             let results = try runner.run(variants)
             // the references of every direction's test segments, for the significance marks

@@ -42,6 +42,18 @@ func tinyRunSetup() throws -> (dir: URL, args: [String]) {
     return (dir, args)
 }
 
+/// Starts `mixmoe args` (a slowed-down training run), waits for its checkpoint at `step` in `out`
+/// and kills it with SIGKILL: the state a crash leaves.
+func killAfterCheckpoint(_ args: [String], out: URL, step: Int) throws {
+    let (p, _) = try runMixmoe(args, wait: false)
+    let target = Checkpoint.folder(out).appendingPathComponent(Checkpoint.name(step: step))
+    let deadline = Date().addingTimeInterval(120)
+    while !FileManager.default.fileExists(atPath: target.path) && Date() < deadline && p.isRunning { usleep(5_000) }
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+    #expect(p.terminationReason == .uncaughtSignal, "the run must have been killed, not finished")
+}
+
 @Suite(.serialized) struct ResumeTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -54,13 +66,7 @@ func tinyRunSetup() throws -> (dir: URL, args: [String]) {
         let (pa, _) = try runMixmoe(args + ["--out", a.path])
         #expect(pa.terminationStatus == 0)
 
-        let (pb, _) = try runMixmoe(args + ["--out", b.path, "--step-delay-ms", "150"], wait: false)
-        let target = Checkpoint.folder(b).appendingPathComponent(Checkpoint.name(step: 6))
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: target.path) && Date() < deadline && pb.isRunning { usleep(5_000) }
-        kill(pb.processIdentifier, SIGKILL)
-        pb.waitUntilExit()
-        #expect(pb.terminationReason == .uncaughtSignal, "the run must have been killed, not finished")
+        try killAfterCheckpoint(args + ["--out", b.path, "--step-delay-ms", "150"], out: b, step: 6)
         #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent("model.safetensors").path))
 
         if corruptNewest {  // flip a byte in the newest checkpoint's weights
@@ -101,13 +107,7 @@ func tinyRunSetup() throws -> (dir: URL, args: [String]) {
         let a = dir.appendingPathComponent("fa"), b = dir.appendingPathComponent("fb")
         let (pa, ea) = try runMixmoe(ft + ["--out", a.path])
         #expect(pa.terminationStatus == 0, "\(String(decoding: ea.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
-        let (pb, _) = try runMixmoe(ft + ["--out", b.path, "--step-delay-ms", "150"], wait: false)
-        let target = Checkpoint.folder(b).appendingPathComponent(Checkpoint.name(step: 6))
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: target.path) && Date() < deadline && pb.isRunning { usleep(5_000) }
-        kill(pb.processIdentifier, SIGKILL)
-        pb.waitUntilExit()
-        #expect(pb.terminationReason == .uncaughtSignal, "the run must have been killed, not finished")
+        try killAfterCheckpoint(ft + ["--out", b.path, "--step-delay-ms", "150"], out: b, step: 6)
         let (pr, err) = try runMixmoe(ft + ["--out", b.path, "--resume"])
         #expect(pr.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
         let wa = try Data(contentsOf: a.appendingPathComponent("model.safetensors"))

@@ -167,3 +167,26 @@ struct BaseStrengthTests {
         #expect(svg.contains("Mix-MoE - dense SFT") && svg.contains("<polyline"))
     }
 }
+
+/// TER on 1000 random short segments against sacreBLEU (scripts/make_ter_shift_fixture.py),
+/// including the shifts whose slices run past the end of the hypothesis (Python clamps them; an
+/// evaluation once crashed there): every segment's edits and reference length, and the corpus score.
+struct TERShiftTests {
+    struct File: Decodable {
+        struct Case: Decodable { let hyp: String, ref: String, edits: Double, ref_length: Double, clamped: Bool }
+        let cases: [Case], corpus_score: Double
+    }
+
+    @Test func randomSegmentsMatchSacreBLEU() throws {
+        let f = try JSONDecoder().decode(
+            File.self, from: Data(contentsOf: fixtures.appendingPathComponent("significance/ter_random.json")))
+        #expect(f.cases.filter(\.clamped).count >= 10, "the fixture exercises the clamped shift")
+        let m = CorpusMetric(.ter)
+        for c in f.cases {
+            let st = m.stats(c.hyp, c.ref)
+            #expect(st[0] == c.edits && st[1] == c.ref_length, "\(c.hyp) | \(c.ref): \(st) vs \(c.edits), \(c.ref_length)")
+        }
+        let score = m.score(hypotheses: f.cases.map(\.hyp), references: f.cases.map(\.ref))
+        #expect(abs(score.score - f.corpus_score) < 1e-9, "corpus TER \(score.score) vs \(f.corpus_score)")
+    }
+}

@@ -194,13 +194,20 @@ public enum TER {
         return (b.score, b.words, checked)
     }
 
+    /// sacreBLEU's `_perform_shift`. Its slices follow Python's rules, which clamp out-of-range
+    /// bounds (a shift "within the shifted string" may slice up to `length + target`, past the
+    /// end), so every slice here is clamped the same way.
     static func performShift(_ w: [Int], start: Int, length: Int, target: Int) -> [Int] {
+        func py(_ a: Int?, _ b: Int?) -> ArraySlice<Int> {  // w[a:b] for non-negative a, b
+            let lo = min(a ?? 0, w.count), hi = min(b ?? w.count, w.count)
+            return lo < hi ? w[lo..<hi] : []
+        }
         if target < start {
-            return Array(w[..<target] + w[start..<(start + length)] + w[target..<start] + w[(start + length)...])
+            return Array(py(nil, target) + py(start, start + length) + py(target, start) + py(start + length, nil))
         } else if target > start + length {
-            return Array(w[..<start] + w[(start + length)..<target] + w[start..<(start + length)] + w[target...])
+            return Array(py(nil, start) + py(start + length, target) + py(start, start + length) + py(target, nil))
         } else {
-            return Array(w[..<start] + w[(start + length)..<(length + target)] + w[start..<(start + length)] + w[(length + target)...])
+            return Array(py(nil, start) + py(start + length, length + target) + py(start, start + length) + py(length + target, nil))
         }
     }
 

@@ -26,13 +26,10 @@ public enum ModelCard {
                 title: "Pretraining loss (token-mean cross-entropy)", x: entries.map { Double($0.step) },
                 y: entries.map(\.loss), xLabel: "optimiser step", yLabel: "loss"),
             to: dir.appendingPathComponent("loss.svg"))
-        try corpus.check(splits: [.dev], mono: false)
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mixmoe-card-\(getpid())")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: tmp) }
-        let dev = try corpus.devTexts(into: tmp, englishPerLanguage: Int.max)
-        let ppl = try ([CorpusFolder.pivot] + corpus.languages).map { l -> (String, PerplexityResult) in
-            (l, try m.perplexity(file: dev[l]!, tokenizer: tok, seq: 128))
+        let ppl = try withDevTexts(corpus) { dev in
+            try ([CorpusFolder.pivot] + corpus.languages).map { l -> (String, PerplexityResult) in
+                (l, try m.perplexity(file: dev[l]!, tokenizer: tok, seq: 128))
+            }
         }
         let threads = RunRecord.read(dir)?["threads"]
         let c = m.config
@@ -59,12 +56,10 @@ extension ModelCard {
     /// `--init-from` continuation): one loss curve over the cumulative tokens of all segments, and
     /// the dev perplexity per language of every kept checkpoint. `models` in pretraining order.
     public static func history(models: [URL], corpus: CorpusFolder, regenerate: String) throws -> (markdown: String, svg: String) {
-        try corpus.check(splits: [.dev], mono: false)
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mixmoe-history-\(getpid())")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: tmp) }
-        let dev = try corpus.devTexts(into: tmp, englishPerLanguage: Int.max)
-        let langs = [CorpusFolder.pivot] + corpus.languages
+        try withDevTexts(corpus) { dev in try history(models: models, dev: dev, languages: [CorpusFolder.pivot] + corpus.languages, regenerate: regenerate) }
+    }
+
+    static func history(models: [URL], dev: [String: URL], languages langs: [String], regenerate: String) throws -> (markdown: String, svg: String) {
         var xs: [Double] = [], ys: [Double] = []
         var offset = 0
         var rows: [(name: String, tokens: Int, steps: Int, ppl: [Double])] = []
@@ -100,6 +95,18 @@ extension ModelCard {
         }
         md += "\nRegenerate: `\(regenerate)`.\n"
         return (md, svg)
+    }
+}
+
+extension ModelCard {
+    /// Runs `body` with every language's dev text (each language's side of `parallel/dev.L-en.tsv`;
+    /// English: all English sides) written to a temporary folder, removed afterwards.
+    static func withDevTexts<T>(_ corpus: CorpusFolder, _ body: ([String: URL]) throws -> T) throws -> T {
+        try corpus.check(splits: [.dev], mono: false)
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mixmoe-dev-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        return try body(try corpus.devTexts(into: tmp, englishPerLanguage: Int.max))
     }
 }
 
