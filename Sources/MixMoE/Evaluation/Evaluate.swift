@@ -25,6 +25,11 @@ public enum Evaluation {
     /// BLEU tokenizer for a target language: `zh` for Chinese (sacreBLEU's default), else `13a`.
     public static func bleuTokenizer(target: String) -> SacreTokenizer { target == "zh" ? .zh : .t13a }
 
+    /// The BLEU metric of each direction label ("de-en"), tokenised for its target language.
+    public static func bleuMetrics(_ directions: [String]) -> [CorpusMetric] {
+        directions.map { CorpusMetric(.bleu, tokenize: bleuTokenizer(target: String($0.split(separator: "-").last ?? ""))) }
+    }
+
     /// Translates every wanted direction of `bitexts` and scores it. Hypotheses are written to
     /// `hypDir/hyp.SRC-TGT.txt` when given.
     public static func run(

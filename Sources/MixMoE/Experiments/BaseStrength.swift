@@ -48,7 +48,7 @@ public enum BaseStrength {
                 }
                 let a = seeds.compactMap { hyps(theirs[$0]!) }, b = seeds.compactMap { hyps(mine[$0]!) }
                 guard a.count == seeds.count, b.count == seeds.count, !dirs.isEmpty else { continue }
-                let metrics = dirs.map { CorpusMetric(.bleu, tokenize: Evaluation.bleuTokenizer(target: String($0.split(separator: "-").last ?? ""))) }
+                let metrics = Evaluation.bleuMetrics(dirs)
                 let diff = PairedTest.meanDifference(metrics: metrics, references: dirs.map { input.references[$0]! }, a: a, b: b)
                 out.append(
                     Point(base: input.report.setup.model, tokens: input.tokens, comparison: "\(variant) - \(other)", seeds: seeds.count, difference: diff))

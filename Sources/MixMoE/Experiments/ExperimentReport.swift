@@ -149,7 +149,7 @@ public enum ExperimentReport {
         else { return [:] }
         guard let any = runs["dense SFT"]?.values.first else { return [:] }
         let dirs = any.directions.map(\.direction).filter { references[$0] != nil }
-        let metrics = dirs.map { CorpusMetric(.bleu, tokenize: Evaluation.bleuTokenizer(target: String($0.split(separator: "-").last ?? ""))) }
+        let metrics = Evaluation.bleuMetrics(dirs)
         let refs = dirs.map { references[$0]! }
         func hyps(_ r: RunResult) -> [[String]] { dirs.map { d in r.directions.first { $0.direction == d }?.hypotheses ?? [] } }
         var out: [String: Marks] = [:]

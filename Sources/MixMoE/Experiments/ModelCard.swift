@@ -65,15 +65,11 @@ extension ModelCard {
         var rows: [(name: String, tokens: Int, steps: Int, ppl: [Double])] = []
         for dir in models {
             let entries = try TrainingLog.read(dir.appendingPathComponent("train_log.jsonl"))
-            // the log's token counts restart when a run resumes: accumulate increments, as `totals` does
-            var seen = 0, last = 0
-            for (i, e) in entries.enumerated() {
-                let t = e.tokens ?? 0
-                seen += t >= last ? t - last : t
-                last = t
-                if i % 10 == 0 || i == entries.count - 1 { xs.append(Double(offset + seen) / 1e6); ys.append(e.loss) }
+            let seen = TrainingLog.tokensSeen(entries)
+            for (i, e) in entries.enumerated() where i % 10 == 0 || i == entries.count - 1 {
+                xs.append(Double(offset + seen[i]) / 1e6); ys.append(e.loss)
             }
-            offset += seen
+            offset += seen.last ?? 0
             let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
             let ppl = try langs.map { try m.perplexity(file: dev[$0]!, tokenizer: tok, seq: 128).perplexity }
             rows.append((dir.relativePath, offset, entries.last?.step ?? 0, ppl))

@@ -17,9 +17,6 @@ public struct RunCache: Sendable {
     /// so an accidental change fails CI rather than leaving stale results behind.
     public static let numericsVersion = "n1"
 
-    /// The key's code component (see ``numericsVersion``).
-    public static let codeVersion: String = numericsVersion
-
     /// Hash of the inputs shared by every run of an experiment: base weights, training data, the
     /// test segments used, and the held-out texts behind the perplexities.
     public static func fingerprint(
@@ -50,7 +47,7 @@ public struct RunCache: Sendable {
     /// differ in float rounding across thread counts.
     public static func key(
         fingerprint: String, method: Method, moe: MoEOptions, budget: Budget, threads: Int,
-        codeVersion: String = RunCache.codeVersion
+        codeVersion: String = RunCache.numericsVersion
     ) throws -> String {
         var h = FNV64()
         h.add(["v3", codeVersion, fingerprint, method.rawValue, moe.key, try sortedJSON(budget), "threads=\(threads)"].joined(separator: "|"))

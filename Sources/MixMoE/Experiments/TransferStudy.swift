@@ -31,7 +31,6 @@ public struct TransferStudy {
 
     /// Rows: the base model, the stage-1 model, then one stage-2 model per language in `pairs`.
     public func run(pairs: [String]) throws -> [Row] {
-        let b = runner.budget
         log("[transfer] base model")
         var rows = [Row(model: "base", bleu: try evaluate(runner.base), trainSeconds: 0)]
         var t0 = monotonicSeconds()
@@ -46,7 +45,6 @@ public struct TransferStudy {
             log("[transfer] stage 2 on \(lang)-en only")
             rows.append(Row(model: lang, bleu: try evaluate(m2), trainSeconds: s2))
         }
-        _ = b
         return rows
     }
 

@@ -210,14 +210,20 @@ public struct TrainingLog: Sendable {
 
     /// Tokens and seconds summed over a log whose counters restart at 0 after each resume.
     public static func totals(_ entries: [Entry]) -> (tokens: Int, seconds: Double) {
-        var tokens = 0, lastTokens = 0, seconds = 0.0, lastElapsed = 0.0
-        for e in entries {
-            let t = e.tokens ?? 0, s = e.elapsed ?? 0
-            tokens += t >= lastTokens ? t - lastTokens : t
-            seconds += s >= lastElapsed ? s - lastElapsed : s
-            lastTokens = t; lastElapsed = s
+        (tokensSeen(entries).last ?? 0, accumulate(entries.map { $0.elapsed ?? 0 }).last ?? 0)
+    }
+
+    /// Tokens seen up to each entry. A resumed run's log restarts its counters, so increments
+    /// are accumulated (a drop means a restart: the new value is the increment).
+    public static func tokensSeen(_ entries: [Entry]) -> [Int] { accumulate(entries.map { $0.tokens ?? 0 }) }
+
+    static func accumulate<T: Numeric & Comparable>(_ values: [T]) -> [T] {
+        var total: T = 0, last: T = 0
+        return values.map { v in
+            total += v >= last ? v - last : v
+            last = v
+            return total
         }
-        return (tokens, seconds)
     }
 }
 
