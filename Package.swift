@@ -17,10 +17,11 @@ let package = Package(
     products: [
         .library(name: "MixMoE", targets: ["MixMoE"]),
         .executable(name: "mixmoe", targets: ["mixmoe"]),
+        .executable(name: "mixmoe-serve", targets: ["mixmoe-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        // HTTP for `mixmoe serve` (MixMoEServer only; the library and its tests do not need it).
+        // HTTP for `mixmoe-serve` (MixMoEServer only; the library, `mixmoe` and its tests do not need it).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
@@ -36,17 +37,26 @@ let package = Package(
             dependencies: ["CBLAS", "CMPI"],
             swiftSettings: releaseSettings
         ),
-        // `mixmoe serve`: HTTP routes over the library's ServingEngine (a thin front end).
+        // What the front ends share: option groups (a flag means the same everywhere), error policy.
+        .target(
+            name: "MixMoECommandLine",
+            dependencies: ["MixMoE", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // HTTP routes over the library's ServingEngine (a thin front end).
         .target(
             name: "MixMoEServer",
             dependencies: ["MixMoE", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .executableTarget(
             name: "mixmoe",
+            dependencies: ["MixMoE", "MixMoECommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The server: an executable of its own, so `mixmoe` (and the demo's clean build) does not
+        // link Hummingbird and SwiftNIO. `mixmoe serve` runs it.
+        .executableTarget(
+            name: "mixmoe-serve",
             dependencies: [
-                "MixMoE",
-                "MixMoEServer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "MixMoE", "MixMoECommandLine", "MixMoEServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
@@ -60,7 +70,7 @@ let package = Package(
                 // mixmoe: built for the `mixmoe serve` process test. The tests run the server on a
                 // loopback port with their own socket client (HummingbirdTesting would add
                 // AsyncHTTPClient and BoringSSL to every clean build)
-                "MixMoEServer", "MixMoE", "mixmoe",
+                "MixMoEServer", "MixMoE", "mixmoe", "mixmoe-serve",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixMoE
+import MixMoECommandLine
 
 struct Experiment: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

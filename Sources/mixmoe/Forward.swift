@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixMoE
+import MixMoECommandLine
 
 struct Forward: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixMoE
+import MixMoECommandLine
 
 struct ModelCardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

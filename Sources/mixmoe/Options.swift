@@ -1,72 +1,13 @@
 import ArgumentParser
 import Foundation
 import MixMoE
+import MixMoECommandLine
 
 // Option groups shared by the commands: a flag means the same thing, with the same default,
 // wherever it appears. Defaults come from the library's settings types.
 
-extension RouterFeatures: ExpressibleByArgument {}
-extension GroupCombine: ExpressibleByArgument {}
-extension UpcycleMode: ExpressibleByArgument {}
-extension Method: ExpressibleByArgument {}
-extension ExperimentName: ExpressibleByArgument {}
-extension MetricName: ExpressibleByArgument {}
-extension SacreTokenizer: ExpressibleByArgument {}
-extension SplitPattern: ExpressibleByArgument {}
-extension FreezePlan: ExpressibleByArgument {}
-extension DType: ExpressibleByArgument {}
-extension Placement: ExpressibleByArgument {
-    public init?(argument: String) { self.init(argument) }
-}
-
-/// Options every computing command shares.
-struct ComputeOptions: ParsableArguments {
-    @Option(help: "Threads for all numeric work (ours and OpenBLAS's). Results are deterministic for a given seed and thread count.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    /// Sets the thread count, then runs a command body with the CLI's error reporting. Under
-    /// `mpirun`/`srun`, a `distributed` command joins the MPI job (data-parallel training); any
-    /// other command refuses to run in more than one process.
-    func run(distributed: Bool = false, _ body: () async throws -> Void) async throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        Parallel.setThreads(threads)
-        // MIXMOE_PROFILE=1: time the kernels (GEMMs, attention, norms, ...) and print the totals on stderr
-        let profile = ProcessInfo.processInfo.environment["MIXMOE_PROFILE"] == "1"
-        Profile.enabled = profile
-        defer { if profile { printErr(Profile.report) } }
-        try await reportingErrors {
-            if Distributed.launchedByMPI {
-                let world = try Distributed.start()
-                if !distributed && world.size > 1 {
-                    throw DistributedError.unsupported(command: CommandLine.arguments.dropFirst().prefix(2).joined(separator: " "))
-                }
-            }
-            try await body()
-        }
-        Distributed.finish()
-    }
-}
-
 /// Help of every `--config` option.
 let namedConfigHelp = "Named config (\(ModelConfig.namedConfigs.map(\.name).joined(separator: ", "))) or a config.json path."
-
-/// The model a command reads: `--model DIR` (a Hugging Face model directory) and, where a
-/// tokenizer is needed, `--tokenizer` (default: the directory's tokenizer.json).
-struct ModelOption: ParsableArguments {
-    @Option(help: "Model directory (config.json, model.safetensors; tokenizer.json where text is involved).") var model: String
-    @Option(help: "tokenizer.json (default: the model directory's).") var tokenizer: String?
-    @Option(
-        help:
-            "What weight matrices are held in: f32, or bf16 (half the memory; compute stays fp32). Training holds only the frozen matrices in bf16; upcycle writes bf16 files."
-    )
-    var dtype: DType = .f32
-
-    var url: URL { URL(fileURLWithPath: model) }
-    func load() throws -> DecoderModel { try DecoderModel.load(directory: url, dtype: dtype) }
-    func loadWithTokenizer() throws -> (DecoderModel, BPETokenizer) {
-        try DecoderModel.loadWithTokenizer(directory: url, tokenizer: tokenizer, dtype: dtype)
-    }
-}
 
 /// Batch and optimiser options every training command shares. Unset options keep the command's
 /// preset (`TrainingSettings()` for `pretrain` and `train`, `Budget.experiments` / `Budget.demo`).

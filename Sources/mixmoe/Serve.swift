@@ -1,69 +1,56 @@
 import ArgumentParser
 import Foundation
 import MixMoE
-import MixMoEServer
-import Synchronization
+import MixMoECommandLine
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `mixmoe serve ARGS` runs `mixmoe-serve ARGS`, the HTTP server, which is an executable of its
+/// own: linking Hummingbird and SwiftNIO into `mixmoe` added minutes to every clean build, the
+/// demo's included. The server replaces this process (exec), so its pid, signals (SIGTERM drains
+/// the requests in flight) and exit status are the server's.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve a model over HTTP: /v1/translate, OpenAI-style /v1/completions and /v1/chat/completions, /v1/models, /health, and a web page at /.",
-        discussion: """
-            Every request's generations run together in one continuous-batching loop (--max-batch cache rows; a beam search \
-            takes one row per beam). /health answers 503 until the weights are loaded. SIGTERM or SIGINT: stop accepting, \
-            finish the requests in flight, exit. Endpoints and fields: docs/SERVER.md.
-            """)
+        abstract: "Serve a model over HTTP (runs mixmoe-serve, built beside mixmoe; `mixmoe serve --help` lists its options).",
+        discussion: "Build the server with `swift build -c release --product mixmoe-serve`. Endpoints and fields: docs/SERVER.md.")
 
-    @OptionGroup var model: ModelOption
-    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).") var host = "127.0.0.1"
-    @Option(help: "Port (0: any free port; the one chosen is printed).") var port = 8080
-    @Option(help: "Generations decoded together (KV cache rows of the model's whole context each).") var maxBatch = 16
-    @Option(help: "Requests that may wait for a free row; beyond that the server answers 503 with Retry-After.") var maxQueue = 256
-    @OptionGroup var compute: ComputeOptions
+    @Argument(parsing: .captureForPassthrough, help: "mixmoe-serve's options (--model DIR, --port, --host, --max-batch, ...).")
+    var arguments: [String] = []
 
-    func validate() throws {
-        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
-        guard maxQueue >= 0 else { throw ValidationError("--max-queue must be at least 0") }
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+    func run() async throws { try await reportingErrors { try launch() } }
+
+    private func launch() throws {
+        let here =
+            Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent()
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let server = here.appendingPathComponent("mixmoe-serve")
+        guard FileManager.default.isExecutableFile(atPath: server.path) else {
+            throw ServeLaunchError.notBuilt(expected: server.path, configuration: here.lastPathComponent)
+        }
+        let argv = [server.path] + arguments
+        var cArgs = argv.map { strdup($0) } + [nil]
+        execv(server.path, &cArgs)
+        // execv returns only on failure
+        throw ServeLaunchError.cannotExec(path: server.path, errno: errno)
     }
+}
 
-    func run() async throws {
-        try await compute.run {
-            // a wrong directory fails now, before the port is taken; the weights load in the background
-            let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
-            _ = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
-            let kv = MemoryPlan.kvCacheBytes(config, rows: maxBatch, positions: config.maxPositionEmbeddings)
-            printErr(
-                String(
-                    format: "mixmoe serve: KV cache of %d rows x %d positions: %.2f GB (--max-batch sets the rows)", maxBatch,
-                    config.maxPositionEmbeddings, Double(kv) / 1e9))
-            let state = ServerState()
-            let (model, host, rows, queue) = (model, host, maxBatch, maxQueue)
-            let loader = Thread {
-                let t0 = monotonicSeconds()
-                do {
-                    let (m, tok) = try model.loadWithTokenizer()
-                    state.ready(
-                        TranslationService(model: m, tokenizer: tok, modelID: model.url.standardizedFileURL.lastPathComponent, rows: rows, maxQueue: queue))
-                    printErr(String(format: "mixmoe serve: model loaded in %.1f s; ready", monotonicSeconds() - t0))
-                } catch {
-                    printErr("mixmoe serve: error: \(error.localizedDescription)")
-                    Foundation.exit(1)
-                }
-            }
-            loader.start()
-            let listening = Mutex(false)
-            let app = MixMoEServer.application(state: state, host: host, port: port) { p in
-                listening.withLock { $0 = true }
-                printErr("mixmoe serve: listening on http://\(host):\(p)/ (SIGTERM or Ctrl-C stops after the requests in flight)")
-            }
-            do {
-                try await app.runService()
-            } catch  where !listening.withLock({ $0 }) {
-                throw ServeError.cannotListen(host: host, port: port, detail: "\(error)")
-            }
-            // the HTTP server has drained: finish what the engine still holds, then exit
-            state.loaded?.engine.shutdown()
-            printErr("mixmoe serve: stopped")
+enum ServeLaunchError: LocalizedError {
+    case notBuilt(expected: String, configuration: String)
+    case cannotExec(path: String, errno: Int32)
+
+    var errorDescription: String? {
+        switch self {
+        case .notBuilt(let path, let configuration):
+            let flag = configuration == "release" ? " -c release" : ""
+            return "the server executable \(path) is not built. "
+                + "Build it with `swift build\(flag) --product mixmoe-serve` (or run `swift run\(flag) mixmoe-serve --model DIR`)."
+        case .cannotExec(let path, let e):
+            return "cannot run \(path): \(String(cString: strerror(e)))"
         }
     }
 }
