@@ -47,3 +47,23 @@ struct MetricsTests {
         #expect(metric.score(hypotheses: refs.map { _ in "" }, references: refs).score == empty)
     }
 }
+
+/// The per-direction report table: every row has the header's columns, each value under its
+/// header (a row once left METEOR out, so the time stood under METEOR).
+@Test func evaluationTableColumnsLineUp() {
+    func r(_ d: String, meteor: Double?) -> DirectionResult {
+        DirectionResult(
+            direction: d, segments: 3, bleu: 12.5, chrf: 40.25, chrfpp: 38.5, ter: 71.0, meteor: meteor, seconds: 9.5,
+            bleuSignature: "sig", hypotheses: nil)
+    }
+    let lines = Evaluation.markdown([r("de-en", meteor: 0.25), r("en-de", meteor: nil)]).split(separator: "\n").map(String.init)
+    func cells(_ l: String) -> [String] { l.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
+    let header = cells(lines[0])
+    #expect(header == ["direction", "segments", "BLEU", "chrF", "chrF++", "TER", "METEOR", "time (s)"])
+    let rows = lines.dropFirst(2).map(cells)
+    #expect(rows.count == 3)
+    for row in rows { #expect(row.count == header.count, "\(row)") }
+    #expect(rows[0] == ["de-en", "3", "12.50", "40.25", "38.50", "71.00", "0.2500", "9.5"])
+    #expect(rows[1][6] == "—" && rows[1][7] == "9.5")
+    #expect(rows[2][6] == "—", "a mean over directions with a missing METEOR is no mean")
+}

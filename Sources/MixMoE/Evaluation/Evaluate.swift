@@ -68,8 +68,8 @@ public enum Evaluation {
         var s = "| direction | segments | BLEU | chrF | chrF++ | TER | METEOR | time (s) |\n|---|---|---|---|---|---|---|---|\n"
         for r in rs {
             s += String(
-                format: "| %@ | %d | %.2f | %.2f | %.2f | %@ | %.1f |\n", r.direction, r.segments, r.bleu, r.chrf, r.chrfpp,
-                r.ter.map { String(format: "%.2f", $0) } ?? "—", r.seconds)
+                format: "| %@ | %d | %.2f | %.2f | %.2f | %@ | %@ | %.1f |\n", r.direction, r.segments, r.bleu, r.chrf, r.chrfpp,
+                r.ter.map { String(format: "%.2f", $0) } ?? "—", r.meteor.map { String(format: "%.4f", $0) } ?? "—", r.seconds)
         }
         if rs.count > 1 {
             let n = Double(rs.count)
