@@ -67,3 +67,16 @@ struct MetricsTests {
     #expect(rows[1][6] == "—" && rows[1][7] == "9.5")
     #expect(rows[2][6] == "—", "a mean over directions with a missing METEOR is no mean")
 }
+
+/// A loss curve's axis labels: five ticks evenly spread over the data itself (1 + 499 i / 4,
+/// rounded for integer steps), none at the padded plot edges (which once read "step -49").
+@Test func lossChartTicksSpanTheData() throws {
+    let x = (1...500).map(Double.init), y = x.map { 3 + 1 / $0 }
+    let svg = LineChart.svg(title: "loss", x: x, y: y, xLabel: "step", yLabel: "loss")
+    let labels = try Regex(#"text-anchor="middle">([^<]+)</text>"#)
+    let xTicks = svg.matches(of: labels).map { String($0.output[1].substring!) }.filter { Double($0) != nil }
+    #expect(xTicks == ["1", "126", "251", "375", "500"])
+    let yLabels = try Regex(#"text-anchor="end">([^<]+)</text>"#)
+    let yTicks = svg.matches(of: yLabels).compactMap { Double($0.output[1].substring!) }
+    #expect(yTicks.first == 3.00 && yTicks.last == 4.00, "\(yTicks)")  // 3 + 1/500 and 3 + 1/1, to 2 decimals
+}

@@ -27,8 +27,12 @@ public enum LineChart {
         }
         if x1 <= x0 { x0 -= 1; x1 += 1 }
         if y1 <= y0 { y0 -= 1; y1 += 1 }
+        // ticks span the data; the plot area is padded around it (ticks at padded ends showed
+        // impossible values, such as step -49 on a loss curve)
+        let (dx0, dx1, dy0, dy1) = (x0, x1, y0, y1)
         let padX = 0.05 * (x1 - x0), padY = 0.08 * (y1 - y0)
         x0 -= padX; x1 += padX; y0 -= padY; y1 += padY
+        let integralX = xs.allSatisfy { $0 == $0.rounded() }
         func px(_ v: Double) -> Double { l + (v - x0) / (x1 - x0) * (w - l - r) }
         func py(_ v: Double) -> Double { t + (1 - (v - y0) / (y1 - y0)) * (h - t - b) }
         let colors = ["#1f4fbf", "#c0392b", "#27ae60", "#8e44ad", "#d68910"]
@@ -37,9 +41,13 @@ public enum LineChart {
         s +=
             "<line x1=\"\(l)\" y1=\"\(h - b)\" x2=\"\(w - r)\" y2=\"\(h - b)\" stroke=\"black\"/><line x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(h - b)\" stroke=\"black\"/>\n"
         for i in 0...4 {
-            let yv = y0 + (y1 - y0) * Double(i) / 4, xv = x0 + (x1 - x0) * Double(i) / 4
+            let yv = dy0 + (dy1 - dy0) * Double(i) / 4
+            var xv = dx0 + (dx1 - dx0) * Double(i) / 4
+            if integralX { xv = xv.rounded() }
             s += String(format: "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.2f</text>\n", l - 4, py(yv) + 4, yv)
-            s += String(format: "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">%.1f</text>\n", px(xv), h - b + 16, xv)
+            s += String(
+                format: "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">%@</text>\n", px(xv), h - b + 16,
+                integralX ? String(format: "%.0f", xv) : String(format: "%.1f", xv))
         }
         if zeroLine {
             s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"gray\" stroke-dasharray=\"4 3\"/>\n", l, py(0), w - r, py(0))
