@@ -49,11 +49,28 @@ public struct ComputeOptions: ParsableArguments, Sendable {
     }
 }
 
+/// The model directory a command reads when `--model` is not given: none for most commands (the
+/// flag is required), the shipped translator for `translate` and `serve`.
+public protocol ModelDefault: Sendable {
+    static var path: String? { get }
+}
+/// `--model` is required.
+public enum NoDefaultModel: ModelDefault { public static let path: String? = nil }
+/// `--model` defaults to `models/mt`, the shipped translator (relative to the working directory).
+public enum ShippedTranslator: ModelDefault { public static let path: String? = "models/mt" }
+
 /// The model a command reads: `--model DIR` (a Hugging Face model directory) and, where a
-/// tokenizer is needed, `--tokenizer` (default: the directory's tokenizer.json).
-public struct ModelOption: ParsableArguments, Sendable {
+/// tokenizer is needed, `--tokenizer` (default: the directory's tokenizer.json). One group for
+/// every command, so the flags mean the same everywhere; only the default differs (`Default`).
+public struct ModelChoice<Default: ModelDefault>: ParsableArguments, Sendable {
     public init() {}
-    @Option(help: "Model directory (config.json, model.safetensors; tokenizer.json where text is involved).") public var model: String
+    @Option(
+        name: .customLong("model"),
+        help: ArgumentHelp(
+            "Model directory (config.json, model.safetensors; tokenizer.json where text is involved)"
+                + (Default.path.map { "; default: \($0), the shipped translator." } ?? "."))
+    )
+    var modelPath: String?
     @Option(help: "tokenizer.json (default: the model directory's).") public var tokenizer: String?
     @Option(
         help:
@@ -61,12 +78,28 @@ public struct ModelOption: ParsableArguments, Sendable {
     )
     public var dtype: DType = .f32
 
+    public func validate() throws {
+        guard modelPath != nil || Default.path != nil else { throw ValidationError("Missing expected argument '--model <model>'") }
+        if modelPath == nil, let d = Default.path, !FileManager.default.fileExists(atPath: d) {
+            throw ValidationError(
+                "no --model given, and the default, \(d) (the shipped translator), is not in \(FileManager.default.currentDirectoryPath): "
+                    + "run from the repository's root or pass --model DIR")
+        }
+    }
+
+    /// The directory given, or the command's default.
+    public var model: String { modelPath ?? Default.path! }
     public var url: URL { URL(fileURLWithPath: model) }
     public func load() throws -> DecoderModel { try DecoderModel.load(directory: url, dtype: dtype) }
     public func loadWithTokenizer() throws -> (DecoderModel, BPETokenizer) {
         try DecoderModel.loadWithTokenizer(directory: url, tokenizer: tokenizer, dtype: dtype)
     }
 }
+
+/// `--model` as most commands take it: required.
+public typealias ModelOption = ModelChoice<NoDefaultModel>
+/// `--model` of the commands that translate for a user (`translate`, `serve`): models/mt by default.
+public typealias TranslatorModelOption = ModelChoice<ShippedTranslator>
 
 /// Runs a command body; library errors print their message (file, field, hint) to stderr and
 /// exit 1; an interrupted training run exits 128 + the signal after its checkpoint. In an MPI job

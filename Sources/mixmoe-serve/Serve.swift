@@ -19,7 +19,7 @@ struct Serve: AsyncParsableCommand {
             finish the requests in flight, exit. Endpoints and fields: docs/SERVER.md.
             """)
 
-    @OptionGroup var model: ModelOption
+    @OptionGroup var model: TranslatorModelOption
     @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).") var host = "127.0.0.1"
     @Option(help: "Port (0: any free port; the one chosen is printed).") var port = 8080
     @Option(help: "Generations decoded together (KV cache rows of the model's whole context each).") var maxBatch = 16

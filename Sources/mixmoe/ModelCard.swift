@@ -6,9 +6,14 @@ import MixMoECommandLine
 struct ModelCardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model-card",
-        abstract: "Write README.md and loss.svg for a pretrained model: config, data, steps, tokens, time, loss curve, dev perplexity per language.")
+        abstract: "Write README.md and loss.svg for a pretrained model: config, data, steps, tokens, time, loss curve, dev perplexity per language.",
+        discussion: """
+            With --test: a translation model's card instead: its test scores per direction (BLEU, chrF, chrF++, TER, METEOR) \
+            and sample translations beside their references; the scores and every translation also go to MODEL/eval/report.json.
+            """)
 
-    @Option(help: "Model directory (config.json, model.safetensors, tokenizer.json).") var model: String
+    @OptionGroup var modelOption: ModelOption
+    var model: String { modelOption.model }
     @Option(help: "train_log.jsonl of the run (default: the model directory's).") var log: String?
     @Option(help: "Corpus folder with parallel/dev.L-en.tsv for the per-language perplexity.") var data: String = "data/demo"
     @Option(help: "Markdown file whose text goes into the card: how the model was trained and why this size.") var notes: String?
@@ -18,7 +23,18 @@ struct ModelCardCommand: AsyncParsableCommand {
     )
     var history: [String] = []
     @Option(help: "Folder for HISTORY.md and history.svg.") var historyOut: String = "models/checkpoints"
+    @Option(parsing: .upToNextOption, help: "Test corpora (TSV, A.xx,B.yy, ALMA JSON/JSONL): write a translator's card scored on them.")
+    var test: [String] = []
+    @Option(help: "With --test: use at most this many segments per direction.") var maxSegments: Int?
+    @Option(help: "With --test: sample translations shown per direction.") var samples: Int = 3
+    @OptionGroup var decode: DecodeOptions
     @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if let m = maxSegments, m < 1 { throw ValidationError("--max-segments must be at least 1") }
+        guard samples >= 0 else { throw ValidationError("--samples must be at least 0") }
+        guard test.isEmpty || history.isEmpty else { throw ValidationError("--test and --history write different documents; give one") }
+    }
 
     func run() async throws {
         try await compute.run {
@@ -31,6 +47,25 @@ struct ModelCardCommand: AsyncParsableCommand {
                 let out = URL(fileURLWithPath: historyOut)
                 try AtomicFile.write(svg, to: out.appendingPathComponent("history.svg"))
                 try AtomicFile.write(md, to: out.appendingPathComponent("HISTORY.md"))
+                print(md, terminator: "")
+                return
+            }
+            if !test.isEmpty {
+                let bitexts = try test.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
+                let t = try decode.translator(modelOption)
+                let bar = ProgressBar()
+                var meteor: Meteor? = nil
+                do { meteor = Meteor(wordnet: try WordNet()) } catch { printErr("mixmoe: warning: no METEOR column: \(error.localizedDescription)") }
+                let rs = try Evaluation.run(t, bitexts: bitexts, maxSegments: maxSegments, meteor: meteor, keepHypotheses: true) { d, k, n in
+                    bar.update(d.description, k, n)
+                }
+                let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(enc.encode(rs), to: modelOption.url.appendingPathComponent("eval/report.json"))
+                let notesText = try notes.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+                let md = try ModelCard.translator(
+                    model: modelOption.url, results: rs, bitexts: bitexts, samples: samples, notes: notesText,
+                    regenerate: "mixmoe model-card --model \(model) --test " + test.joined(separator: " ")
+                        + (maxSegments.map { " --max-segments \($0)" } ?? "") + " --samples \(samples)" + (notes.map { " --notes \($0)" } ?? ""))
                 print(md, terminator: "")
                 return
             }

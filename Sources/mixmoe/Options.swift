@@ -175,7 +175,7 @@ struct DecodeOptions: ParsableArguments {
 
     /// The memory plan of translating `sources` in direction `d` with these options, from
     /// config.json and the tokenizer only (no weights are read).
-    func memoryPlan(_ model: ModelOption, sources: [String], _ d: Direction) throws -> MemoryPlan {
+    func memoryPlan<D>(_ model: ModelChoice<D>, sources: [String], _ d: Direction) throws -> MemoryPlan {
         let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
         let tok = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
         return Translator.memoryPlan(
@@ -183,7 +183,7 @@ struct DecodeOptions: ParsableArguments {
             dtype: model.dtype)
     }
 
-    func translator(_ model: ModelOption) throws -> Translator {
+    func translator<D>(_ model: ModelChoice<D>) throws -> Translator {
         try search.validate()
         let (m, tok) = try model.loadWithTokenizer()
         let t = Translator(model: m, tokenizer: tok)

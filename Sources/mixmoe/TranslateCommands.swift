@@ -7,7 +7,7 @@ struct Translate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Translate source lines from stdin; one translation per line on stdout, in order.")
 
-    @OptionGroup var model: ModelOption
+    @OptionGroup var model: TranslatorModelOption
     @Option(help: "Source language code (e.g. de).") var from: String
     @Option(help: "Target language code (e.g. en).") var to: String
     @OptionGroup var decode: DecodeOptions

@@ -239,3 +239,37 @@ struct NonFiniteTests {
         #expect(t.step == 1)
     }
 }
+
+/// `--model` is one option group everywhere; `translate` and `serve` default to the shipped
+/// translator (models/mt, relative to the working directory), every other command requires it.
+@Suite struct ModelDefaultTests {
+    /// Runs the debug `mixmoe` in `cwd` with `stdin`; returns exit status and stderr.
+    func run(_ args: [String], in cwd: URL, stdin: String = "") throws -> (status: Int32, stderr: String) {
+        let p = Process()
+        p.executableURL = mixmoeBinary
+        p.arguments = args
+        p.currentDirectoryURL = cwd
+        let inp = Pipe(), err = Pipe()
+        p.standardInput = inp; p.standardError = err; p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        inp.fileHandleForWriting.write(Data(stdin.utf8))
+        try inp.fileHandleForWriting.close()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func translateWithoutModelNamesTheMissingDefault() throws {
+        let dir = tempDir("no-default-model")
+        let r = try run(["translate", "--from", "de", "--to", "en"], in: dir, stdin: "Hallo\n")
+        #expect(r.status == 64, "a usage error: \(r.stderr)")  // ArgumentParser's exit code for validation errors
+        #expect(r.stderr.contains("no --model given, and the default, models/mt"), "\(r.stderr)")
+        #expect(r.stderr.contains("pass --model DIR"), "\(r.stderr)")
+    }
+
+    @Test func otherCommandsStillRequireModel() throws {
+        let r = try run(["perplexity", "x.txt"], in: tempDir("no-model"))
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr.contains("Missing expected argument '--model <model>'"), "\(r.stderr)")
+    }
+}

@@ -19,28 +19,16 @@ public enum ModelCard {
     @discardableResult
     public static func write(model dir: URL, log: URL? = nil, corpus: CorpusFolder, notes: String = "", regenerate: String) throws -> String {
         let (m, tok) = try DecoderModel.loadWithTokenizer(directory: dir)
-        let entries = try TrainingLog.read(log ?? dir.appendingPathComponent("train_log.jsonl"))
-        let (tokens, seconds) = TrainingLog.totals(entries)
-        try AtomicFile.write(
-            LineChart.svg(
-                title: "Pretraining loss (token-mean cross-entropy)", x: entries.map { Double($0.step) },
-                y: entries.map(\.loss), xLabel: "optimiser step", yLabel: "loss"),
-            to: dir.appendingPathComponent("loss.svg"))
         let ppl = try withDevTexts(corpus) { dev in
             try ([CorpusFolder.pivot] + corpus.languages).map { l -> (String, PerplexityResult) in
                 (l, try m.perplexity(file: dev[l]!, tokenizer: tok, seq: 128))
             }
         }
-        let threads = RunRecord.read(dir)?["threads"]
-        let c = m.config
         var md = "# Base model\n\nA Llama-architecture decoder pretrained from scratch by `mixmoe pretrain`; it stands in for the paper's "
         md += "pretrained LLM (no real weights can be downloaded here).\n\n"
-        md += "| config | value |\n|---|---|\n"
-        md += "| layers | \(c.numHiddenLayers) |\n| hidden size | \(c.hiddenSize) |\n| FFN size | \(c.intermediateSize) |\n"
-        md += "| attention heads / KV heads | \(c.numAttentionHeads) / \(c.numKeyValueHeads) |\n| vocabulary | \(c.vocabSize) |\n"
-        md += "| parameters | \(m.store.count) |\n| tied embeddings | \(c.tieWordEmbeddings) |\n\n"
-        md += String(format: "Training: %d optimiser steps, %.1f M tokens, %.1f h", entries.last?.step ?? 0, Double(tokens) / 1e6, seconds / 3600)
-        md += (threads.map { " on \($0) thread" + ($0 == "1" ? "" : "s") } ?? "") + String(format: ". Final logged loss %.3f.\n\n", entries.last?.loss ?? .nan)
+        md += configTable(m)
+        md += try trainingSummary(
+            dir: dir, log: log ?? dir.appendingPathComponent("train_log.jsonl"), what: "Training", chartTitle: "Pretraining loss (token-mean cross-entropy)")
         if !notes.isEmpty { md += notes + "\n\n" }
         md += "![loss curve](loss.svg)\n\n## Perplexity on the dev split (each language's side of `parallel/dev.L-en.tsv`)\n\n"
         md += "| language | tokens | perplexity |\n|---|---|---|\n"
@@ -115,5 +103,76 @@ public enum RunRecord {
     public static func read(_ dir: URL) -> [String: String]? {
         guard let d = try? Data(contentsOf: dir.appendingPathComponent("run.json")) else { return nil }
         return try? JSONDecoder().decode([String: String].self, from: d)
+    }
+}
+
+extension ModelCard {
+    /// Writes a translation model's card, `README.md` (configuration, training budget, the test
+    /// scores per direction, and `samples` translations per direction beside their sources and
+    /// references) and `loss.svg` (its fine-tuning loss, when the directory has
+    /// `train_log.jsonl`), and returns the Markdown. `results` must hold the hypotheses
+    /// (`Evaluation.run(..., keepHypotheses: true)`) of the `bitexts` they were scored on.
+    @discardableResult
+    public static func translator(
+        model dir: URL, results: [DirectionResult], bitexts: [Bitext], samples: Int = 3, notes: String = "", regenerate: String
+    ) throws -> String {
+        let m = try DecoderModel.load(directory: dir)
+        var md = "# Translator\n\n"
+        if !notes.isEmpty { md += notes + "\n\n" }
+        md += configTable(m)
+        let logURL = dir.appendingPathComponent("train_log.jsonl")
+        if FileManager.default.fileExists(atPath: logURL.path) {
+            md += try trainingSummary(dir: dir, log: logURL, what: "Fine-tuning", chartTitle: "Fine-tuning loss (mean cross-entropy per target token)")
+            md += "![fine-tuning loss](loss.svg)\n\n"
+        }
+        let names = Set(bitexts.map(\.source)).sorted().joined(separator: ", ")
+        md += "## Test scores\n\nOn \(names); BLEU and chrF as sacreBLEU computes them (signature `\(results.first?.bleuSignature ?? "")`; "
+        md += "Chinese targets use the `zh` tokenizer), TER with sacreBLEU's defaults, METEOR as NLTK's.\n\n"
+        md += Evaluation.markdown(results) + "\n"
+        md += "## Sample translations\n\nThe first \(samples) test segments of every direction, as translated by this model.\n\n"
+        let byDirection = Dictionary(results.map { ($0.direction, $0) }, uniquingKeysWith: { a, _ in a })
+        for b in bitexts {
+            for d in b.directions {
+                guard let r = byDirection[d.description], let hyps = r.hypotheses else { continue }
+                let segs = b.segments(d)
+                md += "### \(d)\n\n| source | reference | this model |\n|---|---|---|\n"
+                for i in 0..<min(samples, hyps.count, segs.count) {
+                    md += "| \(cell(segs[i].src)) | \(cell(segs[i].tgt)) | \(cell(hyps[i])) |\n"
+                }
+                md += "\n"
+            }
+        }
+        md += "Regenerate: `\(regenerate)`.\n"
+        try AtomicFile.write(md, to: dir.appendingPathComponent("README.md"))
+        return md
+    }
+
+    /// The architecture as a Markdown table.
+    static func configTable(_ m: DecoderModel) -> String {
+        let c = m.config
+        var md = "| config | value |\n|---|---|\n"
+        md += "| layers | \(c.numHiddenLayers) |\n| hidden size | \(c.hiddenSize) |\n| FFN size | \(c.intermediateSize) |\n"
+        md += "| attention heads / KV heads | \(c.numAttentionHeads) / \(c.numKeyValueHeads) |\n| vocabulary | \(c.vocabSize) |\n"
+        md += "| parameters | \(m.store.count) |\n| tied embeddings | \(c.tieWordEmbeddings) |\n\n"
+        return md
+    }
+
+    /// Writes `dir/loss.svg` from a training log and returns one sentence: steps, tokens, time,
+    /// threads (from the run's `run.json`), final loss.
+    static func trainingSummary(dir: URL, log: URL, what: String, chartTitle: String) throws -> String {
+        let entries = try TrainingLog.read(log)
+        let (tokens, seconds) = TrainingLog.totals(entries)
+        try AtomicFile.write(
+            LineChart.svg(title: chartTitle, x: entries.map { Double($0.step) }, y: entries.map(\.loss), xLabel: "optimiser step", yLabel: "loss"),
+            to: dir.appendingPathComponent("loss.svg"))
+        let threads = RunRecord.read(dir)?["threads"]
+        var md = String(format: "%@: %d optimiser steps, %.1f M tokens, %.1f h", what, entries.last?.step ?? 0, Double(tokens) / 1e6, seconds / 3600)
+        md += (threads.map { " on \($0) thread" + ($0 == "1" ? "" : "s") } ?? "") + String(format: ". Final logged loss %.3f.\n\n", entries.last?.loss ?? .nan)
+        return md
+    }
+
+    /// A Markdown table cell: pipes escaped, line breaks as spaces.
+    static func cell(_ s: String) -> String {
+        s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
     }
 }
