@@ -109,3 +109,23 @@ import Testing
         #expect(baseMain.count == 14 && baseMain == baseTransfer)
     }
 }
+
+/// The main table's →en and en→ columns: the mean BLEU of the directions into and out of
+/// English, under their headers (closed form: into 10 and 20 → 15; out of 1, 2, 6 → 3).
+@Test func mainTableSplitsTheSidesOfEnglish() throws {
+    let bleu = ["de-en": 10.0, "fi-en": 20.0, "en-de": 1.0, "en-fi": 2.0, "en-zh": 6.0]
+    let dirs = bleu.keys.sorted().map {
+        DirectionResult(direction: $0, segments: 1, bleu: bleu[$0]!, chrf: 0, chrfpp: 0, seconds: 0, bleuSignature: "", hypotheses: nil)
+    }
+    let md = ExperimentReport.markdown(
+        name: .main, results: [RunResult(variant: "Mix-MoE", seed: 0, directions: dirs, trainSeconds: 60)],
+        setup: ExperimentSetup(data: "d", model: "m", budget: Budget(), testSegments: 1, monoBytes: 0, test: nil, seeds: [0]), wall: 0)
+    let lines = md.split(separator: "\n").map(String.init)
+    func cells(_ l: String) -> [String] { l.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
+    let header = cells(try #require(lines.first { $0.hasPrefix("| variant | seeds") }))
+    let row = cells(try #require(lines.first { $0.hasPrefix("| Mix-MoE |") }))
+    #expect(row.count == header.count)
+    let col = Dictionary(uniqueKeysWithValues: zip(header, row))
+    #expect(col["→en"] == "15.00" && col["en→"] == "3.00", "\(col)")
+    #expect(col["mean BLEU"] == "7.80" && col["train min"] == "1.0" && col["de-en"] == "10.0", "\(col)")
+}

@@ -78,10 +78,14 @@ public enum ExperimentReport {
                 "† differs from dense SFT, ‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), p < 0.05: "
                 + "paired bootstrap over the test segments (1000 resamples, sacreBLEU's resampling; for the mean, resampled within every "
                 + "direction), of the score averaged over the seeds both variants ran. Δ SFT: mean BLEU minus dense SFT's, "
-                + "with its 95% bootstrap interval. Mean BLEU and chrF are mean ± sample standard deviation over seeds.\n\n"
+                + "with its 95% bootstrap interval. Mean BLEU and chrF are mean ± sample standard deviation over seeds; "
+                + "→en and en→: mean BLEU of the directions into and out of English.\n\n"
         }
-        md += "| variant | seeds | trained params | mean BLEU | Δ SFT [95% CI] | mean chrF | train min | " + dirs.joined(separator: " | ") + " |\n"
-        md += "|---|---|---|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
+        // the two sides of the pivot, averaged apart: methods that train few parameters have
+        // differed most into English (docs/RESULTS.md)
+        let into = dirs.filter { $0.hasSuffix("-\(CorpusFolder.pivot)") }, outOf = dirs.filter { $0.hasPrefix("\(CorpusFolder.pivot)-") }
+        md += "| variant | seeds | trained params | mean BLEU | Δ SFT [95% CI] | mean chrF | →en | en→ | train min | " + dirs.joined(separator: " | ") + " |\n"
+        md += "|---|---|---|---|---|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
         for v in variants {
             let rs = results.filter { $0.variant == v }
             let bl = meanStd(rs.map(\.meanBLEU)), c = meanStd(rs.map(\.meanChrF))
@@ -96,8 +100,12 @@ public enum ExperimentReport {
                 ? String(format: "%.2f ± %.2f", bl.mean, bl.std) + meanMark + " | " + delta + String(format: " | %.2f ± %.2f", c.mean, c.std)
                 : String(format: "%.2f", bl.mean) + meanMark + " | " + delta + String(format: " | %.2f", c.mean)
             let trained = rs.compactMap(\.trainedParameters).first.map { String(format: "%.2f M", Double($0) / 1e6) } ?? "—"
+            func sideMean(_ ds: [String]) -> String {
+                let xs = ds.compactMap { d in dirs.firstIndex(of: d).map { per[$0] } }
+                return xs.isEmpty ? "—" : String(format: "%.2f", xs.reduce(0, +) / Double(xs.count))
+            }
             md +=
-                "| \(v) | \(rs.count) | \(trained) | " + cell + String(format: " | %.1f", tmin) + " | "
+                "| \(v) | \(rs.count) | \(trained) | " + cell + " | " + sideMean(into) + " | " + sideMean(outOf) + String(format: " | %.1f", tmin) + " | "
                 + zip(dirs, per).map { String(format: "%.1f", $0.1) + (m?.directions[$0.0] ?? "") }.joined(separator: " | ") + " |\n"
         }
         if name == .forgetting || name == .main {
