@@ -53,12 +53,7 @@ struct ModelCardCommand: AsyncParsableCommand {
             if !test.isEmpty {
                 let bitexts = try test.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
                 let t = try decode.translator(modelOption)
-                let bar = ProgressBar()
-                var meteor: Meteor? = nil
-                do { meteor = Meteor(wordnet: try WordNet()) } catch { printErr("mixmoe: warning: no METEOR column: \(error.localizedDescription)") }
-                let rs = try Evaluation.run(t, bitexts: bitexts, maxSegments: maxSegments, meteor: meteor, keepHypotheses: true) { d, k, n in
-                    bar.update(d.description, k, n)
-                }
+                let rs = try evaluateWithProgress(t, bitexts: bitexts, maxSegments: maxSegments, keepHypotheses: true)
                 let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 try AtomicFile.write(enc.encode(rs), to: modelOption.url.appendingPathComponent("eval/report.json"))
                 let notesText = try notes.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""

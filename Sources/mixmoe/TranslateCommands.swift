@@ -146,13 +146,7 @@ struct Evaluate: AsyncParsableCommand {
             let dirs = try Direction.parseList(directions)
             let t = try decode.translator(model)
             let outURL = URL(fileURLWithPath: out ?? model.url.appendingPathComponent("eval").path)
-            let bar = ProgressBar()
-            // METEOR needs WordNet (Debian's wordnet-base); without it the column stays empty
-            var meteor: Meteor? = nil
-            do { meteor = Meteor(wordnet: try WordNet()) } catch { printErr("mixmoe: warning: no METEOR column: \(error.localizedDescription)") }
-            let rs = try Evaluation.run(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL, meteor: meteor) { d, k, n in
-                bar.update(d.description, k, n)
-            }
+            let rs = try evaluateWithProgress(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL)
             let md = Evaluation.markdown(rs)
             try AtomicFile.write(md, to: outURL.appendingPathComponent("report.md"))
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -160,4 +154,17 @@ struct Evaluate: AsyncParsableCommand {
             print(md, terminator: "")
         }
     }
+}
+
+/// `Evaluation.run` with a progress bar on stderr and the METEOR column when WordNet is installed
+/// (Debian's wordnet-base; without it the column stays empty, with a warning).
+func evaluateWithProgress(
+    _ t: Translator, bitexts: [Bitext], directions: Set<Direction>? = nil, maxSegments: Int?, hypDir: URL? = nil, keepHypotheses: Bool = false
+) throws -> [DirectionResult] {
+    let bar = ProgressBar()
+    var meteor: Meteor? = nil
+    do { meteor = Meteor(wordnet: try WordNet()) } catch { printErr("mixmoe: warning: no METEOR column: \(error.localizedDescription)") }
+    return try Evaluation.run(
+        t, bitexts: bitexts, directions: directions, maxSegments: maxSegments, hypDir: hypDir, meteor: meteor, keepHypotheses: keepHypotheses
+    ) { d, k, n in bar.update(d.description, k, n) }
 }
