@@ -5,7 +5,40 @@ import MixMoECommandLine
 
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Reports built from finished experiments.", subcommands: [BaseStrengthReport.self])
+        abstract: "Reports built from finished experiments.", subcommands: [BaseStrengthReport.self, DevLossReport.self])
+}
+
+struct DevLossReport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-loss",
+        abstract: "Dev-loss curves side by side (e.g. one method at several learning rates), from runs with --eval-every.",
+        discussion: "Each CURVE is a dev_loss.json written by `mixmoe baseline METHOD --eval-every N`. Writes OUT/dev-loss.{md,svg}.")
+
+    @Argument(help: "dev_loss.json files.") var curves: [String]
+    @Option(help: "Comma-separated display labels, one per file (default: the files' folder names).") var labels: String?
+    @Option(help: "Chart title.") var title: String = "Dev loss"
+    @Option(help: "Output folder.") var out: String = "reports"
+
+    func validate() throws {
+        guard !curves.isEmpty else { throw ValidationError("give at least one dev_loss.json") }
+        if let labels, labels.split(separator: ",").count != curves.count {
+            throw ValidationError("--labels has \(labels.split(separator: ",").count) labels for \(curves.count) files")
+        }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let names =
+                labels.map { $0.split(separator: ",").map(String.init) }
+                ?? curves.map { URL(fileURLWithPath: $0).deletingLastPathComponent().lastPathComponent }
+            let cs = try zip(names, curves).map { DevLossComparison.Curve(label: $0.0, points: try DevLossComparison.read(URL(fileURLWithPath: $0.1))) }
+            let dir = URL(fileURLWithPath: out)
+            let md = "# \(title)\n\n" + DevLossComparison.markdown(cs) + "\n![dev loss](dev-loss.svg)\n"
+            try AtomicFile.write(DevLossComparison.svg(cs, title: title), to: dir.appendingPathComponent("dev-loss.svg"))
+            try AtomicFile.write(md, to: dir.appendingPathComponent("dev-loss.md"))
+            print(md, terminator: "")
+        }
+    }
 }
 
 struct BaseStrengthReport: AsyncParsableCommand {

@@ -46,3 +46,23 @@ struct DevLossTests {
         #expect(abs(try dev.evaluate(m) - sum / Double(count)) < 1e-5)
     }
 }
+
+/// `report dev-loss`'s table: the loss of every curve at every evaluated step (the union; "—"
+/// where a curve was not evaluated) and each curve's lowest loss and step, read off by hand.
+@Test func devLossComparisonTable() throws {
+    let a = DevLossComparison.Curve(
+        label: "lr 2e-3",
+        points: [.init(label: "sft", step: 0, loss: 3.9), .init(label: "sft", step: 20, loss: 3.95), .init(label: "sft", step: 40, loss: 3.5)])
+    let b = DevLossComparison.Curve(label: "lr 5e-4", points: [.init(label: "sft", step: 0, loss: 3.9), .init(label: "sft", step: 20, loss: 3.2)])
+    let lines = DevLossComparison.markdown([a, b]).split(separator: "\n").map(String.init)
+    #expect(lines[0] == "| step | lr 2e-3 | lr 5e-4 |")
+    #expect(lines[2] == "| 0 | 3.9000 | 3.9000 |")
+    #expect(lines[3] == "| 20 | 3.9500 | 3.2000 |")
+    #expect(lines[4] == "| 40 | 3.5000 | — |")
+    #expect(lines[5] == "| **lowest** | **3.5000** (step 40) | **3.2000** (step 20) |")
+    let url = tempDir("devloss").appendingPathComponent("dev_loss.json")
+    try Data("[{\"label\": \"sft\", \"step\": 3}]".utf8).write(to: url)
+    #expect(throws: DataError.malformed(file: url.path, line: 0, expected: "a JSON array of {label, step, loss} (dev_loss.json)")) {
+        try DevLossComparison.read(url)
+    }
+}
