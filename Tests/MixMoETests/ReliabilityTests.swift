@@ -11,15 +11,22 @@ func runMixmoe(_ args: [String], wait: Bool = true) throws -> (process: Process,
     try runProcess(mixmoeBinary, args, wait: wait)
 }
 
-/// Runs `executable` with stdout discarded and stderr captured.
-func runProcess(_ executable: URL, _ args: [String], wait: Bool) throws -> (process: Process, stderr: Pipe) {
+/// Runs `executable` with stdout discarded and stderr captured; `stdin`, when given, is written to
+/// its input; `cwd` is its working directory (default: this process's).
+func runProcess(_ executable: URL, _ args: [String], wait: Bool, stdin: String? = nil, cwd: URL? = nil) throws -> (process: Process, stderr: Pipe) {
     let p = Process()
     p.executableURL = executable
     p.arguments = args
-    let err = Pipe()
+    if let cwd { p.currentDirectoryURL = cwd }
+    let err = Pipe(), inp = Pipe()
     p.standardError = err
     p.standardOutput = FileHandle.nullDevice
+    if stdin != nil { p.standardInput = inp }
     try p.run()
+    if let stdin {
+        inp.fileHandleForWriting.write(Data(stdin.utf8))
+        try inp.fileHandleForWriting.close()
+    }
     if wait { p.waitUntilExit() }
     return (p, err)
 }
@@ -245,18 +252,8 @@ struct NonFiniteTests {
 @Suite struct ModelDefaultTests {
     /// Runs the debug `mixmoe` in `cwd` with `stdin`; returns exit status and stderr.
     func run(_ args: [String], in cwd: URL, stdin: String = "") throws -> (status: Int32, stderr: String) {
-        let p = Process()
-        p.executableURL = mixmoeBinary
-        p.arguments = args
-        p.currentDirectoryURL = cwd
-        let inp = Pipe(), err = Pipe()
-        p.standardInput = inp; p.standardError = err; p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        inp.fileHandleForWriting.write(Data(stdin.utf8))
-        try inp.fileHandleForWriting.close()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+        let (p, err) = try runProcess(mixmoeBinary, args, wait: true, stdin: stdin, cwd: cwd)
+        return (p.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 
     @Test func translateWithoutModelNamesTheMissingDefault() throws {
