@@ -21,6 +21,10 @@ struct Experiment: AsyncParsableCommand {
         help: "Run only the variants of these methods (comma-separated: \(Method.allCases.map(\.rawValue).joined(separator: ", "))); default: all."
     )
     var methods: String?
+    @Option(
+        help: "A method's own peak learning rate(s), replacing --lr2 (or --lr1/--lr2) for it: METHOD=LR2 or METHOD=LR1/LR2 (repeatable; e.g. sft=5e-4)."
+    )
+    var methodLr: [String] = []
     @Option(help: "transfer: the languages whose pair with English stage 2 trains on, one at a time (comma-separated; default: every one).")
     var pairs: String?
     @OptionGroup var corpus: CorpusOptions
@@ -49,15 +53,17 @@ struct Experiment: AsyncParsableCommand {
                 return v
             }
             let b = try budget.budget(.experiments)
+            let rates = try methodLr.map { try MethodLearningRate(parsing: $0) }
             let t0 = monotonicSeconds()
             let data = try ExperimentData.load(
                 corpus.corpus, scratch: URL(fileURLWithPath: "runs/experiments/\(name.rawValue)"),
                 monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test)
             let (m, tok) = try corpus.baseModel()
-            let setup = ExperimentSetup(
+            var setup = ExperimentSetup(
                 data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
                 monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList,
                 methods: methods == nil ? nil : variants.map(\.method), threads: compute.threads)
+            setup.methodLearningRates = rates.isEmpty ? nil : rates
             let log: (String) -> Void = { printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0) }
             // the studies that are not comparisons of variants: one MethodRunner on the first seed
             func studyRunner() throws -> MethodRunner {
@@ -94,6 +100,7 @@ struct Experiment: AsyncParsableCommand {
                 name: name, baseModel: m, tokenizer: tok, monoFiles: data.mono, monoDev: data.dev, train: data.train,
                 test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments, log: log)
             if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
+            runner.methodLearningRates = rates
             let results = try runner.run(variants)
             // the references of every direction's test segments, for the significance marks
             var references: [String: [String]] = [:]

@@ -81,6 +81,46 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: r1.appendingPathComponent("utilisation.svg").path))
     }
 
+    /// `--method-lr`: a method trained at its own rate is the same run as one whose budget has
+    /// that rate (exact identity: the second command finds the first's run in the cache), and the
+    /// base model, which is not trained, is evaluated once however many seeds are asked for.
+    @Test func methodLearningRateIsTheBudgetsRate() throws {
+        let (dir, common) = try setup()
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        let c = dir.appendingPathComponent("c"), d = dir.appendingPathComponent("d")
+        for (out, extra) in [
+            (a, ["--methods", "base,sft", "--seeds", "0,1", "--lr2", "1e-3", "--method-lr", "sft=3e-3"]),
+            (b, ["--methods", "sft", "--seeds", "0", "--lr2", "3e-3"]),
+            (c, ["--methods", "sft", "--seeds", "0", "--lr2", "3e-3", "--no-cache"]),
+            (d, ["--methods", "sft", "--seeds", "0", "--lr2", "1e-3"]),
+        ] {
+            let (p, err) = try runMixmoe(["experiment", "main", "--reports", out.path] + common + extra)
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == 0, "\(msg)")
+        }
+        func runs(_ d: URL) throws -> [[String: Any]] {
+            let o = try JSONSerialization.jsonObject(with: Data(contentsOf: d.appendingPathComponent("main.json"))) as! [String: Any]
+            return o["runs"] as! [[String: Any]]
+        }
+        let ra = try runs(a), rb = try runs(b)
+        #expect(ra.map { $0["variant"] as? String } == ["base", "dense SFT", "dense SFT"])
+        #expect(ra.map { $0["seed"] as? Int } == [0, 0, 1])
+        #expect(rb.count == 1 && rb[0]["reused_from_cache"] as? Bool == true)
+        #expect(rb[0]["mean_bleu"] as? Double == ra[1]["mean_bleu"] as? Double)
+        // and the override trains at its rate: retraining at --lr2 3e-3 gives the same model (its
+        // dev perplexities), the budget's own 1e-3 a different one
+        let pa = ra[1]["perplexity"] as? [String: Double] ?? [:]
+        let pc = try runs(c)[0]["perplexity"] as? [String: Double] ?? [:]
+        let pd = try runs(d)[0]["perplexity"] as? [String: Double] ?? [:]
+        #expect(pa.count == 8 && pc.count == 8 && pd.count == 8)
+        for (l, v) in pa {
+            #expect(abs(v - (pc[l] ?? .nan)) <= 1e-12 * v, "perplexity \(l)")
+            #expect(v != pd[l], "perplexity \(l) at lr 1e-3")
+        }
+        let md = try String(contentsOf: a.appendingPathComponent("main.md"), encoding: .utf8)
+        #expect(md.contains("lr 0.001 / 0.001 (own rates: sft 0.003)") && md.contains("--method-lr sft=0.003"))
+    }
+
     /// `experiment transfer` and MoE-LPR inside `experiment main`, end to end on the tiny setup.
     /// Truths: MoE-LPR's trained parameters in closed form (experts 1-7 of the one MoE layer, each
     /// a full SwiGLU FFN of 3 x 64 x 32, plus its 8 x 32 router weights; expert 0 and the bias
@@ -128,4 +168,28 @@ import Testing
     let col = Dictionary(uniqueKeysWithValues: zip(header, row))
     #expect(col["→en"] == "15.00" && col["en→"] == "3.00", "\(col)")
     #expect(col["mean BLEU"] == "7.80" && col["train min"] == "1.0" && col["de-en"] == "10.0", "\(col)")
+}
+
+/// `--method-lr`'s syntax: `METHOD=LR2` keeps the budget's stage-1 rate, `METHOD=LR1/LR2` sets
+/// both; anything else is an error naming the option.
+@Test(arguments: [
+    ("sft=5e-4", Method.sft, 2e-3, 5e-4), ("mix-moe=1e-3/4e-3", .mixMoE, 1e-3, 4e-3), ("moe-pt-sft=0.002", .moePtSft, 2e-3, 2e-3),
+])
+func methodLearningRateParses(text: String, method: Method, lr1: Double, lr2: Double) throws {
+    let r = try MethodLearningRate(parsing: text)
+    #expect(r.method == method)
+    let b = r.applied(to: Budget(lr1: 2e-3, lr2: 7e-3))
+    #expect(b.lr1 == lr1 && b.lr2 == lr2)
+    #expect(try MethodLearningRate(parsing: r.description) == r, "description round-trips")
+}
+
+@Test(arguments: ["sft", "sft=", "nope=1e-3", "sft=-1e-3", "sft=1e-3/2e-3/3e-3", "sft=abc", "sft=0", "sft=inf"])
+func methodLearningRateRejects(text: String) {
+    do {
+        _ = try MethodLearningRate(parsing: text)
+        Issue.record("'\(text)' was accepted")
+    } catch {
+        let msg = error.localizedDescription
+        #expect(msg.contains("--method-lr") && msg.contains("'\(text)'"), "\(msg)")
+    }
 }

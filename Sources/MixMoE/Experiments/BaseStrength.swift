@@ -62,10 +62,13 @@ public enum BaseStrength {
         md += "Mean BLEU over the test directions, difference between two variants of `main` at each base checkpoint, pooled over "
         md += "the seeds both ran; 95% interval and p-value from a paired bootstrap over the test segments (1000 resamples, "
         md += "stratified by direction). † p < 0.05.\n\n"
-        if let r = inputs.first?.report.setup {
-            md += "Budget: \(r.budget.stage1Steps) + \(r.budget.stage2Steps) steps of \(r.budget.shared.batchTokens) tokens, "
-            md += "lr \(r.budget.lr1) / \(r.budget.lr2); \(r.testSegments) test segments per direction; data `\(r.data)`.\n\n"
+        // each base's own line: the bases may have been run at different rates or budgets
+        for i in inputs {
+            let r = i.report.setup
+            md += "- `\(r.model)`: \(r.budget.stage1Steps) + \(r.budget.stage2Steps) steps of \(r.budget.shared.batchTokens) tokens, "
+            md += "\(r.learningRates); \(r.testSegments) test segments per direction; data `\(r.data)`.\n"
         }
+        md += "\n"
         md += "| base model | pretraining tokens | comparison | seeds | Δ BLEU | 95% CI | p |\n|---|---|---|---|---|---|---|\n"
         for p in points {
             md += String(

@@ -15,9 +15,12 @@ public struct ExperimentSetup: Codable, Sendable {
     public var methods: [Method]?
     /// Threads of the numeric work (results are deterministic for a seed and a thread count).
     public var threads: Int?
+    /// Methods trained at their own peak rates (`--method-lr`; nil or empty: all at the budget's).
+    public var methodLearningRates: [MethodLearningRate]?
 
     enum CodingKeys: String, CodingKey {
         case data, model, budget, testSegments = "test_segments", monoBytes = "mono_bytes", test, seeds, methods, threads
+        case methodLearningRates = "method_lr"
     }
 
     public init(
@@ -26,6 +29,15 @@ public struct ExperimentSetup: Codable, Sendable {
     ) {
         self.data = data; self.model = model; self.budget = budget; self.testSegments = testSegments; self.monoBytes = monoBytes
         self.test = test; self.seeds = seeds; self.methods = methods; self.threads = threads
+    }
+
+    /// "lr A / B" of the budget, and the methods trained at their own rates.
+    public var learningRates: String {
+        var t = "lr \(budget.lr1) / \(budget.lr2)"
+        if let o = methodLearningRates, !o.isEmpty {
+            t += " (own rates: " + o.map { r in "\(r.method.rawValue) " + (r.lr1.map { "\($0) / " } ?? "") + "\(r.lr2)" }.joined(separator: ", ") + ")"
+        }
+        return t
     }
 
     /// The command line that reproduces the experiment.
@@ -39,6 +51,7 @@ public struct ExperimentSetup: Codable, Sendable {
         if let test { c += " --test " + test.joined(separator: " --test ") }
         if let methods { c += " --methods " + methods.map(\.rawValue).joined(separator: ",") }
         if let threads { c += " --threads \(threads)" }
+        for o in methodLearningRates ?? [] { c += " --method-lr \(o)" }
         return c
     }
 }
@@ -61,7 +74,7 @@ public enum ExperimentReport {
             "test: first \(setup.testSegments) segments per direction of "
             + (setup.test.map { $0.map { "`\($0)`" }.joined(separator: ", ") } ?? "`parallel/test.*`") + ", greedy decoding.\n"
         md += "Base model: `\(setup.model)`. Budget: \(b.stage1Steps) mono + \(b.stage2Steps) parallel steps of \(b.shared.batchTokens) tokens "
-        md += "(one-stage methods: \(b.stage1Steps + b.stage2Steps) steps), lr \(b.lr1) / \(b.lr2), seq \(b.shared.seq). "
+        md += "(one-stage methods: \(b.stage1Steps + b.stage2Steps) steps), \(setup.learningRates), seq \(b.shared.seq). "
         md += "Seeds: \(setup.seeds.map(String.init).joined(separator: ", ")). Wall time: \(String(format: "%.1f", wall / 60)) min.\n"
         md += "Reproduce: `\(setup.command(name))`\n\n"
         let reused = results.filter(\.cached)

@@ -132,6 +132,8 @@ public final class ExperimentRunner {
 
     /// Where finished runs are stored and looked up (nil: no reuse).
     public var cache: RunCache?
+    /// Methods trained at their own peak rates instead of the budget's.
+    public var methodLearningRates: [MethodLearningRate] = []
 
     public func run(_ variants: [Variant]) throws -> [RunResult] {
         var out: [RunResult] = []
@@ -143,7 +145,11 @@ public final class ExperimentRunner {
                 base: baseModel, monoStream: runner.monoStream, examples: runner.examples, test: test,
                 testSegments: testSegments, dev: monoDev)
             for v in variants {
-                let key = try RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: b, threads: Parallel.threads)
+                // The base model is not trained: greedy decoding gives every seed the same result,
+                // so it is evaluated once, under the first seed.
+                if v.method == .base, seed != seeds.first { continue }
+                let bv = methodLearningRates.last { $0.method == v.method }?.applied(to: b) ?? b
+                let key = try RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: bv, threads: Parallel.threads)
                 if let c = cache, let r = c.load(key, variant: v.label) {
                     log(
                         String(
@@ -154,6 +160,8 @@ public final class ExperimentRunner {
                 }
                 log("[\(name.rawValue)] \(v.label), seed \(seed)")
                 runner.moe = v.moe
+                runner.budget = bv
+                defer { runner.budget = b }
                 let t0 = monotonicSeconds()
                 let m = try runner.run(v.method)
                 let secs = monotonicSeconds() - t0
