@@ -16,6 +16,8 @@ struct DevLossReport: AsyncParsableCommand {
 
     @Argument(help: "dev_loss.json files.") var curves: [String]
     @Option(help: "Comma-separated display labels, one per file (default: the files' folder names).") var labels: String?
+    @Option(help: "Plot only this stage's points (a label in the files, e.g. \"mix-moe stage 2\"); required for two-stage runs.")
+    var stage: String?
     @Option(help: "Chart title.") var title: String = "Dev loss"
     @Option(help: "Output folder.") var out: String = "reports"
 
@@ -31,7 +33,10 @@ struct DevLossReport: AsyncParsableCommand {
             let names =
                 labels.map { $0.split(separator: ",").map(String.init) }
                 ?? curves.map { URL(fileURLWithPath: $0).deletingLastPathComponent().lastPathComponent }
-            let cs = try zip(names, curves).map { DevLossComparison.Curve(label: $0.0, points: try DevLossComparison.read(URL(fileURLWithPath: $0.1))) }
+            let cs = try zip(names, curves).map {
+                DevLossComparison.Curve(
+                    label: $0.0, points: try DevLossComparison.select(DevLossComparison.read(URL(fileURLWithPath: $0.1)), stage: stage, file: $0.1))
+            }
             let dir = URL(fileURLWithPath: out)
             let md = "# \(title)\n\n" + DevLossComparison.markdown(cs) + "\n![dev loss](dev-loss.svg)\n"
             try AtomicFile.write(DevLossComparison.svg(cs, title: title), to: dir.appendingPathComponent("dev-loss.svg"))

@@ -66,3 +66,25 @@ struct DevLossTests {
         try DevLossComparison.read(url)
     }
 }
+
+/// A two-stage run's dev_loss.json restarts its steps at each stage: `--stage` picks one stage's
+/// points, and without it such a file is an error naming its stages (never a curve that mixes them).
+@Test func devLossStageSelection() throws {
+    let pts: [DevPoint] = [
+        .init(label: "mix-moe stage 1", step: 0, loss: 4.2), .init(label: "mix-moe stage 1", step: 20, loss: 4.0),
+        .init(label: "mix-moe stage 2", step: 0, loss: 4.1), .init(label: "mix-moe stage 2", step: 20, loss: 3.3),
+    ]
+    let s2 = try DevLossComparison.select(pts, stage: "mix-moe stage 2", file: "f.json")
+    #expect(s2.map(\.loss) == [4.1, 3.3] && s2.map(\.step) == [0, 20])
+    #expect(
+        throws: SettingsError.invalid(
+            option: "--stage", expected: "one of f.json's stages ('mix-moe stage 1', 'mix-moe stage 2'): a two-stage run needs --stage")
+    ) {
+        try DevLossComparison.select(pts, stage: nil, file: "f.json")
+    }
+    #expect(throws: SettingsError.invalid(option: "--stage", expected: "a stage of f.json (it has 'mix-moe stage 1', 'mix-moe stage 2')")) {
+        try DevLossComparison.select(pts, stage: "sft", file: "f.json")
+    }
+    let one = Array(pts.prefix(2))
+    #expect(try DevLossComparison.select(one, stage: nil, file: "f.json") == one)
+}

@@ -22,6 +22,24 @@ public enum DevLossComparison {
         }
     }
 
+    /// The points of one stage of a run (`stage`: a label such as "mix-moe stage 2"; nil: the
+    /// run's only stage). A two-stage run restarts its step count at each stage, so its stages
+    /// cannot share one curve: without `stage` such a run is an error naming its stages.
+    public static func select(_ points: [DevPoint], stage: String?, file: String) throws -> [DevPoint] {
+        var stages: [String] = []
+        for p in points where !stages.contains(p.label) { stages.append(p.label) }
+        let list = stages.map { "'\($0)'" }.joined(separator: ", ")
+        if let stage {
+            let sel = points.filter { $0.label == stage }
+            guard !sel.isEmpty else { throw SettingsError.invalid(option: "--stage", expected: "a stage of \(file) (it has \(list))") }
+            return sel
+        }
+        guard stages.count <= 1 else {
+            throw SettingsError.invalid(option: "--stage", expected: "one of \(file)'s stages (\(list)): a two-stage run needs --stage")
+        }
+        return points
+    }
+
     /// A Markdown table: one row per evaluated step (the union over the curves; "—" where a
     /// curve was not evaluated), one column per curve, then each curve's lowest loss and its step.
     public static func markdown(_ curves: [Curve]) -> String {
