@@ -86,7 +86,7 @@ struct BenchTrain: AsyncParsableCommand {
             guard batch % world.size == 0 else { throw ValidationError("--batch (\(batch)) must be a multiple of the \(world.size) ranks") }
             let model: DecoderModel
             switch method {
-            case .full, .llamaPro, .moe, .moeLPRExperts, .routers: model = DecoderModel(config: cfg, seed: 1)  // excluded by validate()
+            case .full, .llamaPro, .moe, .moeLPRExperts, .routers, .llamaMoEv2: model = DecoderModel(config: cfg, seed: 1)  // excluded by validate()
             case .lora:
                 model = try Baselines.addLoRA(DecoderModel(config: cfg, seed: 1))
                 FreezePlan.lora.apply(to: model)

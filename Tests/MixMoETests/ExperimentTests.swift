@@ -121,15 +121,15 @@ import Testing
         #expect(md.contains("lr 0.001 / 0.001 (own rates: sft 0.003)") && md.contains("--method-lr sft=0.003"))
     }
 
-    /// `experiment transfer` and MoE-LPR inside `experiment main`, end to end on the tiny setup.
-    /// Truths: MoE-LPR's trained parameters in closed form (experts 1-7 of the one MoE layer, each
-    /// a full SwiGLU FFN of 3 x 64 x 32, plus its 8 x 32 router weights; expert 0 and the bias
-    /// frozen), and the base model's BLEU per direction from two code paths (the transfer study and
+    /// `experiment transfer`, and MoE-LPR and LLaMA-MoE v2 inside `experiment main`, end to end on the tiny setup.
+    /// Truths: the trained parameters in closed form (MoE-LPR: experts 1-7 of the one MoE layer,
+    /// each a full SwiGLU FFN of 3 x 64 x 32, plus its 8 x 32 router weights, expert 0 and the bias
+    /// frozen; LLaMA-MoE v2: below), and the base model's BLEU per direction from two code paths (the transfer study and
     /// the experiment runner).
     @Test func transferAndMoELPREndToEnd() throws {
         let (dir, common) = try setup()
         let t = dir.appendingPathComponent("t"), m = dir.appendingPathComponent("m")
-        for (out, args) in [(t, ["experiment", "transfer", "--pairs", "de,cs"]), (m, ["experiment", "main", "--methods", "base,moe-lpr"])] {
+        for (out, args) in [(t, ["experiment", "transfer", "--pairs", "de,cs"]), (m, ["experiment", "main", "--methods", "base,moe-lpr,llama-moe-v2"])] {
             let (p, err) = try runMixmoe(args + ["--reports", out.path] + common + ["--seq", "128"])
             let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(p.terminationStatus == 0, "\(msg)")
@@ -142,8 +142,12 @@ import Testing
         }
         let main = try JSONSerialization.jsonObject(with: Data(contentsOf: m.appendingPathComponent("main.json"))) as! [String: Any]
         let runs = main["runs"] as! [[String: Any]]
-        #expect(runs.map { $0["variant"] as? String } == ["base", "MoE-LPR"])
+        #expect(runs.map { $0["variant"] as? String } == ["base", "MoE-LPR", "LLaMA-MoE v2"])
         #expect(runs[1]["trained_parameters"] as? Int == 7 * 3 * 64 * 32 + 8 * 32)
+        // LLaMA-MoE v2: everything but the MLP gates' biases: the tied embedding, the final norm,
+        // and per layer two norms, q and o (32 x 32), k and v grown to 4 KV heads (32 x 32 each),
+        // the attention gate (4 x 32), 8 MLP experts (3 x 8 x 32 each) and the MLP gate (8 x 32)
+        #expect(runs[2]["trained_parameters"] as? Int == 3000 * 32 + 32 + 4 * (2 * 32 + 4 * 32 * 32 + 4 * 32 + 8 * 3 * 8 * 32 + 8 * 32))
         let baseMain = Dictionary(uniqueKeysWithValues: (runs[0]["directions"] as! [[String: Any]]).map { ($0["direction"] as! String, $0["bleu"] as! Double) })
         let baseTransfer = rows[0]["bleu"] as! [String: Double]
         #expect(baseMain.count == 14 && baseMain == baseTransfer)

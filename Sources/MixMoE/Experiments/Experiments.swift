@@ -33,7 +33,7 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
             return [
                 Variant("base", .base), Variant("dense SFT", .sft), Variant("dense PT+SFT", .ptSft), Variant("LoRA", .lora),
                 Variant("LLaMA-Pro", .llamaPro), Variant("generic MoE", .moe), Variant("MoE PT+SFT", .moePtSft),
-                Variant("MoE-LPR", .moeLPR), Variant("Mix-MoE", .mixMoE),
+                Variant("MoE-LPR", .moeLPR), Variant("LLaMA-MoE v2", .llamaMoEv2), Variant("Mix-MoE", .mixMoE),
             ]
         case .ablation:
             return [

@@ -180,3 +180,57 @@ extension Upcycling {
         return try upcycle(config: c, weights: files, cfg(c))
     }
 }
+
+extension Upcycling {
+    /// LLaMA-MoE v2's attention experts (its `from_vanilla_attention`): every KV head of a
+    /// grouped-query attention is split into `split` experts, each owning `heads / (kvHeads * split)`
+    /// consecutive query heads (their rows of q_proj and columns of o_proj, unchanged in place) and
+    /// its own copy of the KV head (k_proj and v_proj grow to one head per expert). Every layer is
+    /// converted (`num_key_value_heads` is one number for the model), the listed ones get a gate
+    /// (Xavier-normal, no bias, seeded; nil: every layer). Everything else is copied by name, so a
+    /// model whose MLPs are already experts keeps them. With every expert selected, a uniform gate
+    /// and `scale` = the number of experts, the converted model computes the original's function.
+    public static func attentionExperts(
+        _ m: DecoderModel, split: Int, topK: Int, scale: Double, layers: [Int]? = nil, seed: UInt64 = 0
+    ) throws -> DecoderModel {
+        var c = m.config
+        let g = c.numKeyValueHeads, hd = c.headDim, experts = g * split
+        guard c.attentionMoE == nil else {
+            throw ModelError.config(file: "config.json", field: "attn_moe", expected: "a model without attention experts (this one has them)")
+        }
+        guard split >= 1, c.numAttentionHeads % experts == 0 else {
+            throw ModelError.config(
+                file: "config.json", field: "num_attention_heads",
+                expected: "a multiple of num_key_value_heads x split = \(experts) (got \(c.numAttentionHeads))")
+        }
+        c.numKeyValueHeads = experts
+        c.attentionMoE = AttentionMoEConfig(layers: layers ?? Array(0..<c.numHiddenLayers), topK: topK, scale: scale)
+        try c.validate(file: "LLaMA-MoE v2 conversion")
+        let store = ParameterStore(layout: DecoderModel.fullLayout(c))
+        var rng = SplitMix64(seed: seed ^ 0x6c6c_616d_615f_7632)
+        let std = Float((2 / Double(c.hiddenSize + experts)).squareRoot())
+        for (i, e) in store.entries.enumerated() {
+            let dst = store.w(i)
+            if e.name.hasSuffix("self_attn.gate.weight") {
+                for j in 0..<e.count { dst[j] = std * rng.nextGaussian() }
+                continue
+            }
+            guard let sid = m.store.id(e.name) else {
+                throw ModelError.config(file: "LLaMA-MoE v2 conversion", field: e.name, expected: "a tensor of the source model")
+            }
+            let src = m.store.w(sid)
+            if e.name.hasSuffix("self_attn.k_proj.weight") || e.name.hasSuffix("self_attn.v_proj.weight")
+                || e.name.hasSuffix("self_attn.k_proj.bias") || e.name.hasSuffix("self_attn.v_proj.bias")
+            {
+                // expert x: rows of the source's KV head x / split
+                let per = e.count / experts  // hd rows of the head (x d for weights, 1 for biases)
+                precondition(per * experts == e.count && m.store.entries[sid].count == per * g && per % hd == 0)
+                for x in 0..<experts { (dst + x * per).update(from: src + (x / split) * per, count: per) }
+            } else {
+                precondition(m.store.entries[sid].count == e.count, "\(e.name): shape changed")
+                dst.update(from: src, count: e.count)
+            }
+        }
+        return DecoderModel(config: c, store: store)
+    }
+}

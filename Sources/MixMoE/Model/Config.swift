@@ -75,6 +75,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var lora: LoRAConfig?
     /// 0-based indices of blocks inserted by LLaMA-Pro expansion (baseline; they are trained).
     public var expandedLayers: [Int]?
+    /// Present on LLaMA-MoE v2 models: the layers whose attention is a mixture of experts.
+    public var attentionMoE: AttentionMoEConfig?
 
     /// Biases on q/k/v: Qwen2 always, Llama when `attention_bias`.
     public var qkvBias: Bool { modelType == "qwen2" || attentionBias }
@@ -92,6 +94,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case mlpBias = "mlp_bias", hiddenAct = "hidden_act"
         case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
         case architectures, torchDtype = "torch_dtype", mixMoE = "mix_moe", lora, expandedLayers = "llama_pro_expanded_layers"
+        case attentionMoE = "attn_moe"
     }
 
     /// transformers 5 nests theta and scaling in `rope_parameters`.
@@ -154,6 +157,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         mixMoE = try c.decodeIfPresent(MixMoEConfig.self, forKey: .mixMoE)
         lora = try c.decodeIfPresent(LoRAConfig.self, forKey: .lora)
         expandedLayers = try c.decodeIfPresent([Int].self, forKey: .expandedLayers)
+        attentionMoE = try c.decodeIfPresent(AttentionMoEConfig.self, forKey: .attentionMoE)
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw ModelError.unsupported(file: "config.json", field: "mlp_bias", value: "true", supported: "false")
         }
@@ -189,6 +193,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try c.encodeIfPresent(mixMoE, forKey: .mixMoE)
         try c.encodeIfPresent(lora, forKey: .lora)
         try c.encodeIfPresent(expandedLayers, forKey: .expandedLayers)
+        try c.encodeIfPresent(attentionMoE, forKey: .attentionMoE)
     }
 
     /// Checks internal consistency; `file` names the source in the error.
@@ -213,6 +218,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try need(maxPositionEmbeddings > 0, "max_position_embeddings", "a positive integer")
         try need(hiddenAct == "silu", "hidden_act", "\"silu\" (SwiGLU FFN)")
         try mixMoE?.validate(layers: numHiddenLayers, intermediateSize: intermediateSize, file: file)
+        if let a = attentionMoE {
+            try need(
+                !a.layers.isEmpty && a.layers.allSatisfy { (0..<numHiddenLayers).contains($0) } && Set(a.layers).count == a.layers.count,
+                "attn_moe.layers", "distinct layer indices in 0..<\(numHiddenLayers)")
+            try need(
+                (1...numKeyValueHeads).contains(a.topK), "attn_moe.top_k_attn",
+                "1...\(numKeyValueHeads) (the experts are the KV heads; got \(a.topK))")
+            try need(a.scale > 0 && a.scale.isFinite, "attn_moe.scale_factor_attn", "a positive number")
+        }
         if let s = ropeScaling {
             try need(s.ropeType == "llama3", "rope_scaling.rope_type", "\"default\" or \"llama3\" (got \"\(s.ropeType)\")")
             try need((s.factor ?? 0) > 0, "rope_scaling.factor", "a positive number")
@@ -333,4 +347,20 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
     public init(r: Int = 8, alpha: Double = 16, targets: [String] = LoRAConfig.allLinear) {
         self.r = r; self.alpha = alpha; self.targets = targets
     }
+}
+
+/// LLaMA-MoE v2's attention MoE (Qu et al. 2024; its `MixtralAttentionMoE`): in each listed
+/// layer every KV head, with the query heads that share it, is one expert. A linear gate without
+/// bias on the attention input (`self_attn.gate.weight`, `[kvHeads, d]`) gives softmax weights;
+/// each token keeps the `topK` largest, renormalised to sum to one and multiplied by `scale`;
+/// an expert attends only among the tokens routed to it (their original positions kept for the
+/// rotary embedding), and a token's output is the weighted sum of its experts' `o_proj` outputs.
+/// A model is converted from grouped-query attention by giving each expert its own copy of its
+/// KV head (`num_key_value_heads` becomes the number of experts; `Upcycling.llamaMoEv2`).
+public struct AttentionMoEConfig: Codable, Sendable, Equatable {
+    public var layers: [Int]
+    public var topK: Int
+    public var scale: Double
+    enum CodingKeys: String, CodingKey { case layers, topK = "top_k_attn", scale = "scale_factor_attn" }
+    public init(layers: [Int], topK: Int, scale: Double) { self.layers = layers; self.topK = topK; self.scale = scale }
 }

@@ -59,6 +59,7 @@ public final class DecoderModel: @unchecked Sendable {
             if c.qkvBias { l.append((p + "self_attn.v_proj.bias", [kd])) }
             l.append((p + "self_attn.o_proj.weight", [d, qd]))
             if c.oBias { l.append((p + "self_attn.o_proj.bias", [d])) }
+            if c.attentionMoE?.layers.contains(i) == true { l.append((p + "self_attn.gate.weight", [c.numKeyValueHeads, d])) }
             l.append((p + "post_attention_layernorm.weight", [d]))
             l.append(contentsOf: denseFFNLayout(c, layer: i))
         }
@@ -140,7 +141,7 @@ public final class DecoderModel: @unchecked Sendable {
             let p = "model.layers.\(i)."
             return Block(
                 ln1: RMSNorm(store, p + "input_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
-                attn: Attention(store, prefix: p + "self_attn", config: c, rotary: rotary),
+                attn: Attention(store, prefix: p + "self_attn", config: c, rotary: rotary, experts: c.attentionMoE?.layers.contains(i) == true),
                 ln2: RMSNorm(store, p + "post_attention_layernorm.weight", dim: c.hiddenSize, eps: c.rmsNormEps),
                 ffn: moeByLayer[i] ?? makeFFN(i, store)
                     ?? SwiGLU(
@@ -333,7 +334,10 @@ public final class DecoderModel: @unchecked Sendable {
     /// Empty caches for `batch` sequences of up to `maxLen` positions.
     public func makeCache(batch: Int, maxLen: Int) -> [LayerCache] {
         rotary.reserve(positions: maxLen)
-        return blocks.map { _ in LayerCache(batch: batch, maxLen: maxLen, kd: config.numKeyValueHeads * config.headDim) }
+        return blocks.map { blk in
+            LayerCache(
+                batch: batch, maxLen: maxLen, kd: config.numKeyValueHeads * config.headDim, experts: blk.attn.experts == nil ? 0 : config.numKeyValueHeads)
+        }
     }
 
     /// Cross-entropy of the current logits against `targets`: (sum over valid tokens, count).

@@ -18,6 +18,8 @@ public enum FreezePlan: String, Sendable, CaseIterable {
     case moeLPRExperts = "moe-lpr-experts"
     /// MoE-LPR's second stage: the router weights only
     case routers
+    /// LLaMA-MoE v2: every parameter but the MLP gates' biases (its gates have none: ours stay 0)
+    case llamaMoEv2 = "llama-moe-v2"
 
     public func isTrainable(_ name: String, _ c: ModelConfig) -> Bool {
         if name == "model.router_transform" { return false }  // a fixed transform, never trained
@@ -29,6 +31,7 @@ public enum FreezePlan: String, Sendable, CaseIterable {
         case .moeLPRExperts:
             return (name.contains(".mlp.lm_experts.") && !name.contains(".mlp.lm_experts.0.")) || name.hasSuffix(".mlp.lm_router.weight")
         case .routers: return name.hasSuffix("_router.weight")
+        case .llamaMoEv2: return !name.hasSuffix("_router.bias")
         case .llamaPro:
             return (c.expandedLayers ?? []).contains { name.hasPrefix("model.layers.\($0).") }
         }
