@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summary tables for docs/RESULTS.md from the reports `mixmoe experiment NAME` writes.
+"""Summary tables for docs/RESULTS-exploratory.md from the reports `mixmoe experiment NAME` writes.
 
   python3 scripts/results_tables.py [reports]
 Every number printed here is read from reports/NAME.json (mean over seeds, ± sample std when

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every experiment of docs/RESULTS.md with one budget, in an order that lets later
+# Runs every experiment of docs/RESULTS-exploratory.md with one budget, in an order that lets later
 # experiments reuse finished runs from the run cache (main first: its Mix-MoE is the default
 # variant of every ablation). Reports go to reports/; logs to runs/experiments/NAME.log.
-#   scripts/run_experiments.sh            # the budget RESULTS.md was measured with
+#   scripts/run_experiments.sh            # the budget RESULTS-exploratory.md was measured with
 #   S1=20 S2=80 SEEDS=0,1 scripts/run_experiments.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
