@@ -37,12 +37,17 @@ public final class AttentionGate: @unchecked Sendable {
         for i in 0..<n {
             let row = p + i * E
             VectorMath.softmax(row, E)
-            // top-k: the k largest, ties to the lower index (a stable selection)
-            let order = (0..<E).sorted { (row[$0], -$0) > (row[$1], -$1) }
+            // top-k: the k largest, ties to the lower index; k passes over the row, no allocation
+            let kr = kp + i * E, wr = w + i * E
+            kr.update(repeating: 0, count: E)
             var z: Float = 0
-            for e in 0..<E { kp[i * E + e] = 0; w[i * E + e] = 0 }
-            for e in order.prefix(k) { kp[i * E + e] = 1; z += row[e] }
-            for e in order.prefix(k) { w[i * E + e] = s * row[e] / z }
+            for _ in 0..<k {
+                var best = -1
+                for e in 0..<E where kr[e] == 0 && (best < 0 || row[e] > row[best]) { best = e }
+                kr[best] = 1
+                z += row[best]
+            }
+            for e in 0..<E { wr[e] = kr[e] != 0 ? s * row[e] / z : 0 }
         }
     }
 
