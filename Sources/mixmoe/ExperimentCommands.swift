@@ -87,8 +87,17 @@ struct Experiment: AsyncParsableCommand {
             }
             if name == .transfer {
                 let langs = pairs.map { $0.split(separator: ",").map(String.init) } ?? data.train.map(\.langA).filter { $0 != "en" }
-                var study = TransferStudy(runner: try studyRunner(), test: data.test, segments: corpus.testSegments)
+                let runner = try studyRunner()
+                var study = TransferStudy(runner: runner, test: data.test, segments: corpus.testSegments)
                 study.log = log
+                if !noCache {
+                    // finished rows are kept beside the run cache, so a killed study resumes
+                    let fp = try RunCache.fingerprint(
+                        base: m, monoStream: runner.monoStream, examples: runner.examples, test: data.test,
+                        testSegments: corpus.testSegments, dev: data.dev)
+                    let key = try TransferStudy.key(fingerprint: fp, budget: runner.budget, threads: Parallel.threads)
+                    study.checkpoint = URL(fileURLWithPath: cache).appendingPathComponent(key + ".json")
+                }
                 let rows = try study.run(pairs: langs)
                 let figs = TransferStudy.figures(rows)
                 try writeStudy(

@@ -124,8 +124,8 @@ import Testing
     /// `experiment transfer`, and MoE-LPR and LLaMA-MoE v2 inside `experiment main`, end to end on the tiny setup.
     /// Truths: the trained parameters in closed form (MoE-LPR: experts 1-7 of the one MoE layer,
     /// each a full SwiGLU FFN of 3 x 64 x 32, plus its 8 x 32 router weights, expert 0 and the bias
-    /// frozen; LLaMA-MoE v2: below), and the base model's BLEU per direction from two code paths (the transfer study and
-    /// the experiment runner).
+    /// frozen; LLaMA-MoE v2: below), the base model's BLEU per direction from two code paths (the transfer study and
+    /// the experiment runner), and a resumed transfer study against one from scratch.
     @Test func transferAndMoELPREndToEnd() throws {
         let (dir, common) = try setup()
         let t = dir.appendingPathComponent("t"), m = dir.appendingPathComponent("m")
@@ -140,6 +140,27 @@ import Testing
             let svg = try String(contentsOf: t.appendingPathComponent(f), encoding: .utf8)
             #expect(svg.hasPrefix("<svg") && svg.contains("de-en"), "\(f)")
         }
+        // Resume: a second study with one more pair reuses the four finished rows (kept beside the
+        // run cache) and trains only the new one; the truth for the new row, and for stage 1, is a
+        // study from scratch (--no-cache), which must give the same BLEU to the last bit.
+        let t2 = dir.appendingPathComponent("t2"), t3 = dir.appendingPathComponent("t3")
+        var resumedLog = ""
+        for (out, extra) in [(t2, ["--pairs", "de,cs,ru"]), (t3, ["--pairs", "ru", "--no-cache"])] {
+            let (p, err) = try runMixmoe(["experiment", "transfer", "--reports", out.path] + common + ["--seq", "128"] + extra)
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == 0, "\(msg)")
+            if out == t2 { resumedLog = msg }
+        }
+        #expect(resumedLog.components(separatedBy: "reused from").count - 1 == 4, "\(resumedLog)")
+        func bleu(_ d: URL) throws -> [String: [String: Double]] {
+            let rs = try JSONSerialization.jsonObject(with: Data(contentsOf: d.appendingPathComponent("transfer.json"))) as! [[String: Any]]
+            return Dictionary(uniqueKeysWithValues: rs.map { ($0["model"] as! String, $0["bleu"] as! [String: Double]) })
+        }
+        let (b1, b2, b3) = (try bleu(t), try bleu(t2), try bleu(t3))
+        #expect(b2.keys.sorted() == ["base", "cs", "de", "ru", "stage 1"])
+        for k in ["base", "stage 1", "de", "cs"] { #expect(b2[k] == b1[k], "\(k)") }
+        #expect(b2["ru"] != nil && b2["ru"] == b3["ru"])
+        #expect(b3["stage 1"] == b1["stage 1"])
         let main = try JSONSerialization.jsonObject(with: Data(contentsOf: m.appendingPathComponent("main.json"))) as! [String: Any]
         let runs = main["runs"] as! [[String: Any]]
         #expect(runs.map { $0["variant"] as? String } == ["base", "MoE-LPR", "LLaMA-MoE v2"])

@@ -11,39 +11,108 @@ public struct TransferStudy {
         public var model: String
         /// BLEU per evaluated direction.
         public var bleu: [String: Double]
+        /// chrF per evaluated direction (finer-grained than BLEU on weak models).
+        public var chrf: [String: Double] = [:]
         public var trainSeconds: Double
-        enum CodingKeys: String, CodingKey { case model, bleu, trainSeconds = "train_s" }
+        enum CodingKeys: String, CodingKey { case model, bleu, chrf, trainSeconds = "train_s" }
+        init(model: String, scores: (bleu: [String: Double], chrf: [String: Double]), trainSeconds: Double) {
+            self.model = model; self.bleu = scores.bleu; self.chrf = scores.chrf; self.trainSeconds = trainSeconds
+        }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            model = try c.decode(String.self, forKey: .model)
+            bleu = try c.decode([String: Double].self, forKey: .bleu)
+            chrf = try c.decodeIfPresent([String: Double].self, forKey: .chrf) ?? [:]  // absent in rows kept before it was
+            trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
+        }
     }
 
     let runner: MethodRunner
     let test: [Bitext]
     let segments: Int
     public var log: (String) -> Void = { _ in }
+    /// Where finished rows are kept so a killed study resumes (nil: nothing kept). The file holds
+    /// the rows of one setup only: `key` names it (``key(fingerprint:budget:threads:)``).
+    public var checkpoint: URL?
 
     public init(runner: MethodRunner, test: [Bitext], segments: Int) {
         self.runner = runner; self.test = test; self.segments = segments
     }
 
-    func evaluate(_ m: DecoderModel) throws -> [String: Double] {
+    /// The checkpoint file's key: everything a row depends on (base weights, data, test segments,
+    /// budget, seed, thread count, numerics version), as in ``RunCache/key(fingerprint:method:moe:budget:threads:codeVersion:)``.
+    public static func key(fingerprint: String, budget: Budget, threads: Int) throws -> String {
+        "transfer-" + (try RunCache.key(fingerprint: fingerprint, method: .mixMoE, moe: MoEOptions(), budget: budget, threads: threads))
+    }
+
+    func evaluate(_ m: DecoderModel) throws -> (bleu: [String: Double], chrf: [String: Double]) {
         let r = try Evaluation.run(Translator(model: m, tokenizer: runner.tokenizer), bitexts: test, maxSegments: segments)
-        return Dictionary(uniqueKeysWithValues: r.map { ($0.direction, $0.bleu) })
+        return (Dictionary(uniqueKeysWithValues: r.map { ($0.direction, $0.bleu) }), Dictionary(uniqueKeysWithValues: r.map { ($0.direction, $0.chrf) }))
+    }
+
+    /// Rows finished by an earlier invocation of the same setup, by model name.
+    func loadRows() -> [String: Row] {
+        guard let url = checkpoint, let d = try? Data(contentsOf: url), let rows = try? JSONDecoder().decode([Row].self, from: d) else {
+            return [:]
+        }
+        return Dictionary(rows.map { ($0.model, $0) }, uniquingKeysWith: { _, b in b })
+    }
+
+    func saveRows(_ rows: [String: Row]) throws {
+        guard let url = checkpoint else { return }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try AtomicFile.write(enc.encode(rows.values.sorted { $0.model < $1.model }), to: url)
     }
 
     /// Rows: the base model, the stage-1 model, then one stage-2 model per language in `pairs`.
+    /// Each finished row is written to `checkpoint` at once; a rerun reuses those rows and trains
+    /// stage 1 again (deterministic for a seed and thread count) only if a stage-2 row is missing.
     public func run(pairs: [String]) throws -> [Row] {
-        log("[transfer] base model")
-        var rows = [Row(model: "base", bleu: try evaluate(runner.base), trainSeconds: 0)]
-        var t0 = monotonicSeconds()
-        let m1 = try runner.mixMoEStage1()
-        let s1 = monotonicSeconds() - t0
-        log("[transfer] stage-1 model")
-        rows.append(Row(model: "stage 1", bleu: try evaluate(m1), trainSeconds: s1))
+        var done = loadRows()
+        func row(_ name: String, _ make: () throws -> Row) throws -> Row {
+            if let r = done[name] {
+                log("[transfer] \(name): reused from \(checkpoint?.path ?? "")")
+                return r
+            }
+            let r = try make()
+            done[name] = r
+            try saveRows(done)
+            return r
+        }
+        var rows = [
+            try row("base") {
+                log("[transfer] base model")
+                return Row(model: "base", scores: try evaluate(runner.base), trainSeconds: 0)
+            }
+        ]
+        var m1: DecoderModel?
+        var s1 = 0.0
+        func stage1() throws -> DecoderModel {
+            if let m1 { return m1 }
+            let t0 = monotonicSeconds()
+            let m = try runner.mixMoEStage1()
+            s1 = monotonicSeconds() - t0
+            m1 = m
+            return m
+        }
+        rows.append(
+            try row("stage 1") {
+                let m = try stage1()
+                log("[transfer] stage-1 model")
+                return Row(model: "stage 1", scores: try evaluate(m), trainSeconds: s1)
+            })
         for lang in pairs {
-            t0 = monotonicSeconds()
-            let m2 = try runner.mixMoEStage2(from: m1, languages: [lang])
-            let s2 = monotonicSeconds() - t0
-            log("[transfer] stage 2 on \(lang)-en only")
-            rows.append(Row(model: lang, bleu: try evaluate(m2), trainSeconds: s2))
+            rows.append(
+                try row(lang) {
+                    let m = try stage1()
+                    let t0 = monotonicSeconds()
+                    let m2 = try runner.mixMoEStage2(from: m, languages: [lang])
+                    let s2 = monotonicSeconds() - t0
+                    log("[transfer] stage 2 on \(lang)-en only")
+                    return Row(model: lang, scores: try evaluate(m2), trainSeconds: s2)
+                })
         }
         return rows
     }
@@ -83,11 +152,16 @@ public struct TransferStudy {
 
             """
         md += "Reproduce: `\(setup.command(.transfer))`\n\n"
-        md += "| model | train min | " + dirs.joined(separator: " | ") + " |\n|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
+        md +=
+            "| model | train min | mean BLEU | mean chrF | " + dirs.joined(separator: " | ") + " |\n|---|---|---|---|"
+            + String(repeating: "---|", count: dirs.count) + "\n"
         for r in rows {
             md +=
                 "| \(r.model == "base" || r.model == "stage 1" ? r.model : "stage 2 on \(r.model)-en") | "
                 + String(format: "%.1f", r.trainSeconds / 60) + " | "
+                + String(
+                    format: "%.2f | %@ | ", r.bleu.values.reduce(0, +) / Double(max(r.bleu.count, 1)),
+                    r.chrf.isEmpty ? "–" : String(format: "%.2f", r.chrf.values.reduce(0, +) / Double(r.chrf.count)))
                 + dirs.map { d in
                     let v = String(format: "%.1f", r.bleu[d] ?? .nan)
                     // bold: the directions of the pair this row trained on
