@@ -161,6 +161,16 @@ import Testing
         for k in ["base", "stage 1", "de", "cs"] { #expect(b2[k] == b1[k], "\(k)") }
         #expect(b2["ru"] != nil && b2["ru"] == b3["ru"])
         #expect(b3["stage 1"] == b1["stage 1"])
+        // A language without a pair of its own (unknown, or the pivot every pair shares) is an error
+        // naming it, before any training, and nothing is written.
+        for bad in ["xx", "en"] {
+            let out = dir.appendingPathComponent("bad-\(bad)")
+            let (p, err) = try runMixmoe(["experiment", "transfer", "--pairs", "de,\(bad)", "--reports", out.path] + common)
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus != 0 && msg.contains("--pairs") && msg.contains("not '\(bad)'"), "\(msg)")
+            #expect(!msg.contains("[transfer] base model"), "checked before the base model is evaluated")
+            #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("transfer.json").path))
+        }
         let main = try JSONSerialization.jsonObject(with: Data(contentsOf: m.appendingPathComponent("main.json"))) as! [String: Any]
         let runs = main["runs"] as! [[String: Any]]
         #expect(runs.map { $0["variant"] as? String } == ["base", "MoE-LPR", "LLaMA-MoE v2"])

@@ -70,6 +70,16 @@ public struct TransferStudy {
     /// Each finished row is written to `checkpoint` at once; a rerun reuses those rows and trains
     /// stage 1 again (deterministic for a seed and thread count) only if a stage-2 row is missing.
     public func run(pairs: [String]) throws -> [Row] {
+        // every pair is checked before hours of work start, not when its turn comes
+        var counts: [String: Int] = [:]
+        for e in runner.examples { for l in Set([e.direction.src, e.direction.tgt]) { counts[l, default: 0] += 1 } }
+        // the pivot (English) is in every example: training on "its pair" would be training on all of them
+        let available = counts.filter { $0.value < runner.examples.count }.keys.sorted()
+        for lang in pairs where !available.contains(lang) {
+            throw SettingsError.invalid(
+                option: "--pairs",
+                expected: "languages paired with the pivot in the parallel training data (\(available.joined(separator: ", "))), not '\(lang)'")
+        }
         var done = loadRows()
         func row(_ name: String, _ make: () throws -> Row) throws -> Row {
             if let r = done[name] {
