@@ -124,6 +124,27 @@ struct ReportSignificanceTests {
         #expect(marks["broken"]?.directions == ["de-en": "†‡", "fi-en": "†‡"])
         #expect(marks["copy"]?.mean == "" && marks["copy"]?.directions.isEmpty == true)
     }
+
+    /// An experiment without dense SFT (e.g. `topk`) takes its first variant as the reference:
+    /// the broken system is marked against it, with a Δ of exactly minus the reference's BLEU
+    /// (100 for outputs equal to the references, 0 for unrelated words), and the report says so.
+    @Test func firstVariantIsTheReferenceWithoutDenseSFT() {
+        let refs = SignificanceTests.file.paired.references
+        let references = ["de-en": Array(refs[0..<100]), "fi-en": Array(refs[100..<200])]
+        let garbage = references.mapValues { $0.map { _ in "zzz qqq" } }
+        let results = [run("top-1", references, references), run("top-2", garbage, references), run("top-4", references, references)]
+        let marks = ExperimentReport.significance(results: results, variants: ["top-1", "top-2", "top-4"], references: references)
+        #expect(marks["top-1"]?.isReference == true && marks["top-1"]?.vsReference == nil)
+        #expect(marks["top-2"]?.mean == "†‡")
+        #expect(abs((marks["top-2"]?.vsReference?.delta ?? 0) + 100) < 1e-9, "the mean of two directions' BLEU: 1e-14 rounding")
+        #expect(marks["top-4"]?.mean == "" && marks["top-4"]?.vsReference?.delta == 0)
+        let md = ExperimentReport.markdown(
+            name: .topk, results: results,
+            setup: ExperimentSetup(data: "d", model: "m", budget: Budget(), testSegments: 100, monoBytes: 0, test: nil, seeds: [0]),
+            wall: 0, references: references)
+        #expect(md.contains("† differs from top-1 (the reference") && md.contains("| Δ top-1 [95% CI] |"))
+        #expect(md.contains("| top-2 | 1 | — | 0.00†‡ | -100.00 ["))
+    }
 }
 
 /// The base-strength study on synthetic reports with closed-form gaps: a variant that outputs the

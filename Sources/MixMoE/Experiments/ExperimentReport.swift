@@ -84,20 +84,25 @@ public enum ExperimentReport {
                 + reused.map { "\($0.variant) (seed \($0.seed))" }.joined(separator: ", ") + ". Training times below are those of the original runs.\n\n"
         }
         md += "Per-direction columns are BLEU (sacreBLEU-compatible, 13a; zh for en-zh).\n"
+        let reference = marks.first { $0.value.isReference }?.key ?? "dense SFT"
+        let short = reference == "dense SFT" ? "SFT" : reference
         if marks.isEmpty {
-            md += "No significance marks: the runs carry no hypotheses (trained before they were kept) or there is no dense SFT.\n\n"
+            md += "No significance marks: the runs carry no hypotheses (trained before they were kept).\n\n"
         } else {
             md +=
-                "† differs from dense SFT, ‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), p < 0.05: "
+                "† differs from \(reference)\(reference == "dense SFT" ? "" : " (the reference: this experiment has no dense SFT)"), "
+                + "‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), p < 0.05: "
                 + "paired bootstrap over the test segments (1000 resamples, sacreBLEU's resampling; for the mean, resampled within every "
-                + "direction), of the score averaged over the seeds both variants ran. Δ SFT: mean BLEU minus dense SFT's, "
+                + "direction), of the score averaged over the seeds both variants ran. Δ \(short): mean BLEU minus \(reference)'s, "
                 + "with its 95% bootstrap interval. Mean BLEU and chrF are mean ± sample standard deviation over seeds; "
                 + "→en and en→: mean BLEU of the directions into and out of English.\n\n"
         }
         // the two sides of the pivot, averaged apart: methods that train few parameters have
         // differed most into English (docs/RESULTS.md)
         let into = dirs.filter { $0.hasSuffix("-\(CorpusFolder.pivot)") }, outOf = dirs.filter { $0.hasPrefix("\(CorpusFolder.pivot)-") }
-        md += "| variant | seeds | trained params | mean BLEU | Δ SFT [95% CI] | mean chrF | →en | en→ | train min | " + dirs.joined(separator: " | ") + " |\n"
+        md +=
+            "| variant | seeds | trained params | mean BLEU | Δ \(short) [95% CI] | mean chrF | →en | en→ | train min | " + dirs.joined(separator: " | ")
+            + " |\n"
         md += "|---|---|---|---|---|---|---|---|---|" + String(repeating: "---|", count: dirs.count) + "\n"
         for v in variants {
             let rs = results.filter { $0.variant == v }
@@ -107,7 +112,7 @@ public enum ExperimentReport {
             let tmin = meanStd(rs.map(\.trainSeconds)).mean / 60
             // one seed has no spread: print the value alone rather than a misleading "± 0.00"
             let meanMark = m?.mean ?? ""
-            let delta = m?.vsSFT.map { String(format: "%+.2f [%+.2f, %+.2f]", $0.delta, $0.lower, $0.upper) } ?? "—"
+            let delta = m?.vsReference.map { String(format: "%+.2f [%+.2f, %+.2f]", $0.delta, $0.lower, $0.upper) } ?? "—"
             let cell =
                 rs.count > 1
                 ? String(format: "%.2f ± %.2f", bl.mean, bl.std) + meanMark + " | " + delta + String(format: " | %.2f ± %.2f", c.mean, c.std)
@@ -145,18 +150,21 @@ public enum ExperimentReport {
     }
 
     /// Significance marks per variant: for the mean BLEU and each direction, "†" when the variant
-    /// differs from dense SFT and "‡" when it differs from the best variant (p < 0.05), and the
-    /// difference from dense SFT in mean BLEU with its 95% interval. Every test is
+    /// differs from the reference (dense SFT, or the experiment's first variant when it has no
+    /// dense SFT, e.g. top-1 in `topk`) and "‡" when it differs from the best variant (p < 0.05),
+    /// and the difference from the reference in mean BLEU with its 95% interval. Every test is
     /// ``PairedTest/meanDifference(metrics:references:a:b:samples:seed:)``: a paired bootstrap over
     /// test segments (stratified by direction) of the score averaged over the seeds both variants
-    /// ran. Empty when hypotheses or dense SFT are missing.
+    /// ran. Empty when hypotheses are missing.
     public struct Marks: Sendable {
         public var mean = ""
         public var directions: [String: String] = [:]
         public var isBest = false
-        /// Mean BLEU minus dense SFT's, with its interval and p-value (nil for dense SFT itself).
-        public var vsSFT: PairedTest.MeanDifference?
-        /// The seeds pooled in the comparison with dense SFT.
+        /// True for the reference variant itself.
+        public var isReference = false
+        /// Mean BLEU minus the reference's, with its interval and p-value (nil for the reference itself).
+        public var vsReference: PairedTest.MeanDifference?
+        /// The seeds pooled in the comparison with the reference.
         public var seeds = 0
     }
 
@@ -166,9 +174,10 @@ public enum ExperimentReport {
         var runs: [String: [UInt64: RunResult]] = [:]
         for r in results where runs[r.variant]?[r.seed] == nil { runs[r.variant, default: [:]][r.seed] = r }
         func meanBLEU(_ v: String) -> Double { meanStd(runs[v]?.values.map(\.meanBLEU) ?? []).mean }
-        guard runs["dense SFT"] != nil, let best = runs.keys.max(by: { meanBLEU($0) < meanBLEU($1) || (meanBLEU($0) == meanBLEU($1) && $0 > $1) })
+        guard let reference = runs["dense SFT"] != nil ? "dense SFT" : variants.first(where: { runs[$0] != nil }),
+            let best = runs.keys.max(by: { meanBLEU($0) < meanBLEU($1) || (meanBLEU($0) == meanBLEU($1) && $0 > $1) }),
+            let any = runs[reference]?.values.first
         else { return [:] }
-        guard let any = runs["dense SFT"]?.values.first else { return [:] }
         let dirs = any.directions.map(\.direction).filter { references[$0] != nil }
         let metrics = Evaluation.bleuMetrics(dirs)
         let refs = dirs.map { references[$0]! }
@@ -178,7 +187,8 @@ public enum ExperimentReport {
             guard let mine = runs[v] else { continue }
             var m = Marks()
             m.isBest = v == best
-            for (other, sign) in [("dense SFT", "†"), (best, "‡")] where other != v {
+            m.isReference = v == reference
+            for (other, sign) in [(reference, "†"), (best, "‡")] where other != v {
                 guard let theirs = runs[other] else { continue }
                 let seeds = Set(mine.keys).intersection(theirs.keys).sorted()
                 guard !seeds.isEmpty else { continue }
@@ -187,9 +197,9 @@ public enum ExperimentReport {
                 if a != b {
                     let diff = PairedTest.meanDifference(metrics: metrics, references: refs, a: a, b: b)
                     if diff.pValue < 0.05 { m.mean += sign }
-                    if sign == "†" { m.vsSFT = diff; m.seeds = seeds.count }
+                    if sign == "†" { m.vsReference = diff; m.seeds = seeds.count }
                 } else if sign == "†" {
-                    m.vsSFT = PairedTest.MeanDifference(delta: 0, lower: 0, upper: 0, pValue: 1); m.seeds = seeds.count
+                    m.vsReference = PairedTest.MeanDifference(delta: 0, lower: 0, upper: 0, pValue: 1); m.seeds = seeds.count
                 }
                 for (k, d) in dirs.enumerated() where a.map({ $0[k] }) != b.map({ $0[k] }) {
                     let p = PairedTest.meanDifference(
@@ -219,10 +229,15 @@ public enum ExperimentReport {
         public var setup: ExperimentSetup
         public var wallTimeSeconds: Double
         public var runs: [RunResult]
-        /// Each variant's mean BLEU minus dense SFT's, pooled over seeds, with its bootstrap
-        /// interval and p-value (absent without hypotheses or dense SFT).
-        public var vsDenseSFT: [String: PairedTest.MeanDifference]?
-        enum CodingKeys: String, CodingKey { case experiment, setup, wallTimeSeconds = "wall_time_s", runs, vsDenseSFT = "vs_dense_sft" }
+        /// The variant the Δ column is taken against: dense SFT, or the first variant of an
+        /// experiment without it (absent without hypotheses).
+        public var reference: String?
+        /// Each variant's mean BLEU minus the reference's, pooled over seeds, with its bootstrap
+        /// interval and p-value (absent without hypotheses).
+        public var vsReference: [String: PairedTest.MeanDifference]?
+        enum CodingKeys: String, CodingKey {
+            case experiment, setup, wallTimeSeconds = "wall_time_s", runs, reference, vsReference = "vs_reference"
+        }
     }
 
     /// Writes `NAME.md`, `NAME.json` (and `utilisation.svg`) into `dir`; returns the Markdown.
@@ -242,7 +257,8 @@ public enum ExperimentReport {
             enc.encode(
                 JSONReport(
                     experiment: name, setup: setup, wallTimeSeconds: wall, runs: results,
-                    vsDenseSFT: marks.isEmpty ? nil : marks.compactMapValues(\.vsSFT))),
+                    reference: marks.first { $0.value.isReference }?.key,
+                    vsReference: marks.isEmpty ? nil : marks.compactMapValues(\.vsReference))),
             to: dir.appendingPathComponent("\(name.rawValue).json"))
         return md
     }
