@@ -16,6 +16,7 @@ struct Experiment: AsyncParsableCommand {
     @Option(help: "Folder of finished runs reused across experiments (same code, base weights, data, method, options, budget and seed).")
     var cache: String = "runs/experiments/cache"
     @Flag(help: "Train every run again instead of reusing finished ones.") var noCache = false
+    @Flag(help: "Build the report from the run cache alone: runs it lacks are listed as missing, not trained.") var cachedOnly = false
     @Option(help: "A test corpus to use instead of the corpus folder's test split (repeatable; TSV, Moses pair, ALMA JSON/JSONL).") var test: [String] = []
     @Option(
         help: "Run only the variants of these methods (comma-separated: \(Method.allCases.map(\.rawValue).joined(separator: ", "))); default: all."
@@ -43,6 +44,13 @@ struct Experiment: AsyncParsableCommand {
         let vs = name.variants.filter { wanted.contains($0.method) }
         guard !vs.isEmpty else { throw ValidationError("--methods: experiment \(name.rawValue) has no variant of \(methods)") }
         return vs
+    }
+
+    func validate() throws {
+        if cachedOnly && noCache { throw ValidationError("--cached-only and --no-cache contradict each other: give one") }
+        if cachedOnly && (name == .transfer || name == .upcycling) {
+            throw ValidationError("--cached-only: \(name.rawValue) is a study, not a comparison of cached runs")
+        }
     }
 
     func run() async throws {
@@ -110,7 +118,15 @@ struct Experiment: AsyncParsableCommand {
                 test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments, log: log)
             if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
             runner.methodLearningRates = rates
+            runner.cachedOnly = cachedOnly
             let results = try runner.run(variants)
+            if cachedOnly {
+                setup.cachedOnly = true
+                setup.missingRuns = runner.missing
+                guard !results.isEmpty else {
+                    throw ValidationError("--cached-only: none of the runs is in the cache \(cache) (missing: \(runner.missing.joined(separator: ", ")))")
+                }
+            }
             // the references of every direction's test segments, for the significance marks
             var references: [String: [String]] = [:]
             for b in data.test { for d in b.directions { references[d.description] = Array(b.segments(d).prefix(corpus.testSegments)).map(\.tgt) } }

@@ -119,6 +119,25 @@ import Testing
         }
         let md = try String(contentsOf: a.appendingPathComponent("main.md"), encoding: .utf8)
         #expect(md.contains("lr 0.001 / 0.001 (own rates: sft 0.003)") && md.contains("--method-lr sft=0.003"))
+
+        // --cached-only: the table from the cache alone. Seed 0 is a's run, bit for bit; seed 7 was
+        // never trained, so it is listed as missing and not trained now; with nothing cached it is an error.
+        let e = dir.appendingPathComponent("e"), f = dir.appendingPathComponent("f")
+        let (pe, erre) = try runMixmoe(
+            ["experiment", "main", "--reports", e.path] + common + ["--methods", "sft", "--seeds", "0,7", "--lr2", "3e-3", "--cached-only"])
+        let msge = String(decoding: erre.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(pe.terminationStatus == 0, "\(msge)")
+        #expect(!msge.contains("ETA"), "nothing trained (no progress line)")
+        let re = try runs(e)
+        #expect(re.count == 1 && re[0]["seed"] as? Int == 0 && re[0]["mean_bleu"] as? Double == ra[1]["mean_bleu"] as? Double)
+        let mde = try String(contentsOf: e.appendingPathComponent("main.md"), encoding: .utf8)
+        #expect(mde.contains("so not in the tables (--cached-only trains nothing): dense SFT (seed 7).") && mde.contains("--cached-only"))
+        for (extra, want) in [(["--seeds", "8"], "none of the runs is in the cache"), (["--seeds", "0", "--no-cache"], "contradict")] {
+            let (p, err) = try runMixmoe(["experiment", "main", "--reports", f.path] + common + ["--methods", "sft", "--cached-only"] + extra)
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus != 0 && msg.contains(want), "\(msg)")
+            #expect(!FileManager.default.fileExists(atPath: f.appendingPathComponent("main.md").path))
+        }
     }
 
     /// `experiment transfer`, and MoE-LPR and LLaMA-MoE v2 inside `experiment main`, end to end on the tiny setup.

@@ -17,10 +17,13 @@ public struct ExperimentSetup: Codable, Sendable {
     public var threads: Int?
     /// Methods trained at their own peak rates (`--method-lr`; nil or empty: all at the budget's).
     public var methodLearningRates: [MethodLearningRate]?
+    /// Built from the run cache alone (`--cached-only`); `missingRuns` lists what it lacked.
+    public var cachedOnly: Bool?
+    public var missingRuns: [String]?
 
     enum CodingKeys: String, CodingKey {
         case data, model, budget, testSegments = "test_segments", monoBytes = "mono_bytes", test, seeds, methods, threads
-        case methodLearningRates = "method_lr"
+        case methodLearningRates = "method_lr", cachedOnly = "cached_only", missingRuns = "missing_runs"
     }
 
     public init(
@@ -52,6 +55,7 @@ public struct ExperimentSetup: Codable, Sendable {
         if let methods { c += " --methods " + methods.map(\.rawValue).joined(separator: ",") }
         if let threads { c += " --threads \(threads)" }
         for o in methodLearningRates ?? [] { c += " --method-lr \(o)" }
+        if cachedOnly == true { c += " --cached-only" }
         return c
     }
 }
@@ -82,6 +86,9 @@ public enum ExperimentReport {
             md +=
                 "Reused from the run cache (trained by an earlier experiment with identical settings): "
                 + reused.map { "\($0.variant) (seed \($0.seed))" }.joined(separator: ", ") + ". Training times below are those of the original runs.\n\n"
+        }
+        if let missing = setup.missingRuns, !missing.isEmpty {
+            md += "Not in the run cache, so not in the tables (--cached-only trains nothing): " + missing.joined(separator: ", ") + ".\n\n"
         }
         md += "Per-direction columns are BLEU (sacreBLEU-compatible, 13a; zh for en-zh).\n"
         let reference = marks.first { $0.value.isReference }?.key ?? "dense SFT"

@@ -134,6 +134,10 @@ public final class ExperimentRunner {
     public var cache: RunCache?
     /// Methods trained at their own peak rates instead of the budget's.
     public var methodLearningRates: [MethodLearningRate] = []
+    /// Report from the cache alone: a run it lacks is recorded in ``missing`` instead of trained.
+    public var cachedOnly = false
+    /// The runs ``cachedOnly`` skipped, as "variant (seed N)".
+    public private(set) var missing: [String] = []
 
     public func run(_ variants: [Variant]) throws -> [RunResult] {
         var out: [RunResult] = []
@@ -156,6 +160,11 @@ public final class ExperimentRunner {
                             format: "[%@] %@ seed %llu: reused %@ (mean BLEU %.2f, chrF %.2f)", name.rawValue, v.label, seed,
                             c.directory.appendingPathComponent(key + ".json").path, r.meanBLEU, r.meanChrF))
                     out.append(r)
+                    continue
+                }
+                if cachedOnly {
+                    log("[\(name.rawValue)] \(v.label) seed \(seed): not in the run cache, skipped (--cached-only)")
+                    missing.append("\(v.label) (seed \(seed))")
                     continue
                 }
                 log("[\(name.rawValue)] \(v.label), seed \(seed)")
