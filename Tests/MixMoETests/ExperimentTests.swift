@@ -171,6 +171,8 @@ import Testing
             if out == t2 { resumedLog = msg }
         }
         #expect(resumedLog.components(separatedBy: "reused from").count - 1 == 4, "\(resumedLog)")
+        let md2 = try String(contentsOf: t2.appendingPathComponent("transfer.md"), encoding: .utf8)
+        #expect(md2.contains("the wall time above is this invocation's): base, stage 1, de, cs."), "\(md2)")
         func bleu(_ d: URL) throws -> [String: [String: Double]] {
             let rs = try JSONSerialization.jsonObject(with: Data(contentsOf: d.appendingPathComponent("transfer.json"))) as! [[String: Any]]
             return Dictionary(uniqueKeysWithValues: rs.map { ($0["model"] as! String, $0["bleu"] as! [String: Double]) })

@@ -14,6 +14,8 @@ public struct TransferStudy {
         /// chrF per evaluated direction (finer-grained than BLEU on weak models).
         public var chrf: [String: Double] = [:]
         public var trainSeconds: Double
+        /// Read from the checkpoint of an earlier invocation rather than computed in this one (not written).
+        public var reused = false
         enum CodingKeys: String, CodingKey { case model, bleu, chrf, trainSeconds = "train_s" }
         init(model: String, scores: (bleu: [String: Double], chrf: [String: Double]), trainSeconds: Double) {
             self.model = model; self.bleu = scores.bleu; self.chrf = scores.chrf; self.trainSeconds = trainSeconds
@@ -82,8 +84,9 @@ public struct TransferStudy {
         }
         var done = loadRows()
         func row(_ name: String, _ make: () throws -> Row) throws -> Row {
-            if let r = done[name] {
+            if var r = done[name] {
                 log("[transfer] \(name): reused from \(checkpoint?.path ?? "")")
+                r.reused = true
                 return r
             }
             let r = try make()
@@ -162,6 +165,11 @@ public struct TransferStudy {
 
             """
         md += "Reproduce: `\(setup.command(.transfer))`\n\n"
+        let reused = rows.filter(\.reused).map(\.model)
+        if !reused.isEmpty {
+            md +=
+                "Rows computed by an earlier invocation of the same setup and reused (their train minutes are the original's; the wall time above is this invocation's): \(reused.joined(separator: ", ")).\n\n"
+        }
         md +=
             "| model | train min | mean BLEU | mean chrF | " + dirs.joined(separator: " | ") + " |\n|---|---|---|---|"
             + String(repeating: "---|", count: dirs.count) + "\n"
