@@ -113,12 +113,18 @@ struct ReportSignificanceTests {
         return RunResult(variant: variant, seed: 0, directions: dirs, trainSeconds: 0)
     }
 
-    @Test func clearDifferencesAreMarkedIdenticalOutputsAreNot() {
+    /// Three runs labelled `labels`: the references themselves, unrelated words, the references
+    /// again; with their marks.
+    func clearCut(_ labels: [String]) -> (results: [RunResult], marks: [String: ExperimentReport.Marks], references: [String: [String]]) {
         let refs = SignificanceTests.file.paired.references
         let references = ["de-en": Array(refs[0..<100]), "fi-en": Array(refs[100..<200])]
         let garbage = references.mapValues { $0.map { _ in "zzz qqq" } }
-        let results = [run("dense SFT", references, references), run("broken", garbage, references), run("copy", references, references)]
-        let marks = ExperimentReport.significance(results: results, variants: ["dense SFT", "broken", "copy"], references: references)
+        let results = [run(labels[0], references, references), run(labels[1], garbage, references), run(labels[2], references, references)]
+        return (results, ExperimentReport.significance(results: results, variants: labels, references: references), references)
+    }
+
+    @Test func clearDifferencesAreMarkedIdenticalOutputsAreNot() {
+        let (_, marks, _) = clearCut(["dense SFT", "broken", "copy"])
         #expect(marks["dense SFT"]?.isBest == true || marks["copy"]?.isBest == true)
         #expect(marks["broken"]?.mean == "†‡")
         #expect(marks["broken"]?.directions == ["de-en": "†‡", "fi-en": "†‡"])
@@ -129,11 +135,7 @@ struct ReportSignificanceTests {
     /// the broken system is marked against it, with a Δ of exactly minus the reference's BLEU
     /// (100 for outputs equal to the references, 0 for unrelated words), and the report says so.
     @Test func firstVariantIsTheReferenceWithoutDenseSFT() {
-        let refs = SignificanceTests.file.paired.references
-        let references = ["de-en": Array(refs[0..<100]), "fi-en": Array(refs[100..<200])]
-        let garbage = references.mapValues { $0.map { _ in "zzz qqq" } }
-        let results = [run("top-1", references, references), run("top-2", garbage, references), run("top-4", references, references)]
-        let marks = ExperimentReport.significance(results: results, variants: ["top-1", "top-2", "top-4"], references: references)
+        let (results, marks, references) = clearCut(["top-1", "top-2", "top-4"])
         #expect(marks["top-1"]?.isReference == true && marks["top-1"]?.vsReference == nil)
         #expect(marks["top-2"]?.mean == "†‡")
         #expect(abs((marks["top-2"]?.vsReference?.delta ?? 0) + 100) < 1e-9, "the mean of two directions' BLEU: 1e-14 rounding")
