@@ -73,10 +73,8 @@ public struct TransferStudy {
     /// stage 1 again (deterministic for a seed and thread count) only if a stage-2 row is missing.
     public func run(pairs: [String]) throws -> [Row] {
         // every pair is checked before hours of work start, not when its turn comes
-        var counts: [String: Int] = [:]
-        for e in runner.examples { for l in Set([e.direction.src, e.direction.tgt]) { counts[l, default: 0] += 1 } }
-        // the pivot (English) is in every example: training on "its pair" would be training on all of them
-        let available = counts.filter { $0.value < runner.examples.count }.keys.sorted()
+        // the pivot is in every pair: training on "its pair" would be training on all of them
+        let available = Set(runner.examples.flatMap { [$0.direction.src, $0.direction.tgt] }).subtracting([CorpusFolder.pivot]).sorted()
         for lang in pairs where !available.contains(lang) {
             throw SettingsError.invalid(
                 option: "--pairs",
