@@ -18,6 +18,10 @@ $M bench gemm --config small --threads 2 > $R/gemm_before.jsonl
 OUT=$R/compare.jsonl scripts/compare.sh "$ROUNDS" small | tee $R/compare.txt
 $M bench gemm --config small --threads 2 > $R/gemm_after.jsonl
 $M bench gemm --config small --threads 1 > $R/gemm_1thread.jsonl
+$M bench gemm --config small --threads 2 --all > $R/gemm_shapes.jsonl
+: > $R/profile.jsonl
+for m in full stage2; do $M bench train --config small --method $m --threads 2 --reps 3 --profile >> $R/profile.jsonl; done
+MIXMOE_PROFILE=1 $M bench decode --config small --batch 8 --threads 2 --reps 3 > $R/decode_profile.jsonl 2> $R/decode_profile.txt
 : > $R/memory.jsonl
 for t in 1 2; do $M bench memory --threads $t >> $R/memory.jsonl; done
 : > $R/scaling.jsonl

@@ -29,12 +29,27 @@ struct GEMMTests {
 
     /// The small-M kernel decoding uses (M <= 8, B transposed), at sizes that take its path
     /// through `sgemm`, including a K that is not a multiple of 16 and strided operands.
-    @Test(arguments: [1, 2, 3, 8], [Float(0), 1])
+    @Test(arguments: [1, 2, 3, 5, 8], [Float(0), 1])
     func smallMKernelMatchesNaive(_ M: Int, beta: Float) {
         let N = 300, K = 77, pad = 5
         let lda = K + pad, ldb = K + pad, ldc = N + pad
         let a = FloatBuffer(randomFloats(M * lda, seed: 4)), b = FloatBuffer(randomFloats(N * ldb, seed: 5))
         let c0 = randomFloats(M * ldc, seed: 6)
         compare(false, true, M, N, K, a, lda, b, ldb, beta, c0, ldc, "small-M sgemm M=\(M) beta \(beta)")
+    }
+
+    /// Batched decoding gives the batch-1 output: every row of an M-row small-M product equals,
+    /// bit for bit, the product of that row alone (the kernel sums each element in the same order
+    /// whatever M is). K = 77 covers the 16-lane body and the tail.
+    @Test(arguments: [2, 3, 4, 5, 7, 8])
+    func smallMRowsEqualOneRowAtATime(_ M: Int) {
+        let N = 40, K = 77, lda = K + 3
+        let a = FloatBuffer(randomFloats(M * lda, seed: 7)), b = FloatBuffer(randomFloats(N * K, seed: 8))
+        let batched = FloatBuffer(count: M * N), single = FloatBuffer(count: N)
+        sgemmSmallM(M: M, N: N, K: K, alpha: 0.7, A: a.ptr, lda: lda, B: b.ptr, ldb: K, beta: 0, C: batched.ptr, ldc: N)
+        for m in 0..<M {
+            sgemmSmallM(M: 1, N: N, K: K, alpha: 0.7, A: a.ptr + m * lda, lda: lda, B: b.ptr, ldb: K, beta: 0, C: single.ptr, ldc: N)
+            #expect((0..<N).allSatisfy { batched[m * N + $0].bitPattern == single[$0].bitPattern }, "row \(m) of M = \(M)")
+        }
     }
 }

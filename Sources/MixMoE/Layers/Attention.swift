@@ -323,12 +323,33 @@ extension Attention {
                     continue
                 }
                 var m = -Float.infinity
-                for j in 0..<len {
+                // four positions at a time: four independent sums, each in the same order as one
+                // at a time (so the same bits), instead of one chain of dependent additions
+                var j = 0
+                while j + 4 <= len {
+                    let k0 = kBase + j * kd, k1 = k0 + kd, k2 = k1 + kd, k3 = k2 + kd
+                    var d0: Float = 0, d1: Float = 0, d2: Float = 0, d3: Float = 0
+                    for c in 0..<hd {
+                        let q = qv[c]
+                        d0 += q * k0[c]
+                        d1 += q * k1[c]
+                        d2 += q * k2[c]
+                        d3 += q * k3[c]
+                    }
+                    scores[j] = d0 * scale
+                    scores[j + 1] = d1 * scale
+                    scores[j + 2] = d2 * scale
+                    scores[j + 3] = d3 * scale
+                    m = max(m, scores[j], scores[j + 1], scores[j + 2], scores[j + 3])
+                    j += 4
+                }
+                while j < len {
                     let kj = kBase + j * kd
                     var dot: Float = 0
                     for c in 0..<hd { dot += qv[c] * kj[c] }
                     scores[j] = dot * scale
                     m = max(m, scores[j])
+                    j += 1
                 }
                 let sum = VectorMath.expSum(scores, len, shift: m, out: scores)
                 for j in 0..<len {

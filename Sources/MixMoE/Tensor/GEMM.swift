@@ -58,37 +58,86 @@ enum FloatRow: WeightRow {
 }
 
 /// The small-M product for weights of any storage type `R` (specialised per type by the compiler).
+///
+/// Every element is the same sum in the same order whatever M is (16 lanes over k, `sum()`,
+/// then the tail), so a row's result does not depend on the rows decoded beside it: batched
+/// translation gives the batch-1 output. M = 1 keeps its accumulator in a register; larger M
+/// go through ``smallMRows4``, four token rows per pass over a weight row (register-held
+/// accumulators: the one-row-at-a-time loop kept them in memory, and at M = 8 its loads and
+/// stores of partial sums, not the weights, bounded it).
 @inline(__always)
 func smallMKernel<R: WeightRow>(
     _: R.Type, M: Int, N: Int, K: Int, alpha: Float, A: UnsafePointer<Float>, lda: Int,
     B: UnsafePointer<R.Element>, ldb: Int, beta: Float, C: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     precondition(M >= 1 && M <= smallMLimit, "small-M GEMM: M must be in 1...\(smallMLimit)")
-    let K16 = K & ~15
     Parallel.forChunks(N, grain: max(16, 32_768 / max(K, 1))) { rows in
-        // acc[m]: 16-wide partial dot products of A row m with the current B row
-        withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: smallMLimit) { acc in
-            for j in rows {
-                let b = B + j * ldb
-                for m in 0..<M { acc[m] = SIMD16<Float>() }
-                var k = 0
-                while k < K16 {
-                    let w = R.lanes(b + k)
-                    for m in 0..<M {
-                        acc[m] += w * UnsafeRawPointer(A + m * lda + k).loadUnaligned(as: SIMD16<Float>.self)
-                    }
-                    k += 16
+        for j in rows {
+            let b = B + j * ldb
+            var m0 = 0
+            while m0 < M {
+                let live = min(4, M - m0)
+                var t = SIMD4<Float>()
+                if live == 1 {
+                    t[0] = smallMRow1(R.self, K: K, b, A + m0 * lda)
+                } else {
+                    // rows m0..<m0+4; past M the last row is repeated and its results dropped
+                    let a = A + m0 * lda, last = M - 1 - m0
+                    t = smallMRows4(R.self, K: K, b, a, a + min(1, last) * lda, a + min(2, last) * lda, a + min(3, last) * lda)
                 }
-                for m in 0..<M {
-                    var t = acc[m].sum()
-                    let a = A + m * lda
-                    for p in K16..<K { t += a[p] * R.one(b + p) }
-                    let c = C + m * ldc + j
-                    c.pointee = alpha * t + (beta == 0 ? 0 : beta * c.pointee)
+                for i in 0..<live {
+                    let c = C + (m0 + i) * ldc + j
+                    c.pointee = alpha * t[i] + (beta == 0 ? 0 : beta * c.pointee)
                 }
+                m0 += 4
             }
         }
     }
+}
+
+/// The dot product of one weight row with one token row, summed as ``smallMRows4`` sums.
+@inline(__always)
+func smallMRow1<R: WeightRow>(_: R.Type, K: Int, _ b: UnsafePointer<R.Element>, _ a: UnsafePointer<Float>) -> Float {
+    let K16 = K & ~15
+    var s = SIMD16<Float>()
+    var k = 0
+    while k < K16 {
+        s += R.lanes(b + k) * UnsafeRawPointer(a + k).loadUnaligned(as: SIMD16<Float>.self)
+        k += 16
+    }
+    var t = s.sum()
+    for p in K16..<K { t += a[p] * R.one(b + p) }
+    return t
+}
+
+/// Dot products of one weight row `b` with four token rows, each summed as the one-row kernel
+/// sums it: 16 lanes over `k < K & ~15`, `sum()`, then the tail in order.
+@inline(__always)
+func smallMRows4<R: WeightRow>(
+    _: R.Type, K: Int, _ b: UnsafePointer<R.Element>, _ a0: UnsafePointer<Float>, _ a1: UnsafePointer<Float>,
+    _ a2: UnsafePointer<Float>, _ a3: UnsafePointer<Float>
+) -> SIMD4<Float> {
+    @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+    let K16 = K & ~15
+    var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+    var k = 0
+    while k < K16 {
+        let w = R.lanes(b + k)
+        s0 += w * load(a0 + k)
+        s1 += w * load(a1 + k)
+        s2 += w * load(a2 + k)
+        s3 += w * load(a3 + k)
+        k += 16
+    }
+    var t = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
+    for p in K16..<K {
+        let w = R.one(b + p)
+        t[0] += a0[p] * w
+        t[1] += a1[p] * w
+        t[2] += a2[p] * w
+        t[3] += a3[p] * w
+    }
+    return t
 }
 
 /// Naive reference for `sgemm` (same contract), used by tests to check the optimised path.
