@@ -13,7 +13,7 @@ swift build -c release >/dev/null
 mkdir -p runs/perf
 R=runs/perf
 date -u +"%Y-%m-%d %H:%M UTC" > $R/date.txt
-{ lscpu | grep -E "Model name|^CPU\(s\)|L2|L3"; python3 -c "import torch; print('torch', torch.__version__)"; swift --version 2>&1 | head -1; } > $R/machine.txt
+{ lscpu | grep -E "Model name|^CPU\(s\)|L2|L3"; python3 -c "import torch, transformers; print('torch', torch.__version__); print('transformers', transformers.__version__)"; swift --version 2>&1 | head -1; } > $R/machine.txt
 $M bench gemm --config small --threads 2 > $R/gemm_before.jsonl
 OUT=$R/compare.jsonl scripts/compare.sh "$ROUNDS" small | tee $R/compare.txt
 $M bench gemm --config small --threads 2 > $R/gemm_after.jsonl

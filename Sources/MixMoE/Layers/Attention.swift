@@ -219,7 +219,9 @@ public final class Attention: @unchecked Sendable {
             ex.backward(dw, inp: inp, dinp: dinp, n: n)
         }
         guard needQKV else { return }
-        dk.zero(); dv.zero()
+        Profile.measure("zero") {
+            dk.zero(); dv.zero()
+        }
         let scale = 1 / Float(hd).squareRoot()
         let tasks = b * kvHeads, slots = Parallel.taskSlots(tasks)
         if dAtt.count < slots * T * T { dAtt = FloatBuffer(count: slots * T * T) }

@@ -342,7 +342,9 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Cross-entropy of the current logits against `targets`: (sum over valid tokens, count).
     public func loss(batch b: Int, seq T: Int) -> (sum: Double, count: Int) {
-        CrossEntropy.forward(logits.ptr, targets: targets.ptr, losses: losses.ptr, n: b * T, vocab: config.vocabSize)
+        Profile.measure("cross entropy") {
+            CrossEntropy.forward(logits.ptr, targets: targets.ptr, losses: losses.ptr, n: b * T, vocab: config.vocabSize)
+        }
     }
 
     /// The MoE auxiliary terms of the last forward: `lbCoef * mean over MoE layers of (L_LB^LM [+ L_LB^MT])`,
@@ -369,7 +371,7 @@ public final class DecoderModel: @unchecked Sendable {
     /// load-balance loss; accumulates into trainable gradients.
     public func backward(batch b: Int, seq T: Int, lossScale: Float) {
         let n = b * T, d = config.hiddenSize, V = config.vocabSize
-        CrossEntropy.backward(logits.ptr, targets: targets.ptr, n: n, vocab: V, scale: lossScale)
+        Profile.measure("cross entropy") { CrossEntropy.backward(logits.ptr, targets: targets.ptr, n: n, vocab: V, scale: lossScale) }
         // Which parts need the gradient of their input: anything trainable strictly below them.
         let embedT = embed.trainable
         var belowAttn = [Bool](repeating: false, count: blocks.count)
@@ -392,7 +394,7 @@ public final class DecoderModel: @unchecked Sendable {
                 B: norm.out.ptr, ldb: d, beta: 1, C: lmHead.g, ldc: d)
         }
         guard needTrunk else { return }
-        dres.zero()
+        Profile.measure("zero") { dres.zero() }
         norm.backward(dln.ptr, inp: res[blocks.count].ptr, dinp: acc ? dres.ptr : nil, n: n)
         guard acc else { return }
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
@@ -400,7 +402,7 @@ public final class DecoderModel: @unchecked Sendable {
             // out = mid + ffn(ln2(mid)): dres is d(out) and, through the residual, part of d(mid)
             if blk.ffnTrainable || belowFFN[l] {
                 let needLn = blk.ln2.weight.trainable || belowFFN[l]
-                if needLn { dln.zero() }
+                if needLn { Profile.measure("zero") { dln.zero() } }
                 blk.ffn.backward(dres.ptr, x: blk.ln2.out.ptr, dx: needLn ? dln.ptr : nil, n: n)
                 if needLn { blk.ln2.backward(dln.ptr, inp: blk.mid.ptr, dinp: belowFFN[l] ? dres.ptr : nil, n: n) }
             }
@@ -408,7 +410,7 @@ public final class DecoderModel: @unchecked Sendable {
             // mid = x + attn(ln1(x))
             if blk.attnTrainable || belowAttn[l] {
                 let needLn = blk.ln1.weight.trainable || belowAttn[l]
-                if needLn { dln.zero() }
+                if needLn { Profile.measure("zero") { dln.zero() } }
                 blk.attn.backward(
                     dres.ptr, inp: blk.ln1.out.ptr, dinp: needLn ? dln.ptr : nil,
                     positions: positions.ptr, batch: b, seq: T)

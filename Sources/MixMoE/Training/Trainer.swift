@@ -148,7 +148,7 @@ public final class Trainer: @unchecked Sendable {
         collective.allReduce(&counts, op: .sum)
         let total = Int(counts[0]), lprTotal = counts[1]
         precondition(total > 0, "a training step needs at least one target token")
-        model.store.zeroGrads()
+        Profile.measure("zero") { model.store.zeroGrads() }
         var lossSum = 0.0, aux = 0.0
         let lbPerLayer = (model.config.mixMoE?.lbCoef ?? 0) / Double(max(1, model.moeLayers.count))
         let lprPerLayer = (model.config.mixMoE?.lprCoef ?? 0) / Double(max(1, model.moeLayers.count))
