@@ -103,6 +103,17 @@ struct Finetune: AsyncParsableCommand {
     @OptionGroup var model: ModelOption
     @Option(help: "Output model directory.") var out: String
     @Option(help: "Only these directions (comma-separated, e.g. de-en,en-de; default both directions of every corpus).") var directions: String?
+    @Option(
+        name: .customLong("exclude"), parsing: .singleValue,
+        help: "A held-out corpus (repeatable; e.g. the dev and test splits): training pairs sharing a segment with it (same language, exact text) are dropped.")
+    var exclude: [String] = []
+    @Option(
+        name: .customLong("dev"), parsing: .singleValue,
+        help: "A dev corpus (repeatable) for --eval-every: the first --dev-pairs pairs of each direction.")
+    var dev: [String] = []
+    @Option(help: "Evaluate the loss on the --dev pairs every N steps (and at the end): OUT/dev_loss.json, and the best step's model in OUT/best/. 0: never.")
+    var evalEvery = 0
+    @Option(help: "Dev pairs per direction for --eval-every.") var devPairs = 100
     @OptionGroup var train: TrainingOptions
     @OptionGroup var run: RunOptions
     @OptionGroup var compute: ComputeOptions
@@ -110,6 +121,8 @@ struct Finetune: AsyncParsableCommand {
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one training file") }
+        guard evalEvery >= 0, devPairs >= 1 else { throw ValidationError("--eval-every must be at least 0 and --dev-pairs at least 1") }
+        guard evalEvery == 0 || !dev.isEmpty else { throw ValidationError("--eval-every needs --dev FILE (a dev corpus)") }
     }
 
     func run() async throws {
@@ -123,15 +136,42 @@ struct Finetune: AsyncParsableCommand {
             let tok = try m.loadTokenizer(directory: src, tokenizer: model.tokenizer)
             let data = try StageData.load(
                 stage: 2, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
-                directions: try Direction.parseList(directions))
+                directions: try Direction.parseList(directions), exclude: exclude)
             printErr(data.summary.replacingOccurrences(of: "stage 2 data", with: "fine-tuning data"))
             printErr("finetune: \(m.store.trainableCount) parameters trainable; lr \(settings.lr)")
-            let record = [
+            var record = [
                 "command": "finetune", "model": try DecoderModel.weightsHash(directory: src), "data": try fileHashes(files),
                 "directions": directions ?? "all", "threads": String(compute.threads),
             ]
+            if !exclude.isEmpty { record["exclude"] = try fileHashes(exclude) }
             let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)
             run.configure(training, out: dst)
+            if evalEvery > 0 {
+                let eos = Int32(m.config.eosTokenIds.first ?? 0)
+                let devSet = DevLoss.build(
+                    bitexts: try dev.map { try Corpus.readBitext($0) }, perDirection: devPairs, tokenizer: tok, eos: eos, maxTokens: settings.seq)
+                let monitor = DevLossMonitor(dev: devSet, every: evalEvery, directory: dst, label: "finetune") { model, dir in
+                    try model.save(directory: dir)
+                    try HFDirectory.copyTokenizer(from: src, to: dir)
+                }
+                let report = training.progress
+                var first = true
+                training.progress = { p in
+                    report(p)
+                    guard training.collective.isRoot else { return }
+                    do {
+                        // the first step after a resume: keep the curve up to the checkpoint
+                        if first && run.resume { try monitor.resume(at: p.step - 1) }
+                        first = false
+                        if let d = try monitor.after(step: p.step, of: p.steps, model: m) {
+                            printErr(
+                                String(
+                                    format: "dev loss after step %d: %.4f (%d pairs; best %.4f at step %d)", d.step, d.loss, devSet.pairs, monitor.best!.loss,
+                                    monitor.best!.step))
+                        }
+                    } catch { printErr("error: dev evaluation: \(error.localizedDescription)") }
+                }
+            }
             let log = try training.run()
             guard training.collective.isRoot else { return }  // rank 0 writes the model
             try m.save(directory: dst)

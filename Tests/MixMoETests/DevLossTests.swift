@@ -88,3 +88,21 @@ struct DevLossTests {
     let one = Array(pts.prefix(2))
     #expect(try DevLossComparison.select(one, stage: nil, file: "f.json") == one)
 }
+
+/// Held-out exclusion against a hand-counted case: a pair goes when either side equals a held-out
+/// segment of the same language; text in the other language does not count.
+@Test func excludingDropsPairsSharingASegmentOfTheSameLanguage() {
+    let train = Bitext(
+        langA: "en", langB: "de",
+        pairs: [("Open", "Öffnen"), ("Close", "Schließen"), ("Save", "Speichern"), ("Öffnen", "Open"), ("Quit", "Beenden")],
+        source: "train")
+    let held = [
+        Bitext(langA: "en", langB: "de", pairs: [("Close file", "Schließen"), ("Save", "Sichern")], source: "test"),
+        Bitext(langA: "en", langB: "fi", pairs: [("Quit", "Lopeta")], source: "test.fi"),
+    ]
+    let (kept, dropped) = train.excluding(held)
+    // Close (German side held), Save (English side held), Quit (English side held via fi's test);
+    // "Öffnen"/"Open" stays: the held-out "Open"s are not in German and vice versa
+    #expect(dropped == 3)
+    #expect(kept.pairs.map(\.a) == ["Open", "Öffnen"])
+}

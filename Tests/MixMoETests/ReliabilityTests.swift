@@ -107,19 +107,39 @@ func killAfterCheckpoint(_ args: [String], out: URL, step: Int) throws {
             .split(separator: "\n").prefix(120)
         let tsv = dir.appendingPathComponent("train.de-en.tsv")
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: tsv)
+        // a dev file: 10 pairs from elsewhere in the corpus, and one whose German is a training pair's
+        let devLines = try String(contentsOf: ResumeTests.repo.appendingPathComponent("data/demo/parallel/dev.de-en.tsv"), encoding: .utf8)
+            .split(separator: "\n").prefix(10)
+        let shared = "held-out English\t" + lines[7].split(separator: "\t")[1]
+        let devTSV = dir.appendingPathComponent("dev.de-en.tsv")
+        try Data(((devLines + [Substring(shared)]).joined(separator: "\n") + "\n").utf8).write(to: devTSV)
         let ft = [
             "finetune", "--model", base.path, "--steps", "12", "--batch-tokens", "256", "--micro-tokens", "128", "--seq", "64",
             "--lr", "3e-3", "--checkpoint-every", "3", "--threads", "1", tsv.path,
+            "--dev", devTSV.path, "--exclude", devTSV.path, "--eval-every", "4", "--dev-pairs", "5",
         ]
         let a = dir.appendingPathComponent("fa"), b = dir.appendingPathComponent("fb")
         let (pa, ea) = try runMixmoe(ft + ["--out", a.path])
-        #expect(pa.terminationStatus == 0, "\(String(decoding: ea.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        let logA = String(decoding: ea.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(pa.terminationStatus == 0, "\(logA)")
+        // the German of training pair 7 is in the held-out file: that pair (both directions) goes
+        let sameGerman = lines.filter { $0.split(separator: "\t").last == lines[7].split(separator: "\t").last }.count
+        #expect(logA.contains("; \(sameGerman) training pairs sharing a segment with 1 held-out file(s) dropped"), "\(logA)")
         try killAfterCheckpoint(ft + ["--out", b.path, "--step-delay-ms", "150"], out: b, step: 6)
         let (pr, err) = try runMixmoe(ft + ["--out", b.path, "--resume"])
         #expect(pr.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
         let wa = try Data(contentsOf: a.appendingPathComponent("model.safetensors"))
         let wb = try Data(contentsOf: b.appendingPathComponent("model.safetensors"))
         #expect(wa == wb, "resumed fine-tuning differs from the uninterrupted run")
+        // the dev-loss curve (steps 4, 8, 12) is the same after the resume, and best/ holds the
+        // weights of its lowest point (the final weights when that is step 12)
+        let curveA = try JSONDecoder().decode([DevPoint].self, from: Data(contentsOf: a.appendingPathComponent("dev_loss.json")))
+        let curveB = try JSONDecoder().decode([DevPoint].self, from: Data(contentsOf: b.appendingPathComponent("dev_loss.json")))
+        #expect(curveA.map(\.step) == [4, 8, 12] && curveA == curveB, "\(curveA) vs \(curveB)")
+        let lowest = try #require(curveA.min { $0.loss < $1.loss })
+        let best = try String(contentsOf: b.appendingPathComponent("best/best_step.json"), encoding: .utf8)
+        #expect(best.contains("\"step\": \(lowest.step),"), "\(best)")
+        if lowest.step == 12 { #expect(try Data(contentsOf: b.appendingPathComponent("best/model.safetensors")) == wb) }
         let wbase = try Data(contentsOf: base.appendingPathComponent("model.safetensors"))
         #expect(wa != wbase, "fine-tuning changed the weights")
     }

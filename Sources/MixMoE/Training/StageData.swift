@@ -11,7 +11,7 @@ public struct StageData {
 
     public static func load(
         stage: Int, files: [String], tokenizer tok: BPETokenizer, model m: DecoderModel, seq: Int, seed: UInt64,
-        directions: Set<Direction>?
+        directions: Set<Direction>?, exclude: [String] = []
     ) throws -> StageData {
         guard let e = m.config.eosTokenIds.first else {
             throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
@@ -23,14 +23,25 @@ public struct StageData {
             guard packed.windowCount > 0 else { throw DataError.empty(files.joined(separator: ", ")) }
             return StageData(source: packed, summary: "stage 1 data: \(stream.count) tokens in \(packed.windowCount) windows", model: m, probes: [])
         }
-        let bitexts = try files.map { try Corpus.readBitext($0) }
+        var bitexts = try files.map { try Corpus.readBitext($0) }
+        var held = ""
+        if !exclude.isEmpty {
+            let heldOut = try exclude.map { try Corpus.readBitext($0) }
+            var removed = 0
+            bitexts = bitexts.map { b in
+                let (kept, n) = b.excluding(heldOut)
+                removed += n
+                return kept
+            }
+            held = "; \(removed) training pairs sharing a segment with \(exclude.count) held-out file(s) dropped"
+        }
         let (exs, dropped) = MTDataset.build(bitexts: bitexts, directions: directions, tokenizer: tok, eos: eos, maxTokens: seq)
         guard !exs.isEmpty else { throw DataError.empty(files.joined(separator: ", ")) }
         let byDir = Dictionary(grouping: exs, by: { $0.direction.description })
         let probes = byDir.sorted { $0.key < $1.key }.map { ($0.key, MTDataset.collate(Array($0.value.prefix(32)), pad: eos)) }
         return StageData(
             source: MTDataset(examples: exs, seed: seed, pad: eos),
-            summary: "stage 2 data: \(exs.count) examples in \(byDir.count) directions (\(dropped) longer than --seq \(seq) dropped)",
+            summary: "stage 2 data: \(exs.count) examples in \(byDir.count) directions (\(dropped) longer than --seq \(seq) dropped\(held))",
             model: m, probes: probes)
     }
 

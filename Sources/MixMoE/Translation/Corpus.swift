@@ -158,3 +158,22 @@ public enum Corpus {
         }
     }
 }
+
+extension Bitext {
+    /// The pairs that share no segment with `heldOut`: a pair is dropped when its side in
+    /// language L equals (exactly) a segment in language L of any held-out bitext. Training on a
+    /// pair whose source is a test source (with another reference) would score the test partly on
+    /// memory; this removes such pairs before training. Returns the kept bitext and how many
+    /// pairs were dropped.
+    public func excluding(_ heldOut: [Bitext]) -> (kept: Bitext, dropped: Int) {
+        var seen: [String: Set<String>] = [:]
+        for h in heldOut {
+            seen[h.langA, default: []].formUnion(h.pairs.map(\.a))
+            seen[h.langB, default: []].formUnion(h.pairs.map(\.b))
+        }
+        let a = seen[langA] ?? [], b = seen[langB] ?? []
+        var out = self
+        out.pairs = pairs.filter { !a.contains($0.a) && !b.contains($0.b) }
+        return (out, pairs.count - out.pairs.count)
+    }
+}
