@@ -78,6 +78,28 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Present on LLaMA-MoE v2 models: the layers whose attention is a mixture of experts.
     public var attentionMoE: AttentionMoEConfig?
 
+    /// Whether transformers lacks this architecture (Mix-MoE layers, LoRA adapters, attention
+    /// experts): config.json then names mixmoe's own `model_type` (`mixmoe_llama`, `mixmoe_qwen2`)
+    /// and `auto_map`, and the directory carries the PyTorch code (``RemoteCode``), so transformers
+    /// loads it only with `trust_remote_code=True` and never as a plain Llama with random FFNs.
+    public var needsRemoteCode: Bool { mixMoE != nil || lora != nil || attentionMoE != nil }
+
+    /// The `model_type` prefix of the architectures transformers lacks.
+    static let remoteTypePrefix = "mixmoe_"
+
+    /// `model_type`, `architectures` and `auto_map` as config.json states them.
+    var hubIdentity: (modelType: String, architecture: String, autoMap: [String: String]?) {
+        let base = modelType == "qwen2" ? "Qwen2" : "Llama"
+        guard needsRemoteCode else { return (modelType, base + "ForCausalLM", nil) }
+        return (
+            Self.remoteTypePrefix + modelType, "MixMoE\(base)ForCausalLM",
+            [
+                "AutoConfig": "configuration_mixmoe.MixMoE\(base)Config",
+                "AutoModelForCausalLM": "modeling_mixmoe.MixMoE\(base)ForCausalLM",
+            ]
+        )
+    }
+
     /// Biases on q/k/v: Qwen2 always, Llama when `attention_bias`.
     public var qkvBias: Bool { modelType == "qwen2" || attentionBias }
     /// Bias on o_proj: Llama with `attention_bias` only.
@@ -94,7 +116,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case mlpBias = "mlp_bias", hiddenAct = "hidden_act"
         case bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
         case architectures, torchDtype = "torch_dtype", mixMoE = "mix_moe", lora, expandedLayers = "llama_pro_expanded_layers"
-        case attentionMoE = "attn_moe"
+        case attentionMoE = "attn_moe", autoMap = "auto_map"
     }
 
     /// transformers 5 nests theta and scaling in `rope_parameters`.
@@ -130,6 +152,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         modelType = try c.decode(String.self, forKey: .modelType)
+        // mixmoe's own types name their base family: mixmoe_llama -> llama
+        if modelType.hasPrefix(Self.remoteTypePrefix) { modelType = String(modelType.dropFirst(Self.remoteTypePrefix.count)) }
         vocabSize = try c.decode(Int.self, forKey: .vocabSize)
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
         intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
@@ -165,8 +189,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode([modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"], forKey: .architectures)
-        try c.encode(modelType, forKey: .modelType)
+        let hub = hubIdentity
+        try c.encode([hub.architecture], forKey: .architectures)
+        try c.encode(hub.modelType, forKey: .modelType)
+        try c.encodeIfPresent(hub.autoMap, forKey: .autoMap)
         let sizes: [(Int, CodingKeys)] = [
             (vocabSize, .vocabSize), (hiddenSize, .hiddenSize), (intermediateSize, .intermediateSize),
             (numHiddenLayers, .numHiddenLayers), (numAttentionHeads, .numAttentionHeads),

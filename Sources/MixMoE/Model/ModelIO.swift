@@ -74,6 +74,15 @@ extension DecoderModel {
         for (k, v) in extraConfig { dict[k] = v }
         let json = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(json, to: directory.appendingPathComponent("config.json"))
+        // the PyTorch code of an architecture transformers lacks (auto_map points at it)
+        for (name, text) in RemoteCode.files {
+            let f = directory.appendingPathComponent(name)
+            if config.needsRemoteCode {
+                try AtomicFile.write(text + "\n", to: f)
+            } else if fm.fileExists(atPath: f.path) {
+                try fm.removeItem(at: f)
+            }
+        }
     }
 }
 

@@ -1,0 +1,274 @@
+"""PyTorch implementation of the models mixmoe writes (remote code for transformers).
+
+The dense part is transformers' own ``LlamaForCausalLM`` / ``Qwen2ForCausalLM``, so the KV cache,
+``generate`` (greedy, sampling, beam search), attention backends and ``Trainer`` work unchanged;
+the layers transformers lacks replace the dense ones after construction:
+
+- Mix-MoE FFN (docs/DESIGN.md, *Mix-MoE layer*): per group (LM; from stage 2 on also MT) ``n``
+  SwiGLU experts and a router ``logits = W [h ; T h] + b`` in fp32, ``p = softmax(logits)``, top-k
+  experts per token (largest p). Slice upcycling weighs a selected expert by ``gate_scale * p``
+  (not renormalised); copy upcycling by ``p / (sum of the selected p)``. Stage 2 combines the
+  groups as ``(y_LM + y_MT) / 2`` (``combine: mean``) or their sum. ``T``: ``fft`` Re(FFT(h))
+  unnormalised, ``dct`` scipy's unnormalised DCT-II, ``random`` the stored
+  ``model.router_transform`` (``f = R h``), ``none`` no transform (router input ``h``).
+- Load balance (Switch Transformer, or Mixtral's count of every selected slot when
+  ``load_balance: mixtral``): ``n * sum_i f_i P_i`` over the real tokens (attention mask), with
+  ``f`` held constant; the model's ``aux_loss`` is the mean over MoE layers of the sum over
+  groups, and ``loss = CE + lb_coef * aux_loss`` when labels are given, as mixmoe trains.
+- LoRA (``lora`` block): ``y = W x + (alpha / r) B A x`` on the listed modules, PEFT's names
+  (``...q_proj.lora_A.weight``, ``...q_proj.lora_B.weight``).
+
+``apply_freeze_plan(model, plan)`` sets ``requires_grad`` as mixmoe's freeze plans do, and
+``begin_stage2(model)`` copies the LM group into a new MT group (the stage-2 start).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import LlamaForCausalLM, Qwen2ForCausalLM
+from transformers.modeling_outputs import MoeCausalLMOutputWithPast
+
+from .configuration_mixmoe import MixMoELlamaConfig, MixMoEQwen2Config
+
+
+class MixMoEExpert(nn.Module):
+    """One SwiGLU expert: ``down(silu(gate(x)) * up(x))`` of width ``s``."""
+
+    def __init__(self, d, s):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, s, bias=False)
+        self.up_proj = nn.Linear(d, s, bias=False)
+        self.down_proj = nn.Linear(s, d, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+def router_transform_matrix(features, d):
+    """The fixed ``T`` of ``fft`` and ``dct`` as a ``[d, d]`` matrix with ``f = T h`` (fp64 math)."""
+    k = torch.arange(d, dtype=torch.float64)[:, None]
+    j = torch.arange(d, dtype=torch.float64)[None, :]
+    if features == "fft":
+        # reduce j*k mod d first so the angle stays exact for large d
+        return torch.cos(2 * math.pi * torch.remainder(j * k, d) / d).float()
+    if features == "dct":
+        return (2 * torch.cos(math.pi * k * (2 * j + 1) / (2 * d))).float()
+    return None
+
+
+class MixMoEMLP(nn.Module):
+    """A Mix-MoE layer in place of one dense FFN (one or two expert groups)."""
+
+    def __init__(self, config, spec, model_ref):
+        super().__init__()
+        d, ff = config.hidden_size, config.intermediate_size
+        self.n = spec["experts_per_group"]
+        self.k = spec["top_k"]
+        self.scale = float(spec["gate_scale"])
+        self.features = spec["router_features"]
+        self.copy = spec.get("upcycle", "slice") == "copy"
+        self.balance = spec.get("load_balance", "switch")
+        self.combine = spec.get("combine", "mean")
+        s = ff if self.copy else ff // self.n
+        width = d if self.features == "none" else 2 * d
+        self.groups = ["lm", "mt"] if spec.get("groups", 2) == 2 and spec.get("stage", 1) == 2 else ["lm"]
+        for g in self.groups:
+            setattr(self, f"{g}_experts", nn.ModuleList([MixMoEExpert(d, s) for _ in range(self.n)]))
+            setattr(self, f"{g}_router", nn.Linear(width, self.n, bias=True))
+        # fixed, not a parameter nor a buffer: transformers builds models on the meta device and
+        # would leave a non-persistent buffer uninitialised; made on first use instead
+        self._transform = None
+        # the `random` transform is the model's parameter model.router_transform (shared by layers)
+        self._model_ref = model_ref
+        self.real_mask = None  # [B*T] 1 = real token, set by the causal LM for the load balance
+        self.lb_loss = None
+        self.router_logits = []
+
+    def router_input(self, h):
+        h = h.float()
+        if self.features == "none":
+            return h
+        if self.features == "random":
+            R = self._model_ref().model.router_transform.float()
+            return torch.cat([h, h @ R.T], dim=-1)
+        if self._transform is None or self._transform.device != h.device:
+            self._transform = router_transform_matrix(self.features, h.shape[-1]).to(h.device)
+        return torch.cat([h, h @ self._transform.T], dim=-1)
+
+    def group(self, name, x):
+        experts, router = getattr(self, f"{name}_experts"), getattr(self, f"{name}_router")
+        logits = F.linear(self.router_input(x), router.weight.float(), router.bias.float())
+        p = torch.softmax(logits, dim=-1)
+        top_p, top_i = torch.topk(p, self.k, dim=-1)
+        w = top_p / top_p.sum(-1, keepdim=True) if self.copy else self.scale * top_p
+        y = torch.zeros_like(x)
+        for e in range(self.n):
+            token, slot = torch.nonzero(top_i == e, as_tuple=True)
+            if token.numel() == 0:
+                continue
+            out = experts[e](x[token])
+            y = y.index_add(0, token, (w[token, slot, None] * out.float()).to(x.dtype))
+        # load balance over real tokens: f from the top-1 choice (Switch) or every slot (Mixtral)
+        m = torch.ones(x.shape[0], dtype=torch.float32, device=x.device) if self.real_mask is None else self.real_mask
+        real = m.sum().clamp_min(1e-9)
+        if self.balance == "mixtral":
+            chosen = F.one_hot(top_i, self.n).sum(1).float()
+        else:
+            chosen = F.one_hot(p.argmax(-1), self.n).float()
+        f = (chosen * m[:, None]).sum(0).detach() / real
+        P = (p * m[:, None]).sum(0) / real
+        return y, self.n * (f * P).sum(), logits
+
+    def forward(self, hidden_states):
+        shape = hidden_states.shape
+        x = hidden_states.reshape(-1, shape[-1])
+        ys, lb, self.router_logits = [], 0.0, []
+        for g in self.groups:
+            y, l, logits = self.group(g, x)
+            ys.append(y)
+            lb = lb + l
+            self.router_logits.append(logits)
+        self.lb_loss = lb
+        y = ys[0] if len(ys) == 1 else (ys[0] + ys[1]) * (0.5 if self.combine == "mean" else 1.0)
+        return y.reshape(shape)
+
+
+class LoRALinear(nn.Linear):
+    """A linear layer with a LoRA adapter: ``W x (+ b) + (alpha / r) B A x``."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__(base.in_features, base.out_features, bias=base.bias is not None)
+        self.lora_A = nn.Linear(base.in_features, r, bias=False)
+        self.lora_B = nn.Linear(r, base.out_features, bias=False)
+        self.lora_scale = alpha / r
+
+    def forward(self, x):
+        return super().forward(x) + self.lora_scale * self.lora_B(self.lora_A(x))
+
+
+def _convert(model, config):
+    """Replaces the dense modules of `model` (just built by transformers) by mixmoe's layers."""
+    import weakref
+
+    ref = weakref.ref(model)
+    spec = config.mix_moe
+    if config.attn_moe:
+        raise NotImplementedError(
+            "this directory holds LLaMA-MoE v2 attention experts (attn_moe), which the PyTorch code "
+            "does not implement yet; use mixmoe for this model")
+    if spec:
+        if spec.get("router_features") == "random":
+            d = config.hidden_size
+            model.model.router_transform = nn.Parameter(torch.zeros(d, d), requires_grad=False)
+        for i in spec["moe_layers"]:
+            model.model.layers[i].mlp = MixMoEMLP(config, spec, ref)
+    if config.lora:
+        r, alpha, targets = config.lora["r"], float(config.lora["alpha"]), set(config.lora["targets"])
+        for name, module in list(model.model.layers.named_modules()):
+            for child, sub in list(module.named_children()):
+                if child in targets and isinstance(sub, nn.Linear) and not isinstance(sub, LoRALinear):
+                    setattr(module, child, LoRALinear(sub, r, alpha))
+
+
+class _MixMoEMixin:
+    """What the Llama and Qwen2 variants share: the MoE layers' masks and the auxiliary loss."""
+
+    def moe_layers(self):
+        return [m for m in self.model.modules() if isinstance(m, MixMoEMLP)]
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, output_router_logits=None, **kwargs):
+        layers = self.moe_layers()
+        # the load balance counts real tokens only (right or left padding alike)
+        mask = None
+        if attention_mask is not None and input_ids is not None and attention_mask.shape == input_ids.shape:
+            mask = attention_mask.reshape(-1).float()
+        for layer in layers:
+            layer.real_mask = mask
+        out = super().forward(input_ids=input_ids, attention_mask=attention_mask, labels=labels, **kwargs)
+        aux = None
+        if layers:
+            aux = sum(layer.lb_loss for layer in layers) / len(layers)
+            if labels is not None:
+                out.loss = out.loss + self.config.mix_moe.get("lb_coef", 0.01) * aux
+        want = self.config.output_router_logits if output_router_logits is None else output_router_logits
+        return MoeCausalLMOutputWithPast(
+            loss=out.loss,
+            aux_loss=aux,
+            logits=out.logits,
+            cache=out.cache,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+            router_logits=tuple(lg for layer in layers for lg in layer.router_logits) if want and layers else None,
+        )
+
+
+class MixMoELlamaForCausalLM(_MixMoEMixin, LlamaForCausalLM):
+    config_class = MixMoELlamaConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        _convert(self, config)
+        self.post_init()
+
+
+class MixMoEQwen2ForCausalLM(_MixMoEMixin, Qwen2ForCausalLM):
+    config_class = MixMoEQwen2Config
+
+    def __init__(self, config):
+        super().__init__(config)
+        _convert(self, config)
+        self.post_init()
+
+
+# --- training helpers (mixmoe's freeze plans; docs/DESIGN.md, *Freeze matrix*) ---
+
+def apply_freeze_plan(model, plan):
+    """Sets ``requires_grad`` as mixmoe's plan does.
+
+    - ``full``: every parameter (dense SFT);
+    - ``stage1``: the LM experts and LM routers only;
+    - ``stage2``: the MT experts and MT routers only;
+    - ``moe``: every expert and router (generic MoE, MoE PT+SFT);
+    - ``lora``: the LoRA adapters only.
+    ``model.router_transform`` is never trained.
+    """
+    def trained(name):
+        if name.endswith("router_transform"):
+            return False
+        if plan == "full":
+            return True
+        if plan == "stage1":
+            return ".mlp.lm_experts." in name or ".mlp.lm_router." in name
+        if plan == "stage2":
+            return ".mlp.mt_experts." in name or ".mlp.mt_router." in name
+        if plan == "moe":
+            return "_experts." in name or "_router." in name
+        if plan == "lora":
+            return ".lora_A." in name or ".lora_B." in name
+        raise ValueError(f"unknown freeze plan {plan!r}: expected full, stage1, stage2, moe or lora")
+
+    for name, p in model.named_parameters():
+        p.requires_grad_(trained(name))
+    return model
+
+
+@torch.no_grad()
+def begin_stage2(model):
+    """Stage 2's start: the MT experts and router become exact copies of the LM ones, the
+    config's ``stage`` becomes 2, so the model computes what the stage-1 model computed (with
+    ``combine: mean``)."""
+    spec = model.config.mix_moe
+    if not spec or spec.get("groups", 2) != 2 or spec.get("stage", 1) != 1:
+        raise ValueError("begin_stage2 needs a two-group Mix-MoE model in stage 1 (config.json mix_moe.groups 2, stage 1)")
+    spec["stage"] = 2
+    for layer in model.moe_layers():
+        src_e, src_r = layer.lm_experts, layer.lm_router
+        layer.mt_experts = nn.ModuleList([MixMoEExpert(e.gate_proj.in_features, e.gate_proj.out_features) for e in src_e])
+        layer.mt_experts.load_state_dict(src_e.state_dict())
+        layer.mt_router = nn.Linear(src_r.in_features, src_r.out_features, bias=True)
+        layer.mt_router.load_state_dict(src_r.state_dict())
+        layer.mt_experts.to(src_r.weight.device, src_r.weight.dtype)
+        layer.mt_router.to(src_r.weight.device, src_r.weight.dtype)
+        layer.groups = ["lm", "mt"]
+    return model

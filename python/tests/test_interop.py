@@ -1,0 +1,257 @@
+"""mixmoe's models in transformers and PyTorch (issue 32), checked against mixmoe itself.
+
+Every model is written by the `mixmoe` binary (MIXMOE_BIN, default .build/debug/mixmoe), loaded
+by transformers with trust_remote_code=True (the code mixmoe copied into the directory), and
+compared with what mixmoe computes: logits (`mixmoe forward`), greedy and beam ids (`mixmoe
+generate`), one training step's gradients (`mixmoe train --debug-dump`) and the weights after
+five AdamW steps. Two independent implementations: Swift with hand-written backward passes, and
+transformers' Llama/Qwen2 plus the remote code under PyTorch autograd.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+BIN = os.environ.get("MIXMOE_BIN", os.path.join(ROOT, ".build", "debug", "mixmoe"))
+FIXTURES = os.path.join(ROOT, "Tests", "MixMoETests", "Fixtures", "models")
+TOKENIZER = os.path.join(ROOT, "models", "base", "tokenizer.json")
+DEMO = os.path.join(ROOT, "data", "demo")
+IDS = [[0, 5, 9, 33, 2, 7, 60, 11, 4], [0, 17, 3, 3, 45, 8, 90, 21, 6]]
+
+from transformers import AutoModelForCausalLM  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def mixmoe(*args, stdin=None):
+    r = subprocess.run([BIN, *map(str, args)], input=stdin, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"mixmoe {' '.join(map(str, args))} failed:\n{r.stderr[-3000:]}")
+    return r.stdout
+
+
+def hf(path):
+    m = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True, dtype=torch.float32)
+    return m.eval()
+
+
+def rel(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def assert_same_logits(path, ids=IDS, vocab=None):
+    m = hf(path)
+    for row in ids:
+        row = [i % (vocab or m.config.vocab_size) for i in row]
+        ours = torch.tensor(json.loads(mixmoe("forward", "--model", path, "--ids", ",".join(map(str, row))))["logits"])
+        with torch.no_grad():
+            theirs = m(torch.tensor([row])).logits[0]
+        assert rel(theirs, ours) < 1e-4, f"{path}: logits differ by {rel(theirs, ours):.2e} (relative to the largest)"
+    return m
+
+
+def assert_same_generation(path, m, prompts, beam=1, new=8):
+    """transformers' generate = `mixmoe generate`, one prompt at a time and all at once (padded left)."""
+    lines = "\n".join(json.dumps(p) for p in prompts) + "\n"
+    eos = m.config.eos_token_id
+    for batch in (1, len(prompts)):
+        out = mixmoe("generate", "--model", path, "--beam", beam, "--batch", batch, "--max-new-tokens", new, "--length-penalty", "0",
+                     stdin=lines)
+        ours = [json.loads(l)["ids"] for l in out.strip().split("\n")]
+        theirs = []
+        if batch == 1:
+            for p in prompts:
+                g = m.generate(torch.tensor([p]), max_new_tokens=new, do_sample=False, num_beams=beam, eos_token_id=eos,
+                               pad_token_id=eos, length_penalty=0.0, early_stopping=True)
+                theirs.append(g[0, len(p):].tolist())
+        else:
+            L = max(len(p) for p in prompts)
+            ids = torch.tensor([[eos] * (L - len(p)) + p for p in prompts])
+            att = torch.tensor([[0] * (L - len(p)) + [1] * len(p) for p in prompts])
+            g = m.generate(ids, attention_mask=att, max_new_tokens=new, do_sample=False, num_beams=beam, eos_token_id=eos,
+                           pad_token_id=eos, length_penalty=0.0, early_stopping=True)
+            theirs = [row[L:].tolist() for row in g]
+        # transformers pads finished rows with pad (= EOS) after the EOS mixmoe stops at
+        theirs = [t[:t.index(eos) + 1] if eos in t else t for t in theirs]
+        assert ours == theirs, f"{path}: beam {beam}, batch {batch}: mixmoe {ours} vs transformers {theirs}"
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("interop")
+
+
+@pytest.fixture(scope="session")
+def base8k(work):
+    """A small Llama with the shipped 8192-token tokenizer (training needs one)."""
+    cfg = work / "tiny8k.json"
+    cfg.write_text(json.dumps({
+        "model_type": "llama", "vocab_size": 8192, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 10000,
+        "max_position_embeddings": 256, "tie_word_embeddings": True, "bos_token_id": 0, "eos_token_id": 1}))
+    out = work / "dense8k"
+    mixmoe("init", "--config", cfg, "--tokenizer", TOKENIZER, "--out", out, "--seed", 3)
+    return str(out)
+
+
+# --- must-show 1: no directory can be mistaken for another architecture ---
+
+def test_dense_models_stay_plain_llama(base8k):
+    c = json.load(open(os.path.join(base8k, "config.json")))
+    assert c["model_type"] == "llama" and c["architectures"] == ["LlamaForCausalLM"] and "auto_map" not in c
+    assert not os.path.exists(os.path.join(base8k, "modeling_mixmoe.py"))
+    m = AutoModelForCausalLM.from_pretrained(base8k)  # no remote code needed
+    assert type(m).__name__ == "LlamaForCausalLM"
+
+
+@pytest.mark.parametrize("qwen", [False, True])
+def test_moe_directory_refuses_to_load_without_remote_code(work, qwen):
+    src = os.path.join(FIXTURES, "qwen2_bias" if qwen else "llama_untied")
+    out = work / f"refuse-{qwen}"
+    mixmoe("upcycle", "--model", src, "--out", out, "--experts", 4, "--every", 2)
+    c = json.load(open(out / "config.json"))
+    assert c["model_type"] == ("mixmoe_qwen2" if qwen else "mixmoe_llama")
+    assert c["auto_map"]["AutoModelForCausalLM"].startswith("modeling_mixmoe.")
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        AutoModelForCausalLM.from_pretrained(str(out), trust_remote_code=False)
+
+
+def test_committed_model_directories_still_load_in_mixmoe():
+    """Directories written before model_type changed (model_type llama with a mix_moe block)."""
+    runs = [os.path.join(ROOT, "models", "mt"), os.path.join(ROOT, "models", "base")]
+    for path in runs:
+        out = json.loads(mixmoe("forward", "--model", path, "--ids", "0,5,9"))
+        assert len(out["logits"]) == 3
+
+
+# --- must-show 2: logits and generation ---
+
+UPCYCLE_CASES = [
+    (base, features, k, mode)
+    for base in ("llama_untied", "qwen2_bias")
+    for features in ("fft", "dct", "random", "none")
+    for k in (1, 2)
+    for mode in ("slice", "copy")
+]
+
+
+@pytest.mark.parametrize("base,features,k,mode", UPCYCLE_CASES)
+def test_upcycled_logits(work, base, features, k, mode):
+    out = work / f"up-{base}-{features}-{k}-{mode}"
+    mixmoe("upcycle", "--model", os.path.join(FIXTURES, base), "--out", out, "--experts", 4, "--every", 2,
+           "--router-features", features, "--top-k", k, "--upcycle", mode, "--seed", 5)
+    assert_same_logits(str(out), vocab=97)
+
+
+@pytest.fixture(scope="session")
+def stage_models(work, base8k):
+    """upcycle -> train --stage 1 -> train --stage 2 (mean and sum), top-2, with mixmoe."""
+    tsv = work / "train.de-en.tsv"
+    lines = open(os.path.join(DEMO, "parallel", "train.de-en.tsv"), encoding="utf-8").read().split("\n")[:60]
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    models = {}
+    for combine in ("mean", "sum"):
+        up = work / f"st-up-{combine}"
+        mixmoe("upcycle", "--model", base8k, "--out", up, "--every", 2, "--top-k", 2, "--combine", combine, "--seed", 1)
+        s1 = work / f"st-1-{combine}"
+        mixmoe("train", "--stage", 1, "--model", up, "--out", s1, "--steps", 3, "--batch-tokens", 512, "--seq", 64, "--lr", 3e-3,
+               "--threads", 1, os.path.join(DEMO, "mono", "en.txt"))
+        s2 = work / f"st-2-{combine}"
+        mixmoe("train", "--stage", 2, "--model", s1, "--out", s2, "--steps", 3, "--batch-tokens", 1024, "--seq", 96, "--lr", 3e-3,
+               "--threads", 1, tsv)
+        models[combine] = (str(s1), str(s2))
+    return models
+
+
+@pytest.mark.parametrize("combine", ["mean", "sum"])
+@pytest.mark.parametrize("stage", [1, 2])
+def test_trained_stage_logits_and_generation(stage_models, combine, stage):
+    path = stage_models[combine][stage - 1]
+    c = json.load(open(os.path.join(path, "config.json")))
+    assert c["mix_moe"]["stage"] == stage
+    m = assert_same_logits(path)
+    prompts = [[0, 311, 52, 1000, 17], [0, 7, 8, 9], [0, 4000, 25, 3, 3, 99, 512]]
+    assert_same_generation(path, m, prompts, beam=1)
+    assert_same_generation(path, m, prompts, beam=5)
+
+
+@pytest.mark.parametrize("method", ["moe", "moe-pt-sft", "moe-lpr", "lora", "llama-pro"])
+def test_baseline_logits(work, base8k, method):
+    out = work / f"baseline-{method}"
+    mixmoe("baseline", method, "--model", base8k, "--data", DEMO, "--out", out, "--stage1-steps", 2, "--stage2-steps", 2,
+           "--batch-tokens", 512, "--micro-tokens", 512, "--mono-bytes", 20000, "--threads", 1)
+    c = json.load(open(out / "config.json"))
+    if method == "llama-pro":  # plain blocks: transformers' own Llama reads it
+        assert c["model_type"] == "llama"
+    else:
+        assert c["model_type"] == "mixmoe_llama"
+    m = assert_same_logits(str(out))
+    assert_same_generation(str(out), m, [[0, 311, 52, 1000, 17], [0, 7, 8, 9]], beam=1)
+
+
+# --- must-show 3: gradients and AdamW steps of stage 2 ---
+
+def test_stage2_gradients_and_five_adamw_steps(work, stage_models):
+    """One backward (cross-entropy + load balance, stage-2 freeze, the MT group copied from the LM
+    group) and five AdamW steps, in PyTorch through the training entry point's own functions,
+    against `mixmoe train --stage 2`. Every step takes the whole data set as one batch (the token
+    budget is set to exactly its padded size), so both sides train on the same batches."""
+    from tokenizers import Tokenizer
+    from mixmoe_torch import train as T
+
+    s1 = stage_models["mean"][0]
+    tsv = work / "six.de-en.tsv"
+    lines = open(os.path.join(DEMO, "parallel", "train.de-en.tsv"), encoding="utf-8").read().split("\n")[100:106]
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tok = Tokenizer.from_file(os.path.join(s1, "tokenizer.json"))
+    examples, dropped = T.mt_examples([str(tsv)], tok, 1, 96)
+    assert dropped == 0 and len(examples) == 12
+    budget = len(examples) * max(len(p) + len(g) - 1 for p, g in examples)
+    dump, out = work / "dump", work / "mixmoe-5"
+    mixmoe("train", "--stage", 2, "--model", s1, "--out", out, "--steps", 5, "--batch-tokens", budget, "--micro-tokens", budget,
+           "--seq", 96, "--lr", 1e-3, "--threads", 1, "--debug-dump", dump, tsv)
+
+    # one backward
+    m = hf(s1)
+    mod = sys.modules[type(m).__module__]
+    mod.begin_stage2(m)
+    mod.apply_freeze_plan(m, "stage2")
+    m.train()
+    ids, tgt, mask = T.collate(examples, 1)
+    T.step_loss(m, [(ids, tgt, mask)], (tgt != -100).sum().item(), m.config.mix_moe["lb_coef"])
+    ours = load_file(str(dump / "grads-rank-0.safetensors"))
+    trained = {n: p for n, p in m.named_parameters() if p.requires_grad}
+    assert set(ours) == set(trained), f"trainable sets differ: {sorted(set(ours) ^ set(trained))[:6]}"
+    assert all(".mt_experts." in n or ".mt_router." in n for n in trained)
+    for n, p in trained.items():
+        # an expert no token chose has no gradient in autograd, zeros in mixmoe
+        g = p.grad if p.grad is not None else torch.zeros_like(p)
+        err = ((g - ours[n]).norm() / ours[n].norm().clamp_min(1e-12)).item()
+        assert err < 1e-4, f"gradient of {n}: relative difference {err:.2e}"
+
+    # five AdamW steps with the entry point, then weights against mixmoe's
+    pt = work / "torch-5"
+    T.main(["--model", s1, "--out", str(pt), "--stage", "2", str(tsv), "--steps", "5", "--lr", "1e-3", "--seq", "96",
+            "--batch-tokens", str(budget), "--full-batch", "--device", "cpu", "--threads", "1"])
+    final = load_file(str(dump / "weights-rank-0.safetensors"))
+    before = load_file(os.path.join(s1, "model.safetensors"))
+    after = load_file(str(pt / "model.safetensors"))
+    assert set(after) == set(final)
+    for n, w in final.items():
+        if n in trained:
+            # relative to the tensor's norm, as the gradients (the largest single element is a few
+            # 1e-4 of the largest weight: AdamW's m / sqrt(v) turns tiny gradient differences of
+            # near-zero elements into differences of order lr)
+            err = ((after[n] - w).norm() / w.norm()).item()
+            assert err < 1e-4, f"{n} after 5 AdamW steps: {err:.2e} from mixmoe's"
+            assert not torch.equal(after[n], before.get(n.replace(".mt_", ".lm_"), after[n] + 1)), f"{n} did not move"
+        else:
+            assert torch.equal(after[n], before[n]) and torch.equal(w, before[n]), f"frozen {n} changed"
+    # and mixmoe reads the PyTorch run's directory back with the same logits transformers gives
+    assert_same_logits(str(pt))
