@@ -194,7 +194,7 @@ def step_loss(model, micro, total_tokens, lb_coef, world=1):
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100, reduction="sum")
         share = (tgt != -100).sum().item() / total_tokens
         loss = ce / total_tokens
-        if out.aux_loss is not None:
+        if getattr(out, "aux_loss", None) is not None:
             loss = loss + lb_coef * share * out.aux_loss
             aux_total += share * out.aux_loss.item()
         (loss * world).backward()  # DDP averages gradients over ranks; the loss is a global mean
@@ -267,7 +267,10 @@ def main(argv=None):
     if eos is None:
         sys.exit(f"error: {a.model}/config.json: eos_token_id: expected an id (training needs EOS)")
 
+    # the freeze helpers of the model's own (remote) code; this package's for a dense model
     mod = sys.modules[type(model).__module__]
+    if not hasattr(mod, "apply_freeze_plan"):
+        from . import modeling_mixmoe as mod
     plan, start_stage2 = plan_for(model, a.stage)
     if start_stage2:
         mod.begin_stage2(model)

@@ -255,3 +255,43 @@ def test_stage2_gradients_and_five_adamw_steps(work, stage_models):
             assert torch.equal(after[n], before[n]) and torch.equal(w, before[n]), f"frozen {n} changed"
     # and mixmoe reads the PyTorch run's directory back with the same logits transformers gives
     assert_same_logits(str(pt))
+
+
+# --- must-show 4: round trip ---
+
+def test_pytorch_stage2_then_mixmoe_translates_as_transformers_does(work):
+    """The shipped base model (base-c4, 8 M parameters) upcycled by mixmoe, stage 2 trained by the
+    PyTorch entry point; `mixmoe translate` on the result gives the translations transformers'
+    generate gives (mixmoe_torch.translate: same prompt, stop tokens, length limit). A real model,
+    so outputs end at EOS or a newline as well as at the limit."""
+    from mixmoe_torch import train as T
+    from mixmoe_torch.translate import translate
+
+    up, out = work / "c4-upcycled", work / "torch-stage2"
+    mixmoe("upcycle", "--model", os.path.join(ROOT, "models", "checkpoints", "base-c4"), "--out", up, "--combine", "sum")
+    T.main(["--model", str(up), "--out", str(out), "--stage", "2",
+            os.path.join(DEMO, "parallel", "train.de-en.tsv"), "--steps", "3", "--lr", "1e-3", "--seq", "128",
+            "--batch-tokens", "2048", "--device", "cpu", "--threads", "2"])
+    c = json.load(open(out / "config.json"))
+    assert c["model_type"] == "mixmoe_llama" and c["mix_moe"]["stage"] == 2
+    sources = [l.split("\t")[1] for l in open(os.path.join(DEMO, "parallel", "test.de-en.tsv"), encoding="utf-8").read().split("\n")[:6]]
+    # greedy only: with beams that finish, transformers' beam search (its stopping rule) and
+    # mixmoe's (CTranslate2's) keep different hypotheses (docs/TRAINING-ON-GPUS.md)
+    for beams in (1,):
+        ours = mixmoe("translate", "--model", out, "--from", "de", "--to", "en", "--beam", beams, "--batch", 3,
+                      stdin="\n".join(sources) + "\n").split("\n")[:len(sources)]
+        theirs = translate(str(out), sources, "de", "en", beams=beams)
+        assert ours == theirs, f"beam {beams}: mixmoe {ours} vs transformers {theirs}"
+
+
+def test_pytorch_dense_sft_reads_back_in_mixmoe(work, base8k):
+    """Dense SFT in PyTorch: a plain Llama directory, which mixmoe reads with transformers' logits."""
+    from mixmoe_torch import train as T
+
+    out = work / "torch-sft"
+    T.main(["--model", base8k, "--out", str(out), "--stage", "sft", os.path.join(DEMO, "parallel", "train.de-en.tsv"),
+            "--steps", "2", "--lr", "1e-3", "--seq", "96", "--batch-tokens", "1024", "--device", "cpu", "--threads", "1"])
+    assert json.load(open(out / "config.json"))["model_type"] == "llama"
+    before, after = load_file(os.path.join(base8k, "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(not torch.equal(before[n], after[n]) for n in before if n.endswith("proj.weight")), "SFT trains every matrix"
+    assert_same_logits(str(out))
