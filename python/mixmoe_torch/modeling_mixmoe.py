@@ -15,6 +15,7 @@ the layers transformers lacks replace the dense ones after construction:
   ``load_balance: mixtral``): ``n * sum_i f_i P_i`` over the real tokens (attention mask), with
   ``f`` held constant; the model's ``aux_loss`` is the mean over MoE layers of the sum over
   groups, and ``loss = CE + lb_coef * aux_loss`` when labels are given, as mixmoe trains.
+- LLaMA-MoE v2's attention experts (``attn_moe`` block; ``expert_attention``).
 - LoRA (``lora`` block): ``y = W x + (alpha / r) B A x`` on the listed modules, PEFT's names
   (``...q_proj.lora_A.weight``, ``...q_proj.lora_B.weight``).
 
@@ -22,6 +23,7 @@ the layers transformers lacks replace the dense ones after construction:
 ``begin_stage2(model)`` copies the LM group into a new MT group (the stage-2 start).
 """
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -147,6 +149,68 @@ class LoRALinear(nn.Linear):
         return super().forward(x) + self.lora_scale * self.lora_B(self.lora_A(x))
 
 
+def expert_attention(base_cls):
+    """LLaMA-MoE v2's attention MoE over `base_cls` (transformers' Llama or Qwen2 attention).
+
+    Every KV head, with the query heads that share it, is one expert (config.json's
+    ``num_key_value_heads`` experts). A gate without bias on the attention input gives
+    ``p = softmax(x Wg^T)`` (fp32); a token keeps the ``top_k_attn`` largest, renormalised to sum
+    to one and multiplied by ``scale_factor_attn``. An expert attends only among the tokens
+    routed to it (their positions unchanged for the rotary embedding), and a token's output is
+    the weighted sum of its experts' ``o_proj`` outputs (``o_proj`` is linear over the heads, so
+    that is ``o_proj`` of the heads' outputs scaled by their expert's weight).
+
+    The KV cache remembers each position's experts: the keys carry one more channel, 0 where the
+    position is routed to that KV head's expert and -1e9 where it is not, added to the score, so
+    beam reordering and cropping move the routes with the keys."""
+    rotary = sys.modules[base_cls.__module__].apply_rotary_pos_emb
+
+    class MixMoEExpertAttention(base_cls):
+        def __init__(self, config, layer_idx, spec):
+            super().__init__(config, layer_idx)
+            self.experts = config.num_key_value_heads
+            self.top_k = int(spec["top_k_attn"])
+            self.scale = float(spec["scale_factor_attn"])
+            self.gate = nn.Linear(config.hidden_size, self.experts, bias=False)
+
+        def forward(self, hidden_states, position_embeddings=None, attention_mask=None, cache=None, **kwargs):
+            B, T, _ = hidden_states.shape
+            hd, E = self.head_dim, self.experts
+            q = self.q_proj(hidden_states).view(B, T, -1, hd).transpose(1, 2)
+            k = self.k_proj(hidden_states).view(B, T, -1, hd).transpose(1, 2)
+            v = self.v_proj(hidden_states).view(B, T, -1, hd).transpose(1, 2)
+            cos, sin = position_embeddings
+            q, k = rotary(q, k, cos, sin)
+            p = torch.softmax(F.linear(hidden_states.float(), self.gate.weight.float()), dim=-1)
+            top_p, top_i = torch.topk(p, self.top_k, dim=-1)
+            w = torch.zeros_like(p).scatter(-1, top_i, self.scale * top_p / top_p.sum(-1, keepdim=True))  # [B, T, E]
+            routed = torch.zeros_like(p, dtype=torch.bool).scatter(-1, top_i, True)
+            mark = torch.where(routed, 0.0, -1e9).transpose(1, 2)[..., None].to(k.dtype)  # [B, E, T, 1]
+            k = torch.cat([k, mark], dim=-1)
+            v = torch.cat([v, torch.zeros_like(mark)], dim=-1)
+            if cache is not None:
+                k, v = cache.update(k, v, self.layer_idx, kwargs=kwargs)
+            S = k.shape[2]
+            groups = q.shape[1] // E
+            kk, vv = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            scores = (q @ kk[..., :hd].transpose(-1, -2)) * self.scaling + kk[..., hd][:, :, None, :]
+            # a large finite negative, not -inf: padding rows see no key at all and must stay finite
+            low = torch.finfo(scores.dtype).min
+            if attention_mask is None or attention_mask.dim() != 4:
+                causal = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(S - T)
+                scores = scores.masked_fill(~causal, low)
+            elif attention_mask.dtype == torch.bool:
+                scores = scores.masked_fill(~attention_mask[..., :S], low)
+            else:
+                scores = scores + attention_mask[..., :S]
+            att = torch.softmax(scores.float(), dim=-1).to(q.dtype) @ vv[..., :hd]  # [B, H, T, hd]
+            head_w = w.repeat_interleave(groups, dim=-1).transpose(1, 2)[..., None].to(att.dtype)  # [B, H, T, 1]
+            y = (att * head_w).transpose(1, 2).reshape(B, T, -1)
+            return self.o_proj(y), None
+
+    return MixMoEExpertAttention
+
+
 def _convert(model, config):
     """Replaces the dense modules of `model` (just built by transformers) by mixmoe's layers."""
     import weakref
@@ -154,9 +218,9 @@ def _convert(model, config):
     ref = weakref.ref(model)
     spec = config.mix_moe
     if config.attn_moe:
-        raise NotImplementedError(
-            "this directory holds LLaMA-MoE v2 attention experts (attn_moe), which the PyTorch code "
-            "does not implement yet; use mixmoe for this model")
+        for i in config.attn_moe["layers"]:
+            old = model.model.layers[i].self_attn
+            model.model.layers[i].self_attn = expert_attention(type(old))(config, i, config.attn_moe)
     if spec:
         if spec.get("router_features") == "random":
             d = config.hidden_size
@@ -223,33 +287,46 @@ class MixMoEQwen2ForCausalLM(_MixMoEMixin, Qwen2ForCausalLM):
 
 # --- training helpers (mixmoe's freeze plans; docs/DESIGN.md, *Freeze matrix*) ---
 
-def apply_freeze_plan(model, plan):
-    """Sets ``requires_grad`` as mixmoe's plan does.
+FREEZE_PLANS = ("full", "stage1", "stage2", "lora", "llama-pro", "moe", "moe-lpr-experts", "routers", "llama-moe-v2")
 
-    - ``full``: every parameter (dense SFT);
-    - ``stage1``: the LM experts and LM routers only;
-    - ``stage2``: the MT experts and MT routers only;
-    - ``moe``: every expert and router (generic MoE, MoE PT+SFT);
-    - ``lora``: the LoRA adapters only.
-    ``model.router_transform`` is never trained.
+
+def is_trainable(plan, name, config):
+    """mixmoe's freeze plans (its FreezePlan): which parameters a method updates.
+
+    - ``full``: every parameter (dense SFT, PT+SFT);
+    - ``stage1`` / ``moe``: the LM experts and LM router (Mix-MoE stage 1; the one-group MoE baselines);
+    - ``stage2``: the MT experts and MT router (Mix-MoE stage 2, LM side frozen);
+    - ``lora``: the LoRA adapters; ``llama-pro``: the inserted blocks;
+    - ``moe-lpr-experts``: MoE-LPR's new experts (1..n-1; expert 0 is the original FFN) and router
+      weights; ``routers``: router weights only (MoE-LPR's second stage);
+    - ``llama-moe-v2``: everything but the MLP routers' biases.
+    ``model.router_transform`` (a fixed transform) is never trained.
     """
-    def trained(name):
-        if name.endswith("router_transform"):
-            return False
-        if plan == "full":
-            return True
-        if plan == "stage1":
-            return ".mlp.lm_experts." in name or ".mlp.lm_router." in name
-        if plan == "stage2":
-            return ".mlp.mt_experts." in name or ".mlp.mt_router." in name
-        if plan == "moe":
-            return "_experts." in name or "_router." in name
-        if plan == "lora":
-            return ".lora_A." in name or ".lora_B." in name
-        raise ValueError(f"unknown freeze plan {plan!r}: expected full, stage1, stage2, moe or lora")
+    if name.endswith("router_transform"):
+        return False
+    if plan == "full":
+        return True
+    if plan in ("stage1", "moe"):
+        return ".mlp.lm_experts." in name or ".mlp.lm_router." in name
+    if plan == "stage2":
+        return ".mlp.mt_experts." in name or ".mlp.mt_router." in name
+    if plan == "lora":
+        return name.endswith(".lora_A.weight") or name.endswith(".lora_B.weight")
+    if plan == "moe-lpr-experts":
+        return (".mlp.lm_experts." in name and ".mlp.lm_experts.0." not in name) or name.endswith(".mlp.lm_router.weight")
+    if plan == "routers":
+        return name.endswith("_router.weight")
+    if plan == "llama-moe-v2":
+        return not name.endswith("_router.bias")
+    if plan == "llama-pro":
+        return any(name.startswith(f"model.layers.{i}.") for i in (getattr(config, "llama_pro_expanded_layers", None) or []))
+    raise ValueError(f"unknown freeze plan {plan!r}: expected one of {', '.join(FREEZE_PLANS)}")
 
+
+def apply_freeze_plan(model, plan):
+    """Sets ``requires_grad`` by mixmoe's plan ``plan`` (see ``is_trainable``); returns the model."""
     for name, p in model.named_parameters():
-        p.requires_grad_(trained(name))
+        p.requires_grad_(is_trainable(plan, name, model.config))
     return model
 
 

@@ -179,9 +179,27 @@ def test_trained_stage_logits_and_generation(stage_models, combine, stage):
     prompts = [[0, 311, 52, 1000, 17], [0, 7, 8, 9], [0, 4000, 25, 3, 3, 99, 512]]
     assert_same_generation(path, m, prompts, beam=1)
     assert_same_generation(path, m, prompts, beam=5)
+    # transformers' MoE conventions: router logits on request, and with labels the loss is
+    # CE + lb_coef * the mean over MoE layers of the groups' Switch load balance (recomputed
+    # here from the returned router logits)
+    ids = torch.tensor(IDS)
+    with torch.no_grad():
+        out = m(input_ids=ids, labels=ids, output_router_logits=True)
+    groups = 2 if stage == 2 else 1
+    assert len(out.router_logits) == len(c["mix_moe"]["moe_layers"]) * groups
+    n = c["mix_moe"]["experts_per_group"]
+    lbs = []
+    for logits in out.router_logits:
+        p = torch.softmax(logits.double(), -1)
+        f = torch.nn.functional.one_hot(p.argmax(-1), n).double().mean(0)
+        lbs.append(n * (f * p.mean(0)).sum())
+    aux = sum(lbs) / len(c["mix_moe"]["moe_layers"])
+    ce = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, out.logits.shape[-1]).double(), ids[:, 1:].reshape(-1))
+    assert abs(out.aux_loss.item() - aux.item()) < 1e-5
+    assert abs(out.loss.item() - (ce.item() + c["mix_moe"]["lb_coef"] * aux.item())) < 1e-4
 
 
-@pytest.mark.parametrize("method", ["moe", "moe-pt-sft", "moe-lpr", "lora", "llama-pro"])
+@pytest.mark.parametrize("method", ["moe", "moe-pt-sft", "moe-lpr", "llama-moe-v2", "lora", "llama-pro"])
 def test_baseline_logits(work, base8k, method):
     out = work / f"baseline-{method}"
     mixmoe("baseline", method, "--model", base8k, "--data", DEMO, "--out", out, "--stage1-steps", 2, "--stage2-steps", 2,
@@ -193,6 +211,20 @@ def test_baseline_logits(work, base8k, method):
         assert c["model_type"] == "mixmoe_llama"
     m = assert_same_logits(str(out))
     assert_same_generation(str(out), m, [[0, 311, 52, 1000, 17], [0, 7, 8, 9]], beam=1)
+    if method == "llama-moe-v2":  # the KV cache carries each position's experts: beams reorder it
+        assert c["attn_moe"]["layers"] and c["num_key_value_heads"] > 2
+        assert_same_generation(str(out), m, [[0, 311, 52, 1000, 17], [0, 7, 8, 9], [0, 4000, 25, 3, 3, 99, 512]], beam=5)
+    if method == "lora":  # the adapters alone, as PEFT loads them onto the unchanged base model
+        from peft import PeftModel
+
+        cfg = json.load(open(out / "adapter" / "adapter_config.json"))
+        assert cfg["peft_type"] == "LORA" and cfg["r"] == 8 and cfg["lora_alpha"] == 16
+        peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base8k, dtype=torch.float32), str(out / "adapter")).eval()
+        for row in IDS:
+            ours = torch.tensor(json.loads(mixmoe("forward", "--model", out, "--ids", ",".join(map(str, row))))["logits"])
+            with torch.no_grad():
+                theirs = peft_model(torch.tensor([row])).logits[0]
+            assert rel(theirs, ours) < 1e-4, f"PEFT adapter: logits differ by {rel(theirs, ours):.2e}"
 
 
 # --- must-show 3: gradients and AdamW steps of stage 2 ---
@@ -295,3 +327,27 @@ def test_pytorch_dense_sft_reads_back_in_mixmoe(work, base8k):
     before, after = load_file(os.path.join(base8k, "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert all(not torch.equal(before[n], after[n]) for n in before if n.endswith("proj.weight")), "SFT trains every matrix"
     assert_same_logits(str(out))
+
+
+NAMES = ["model.embed_tokens.weight", "model.router_transform", "model.layers.1.mlp.lm_router.weight", "model.layers.1.mlp.lm_router.bias",
+         "model.layers.1.mlp.lm_experts.0.gate_proj.weight", "model.layers.1.mlp.lm_experts.1.down_proj.weight",
+         "model.layers.1.mlp.mt_experts.0.up_proj.weight", "model.layers.1.mlp.mt_router.weight", "model.layers.2.self_attn.gate.weight",
+         "model.layers.2.self_attn.q_proj.lora_A.weight", "model.layers.2.self_attn.q_proj.lora_B.weight", "model.layers.3.mlp.gate_proj.weight",
+         "model.layers.3.self_attn.q_proj.lora_A.weight"]
+ALL = set(range(len(NAMES))) - {1}  # the router transform is never trained
+
+
+@pytest.mark.parametrize("plan,trained", [
+    ("full", ALL), ("stage1", {2, 3, 4, 5}), ("moe", {2, 3, 4, 5}), ("stage2", {6, 7}), ("lora", {9, 10, 12}),
+    ("moe-lpr-experts", {2, 5}), ("routers", {2, 7}), ("llama-moe-v2", ALL - {3}), ("llama-pro", {11, 12}),
+])
+def test_freeze_plans_by_name(plan, trained):
+    """The PyTorch freeze plans, name by name, against a hand-written table of mixmoe's FreezePlan
+    (layer 3 is LLaMA-Pro's inserted block)."""
+    from mixmoe_torch.modeling_mixmoe import is_trainable
+
+    class Config:
+        llama_pro_expanded_layers = [3]
+
+    got = {i for i, n in enumerate(NAMES) if is_trainable(plan, n, Config())}
+    assert got == trained, f"{plan}: differs on {[NAMES[i] for i in sorted(got ^ trained)]}"

@@ -74,6 +74,8 @@ extension DecoderModel {
         for (k, v) in extraConfig { dict[k] = v }
         let json = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(json, to: directory.appendingPathComponent("config.json"))
+        // LoRA: the adapters alone as a PEFT adapter directory, for PEFT on the unchanged base
+        if config.lora != nil { try PEFTAdapter.write(self, to: directory.appendingPathComponent(PEFTAdapter.folder)) }
         // the PyTorch code of an architecture transformers lacks (auto_map points at it)
         for (name, text) in RemoteCode.files {
             let f = directory.appendingPathComponent(name)
