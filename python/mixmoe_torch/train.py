@@ -19,6 +19,10 @@ What mixmoe does, the same way (docs/TRAINING-ON-GPUS.md):
 - output: a Hugging Face directory (config.json with the remote code, safetensors, tokenizer)
   that mixmoe reads back (``mixmoe evaluate --model OUT ...``).
 
+Under torchrun the cross-entropy is the exact token mean over all ranks (counts all-reduced); the
+load balance is each rank's own over its tokens (as transformers' Mixtral computes it), where
+mixmoe's data parallelism all-reduces the expert counts, so the two differ there.
+
 Batches are cut to ``--batch-tokens`` padded tokens per step (``--micro-tokens`` per forward),
 from a seeded shuffle sorted by length in pools of 512, like mixmoe's; the batch order is not
 mixmoe's, so the two take different batches for the same seed.
@@ -321,6 +325,10 @@ def main(argv=None):
         total = local.item()
         opt.zero_grad(set_to_none=False)
         ce_sum, aux = step_loss(ddp, micro_split(ids, tgt, mask, micro_tokens), total, lb_coef, world)
+        if world > 1:  # the logged loss is the global token mean; the load balance the ranks' mean
+            sums = torch.tensor([ce_sum, aux / world], dtype=torch.float64, device=a.device)
+            torch.distributed.all_reduce(sums)
+            ce_sum, aux = sums.tolist()
         for p in params:  # an expert no token chose still takes its AdamW step (decay), as in mixmoe
             if p.grad is None:
                 p.grad = torch.zeros_like(p)

@@ -122,6 +122,22 @@ def test_moe_directory_refuses_to_load_without_remote_code(work, qwen):
         AutoModelForCausalLM.from_pretrained(str(out), trust_remote_code=False)
 
 
+def test_directories_of_the_old_identity_still_load_in_mixmoe(work):
+    """A Mix-MoE directory as mixmoe wrote it before (model_type llama, LlamaForCausalLM, no
+    auto_map, no code) reads back with the same logits."""
+    new = work / "identity-new"
+    mixmoe("upcycle", "--model", os.path.join(FIXTURES, "llama_untied"), "--out", new, "--every", 2)
+    old = work / "identity-old"
+    os.makedirs(old)
+    c = json.load(open(new / "config.json"))
+    c.update(model_type="llama", architectures=["LlamaForCausalLM"])
+    del c["auto_map"]
+    json.dump(c, open(old / "config.json", "w"))
+    os.link(new / "model.safetensors", old / "model.safetensors")
+    a = mixmoe("forward", "--model", new, "--ids", "1,5,9,33")
+    assert a == mixmoe("forward", "--model", old, "--ids", "1,5,9,33")
+
+
 def test_committed_model_directories_still_load_in_mixmoe():
     """Directories written before model_type changed (model_type llama with a mix_moe block)."""
     runs = [os.path.join(ROOT, "models", "mt"), os.path.join(ROOT, "models", "base")]
