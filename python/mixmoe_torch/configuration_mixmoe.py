@@ -23,6 +23,9 @@ _EXTRA = ("mix_moe", "lora", "llama_pro_expanded_layers", "attn_moe")
 
 
 def _keep_extra(config, kwargs):
+    """Keeps mixmoe's blocks of config.json verbatim beside the base family's fields; router logits
+    are returned on request, as in Mixtral / Qwen2-MoE."""
+    config.output_router_logits = kwargs.pop("output_router_logits", False)
     for key in _EXTRA:
         setattr(config, key, kwargs.pop(key, None))
     return kwargs
@@ -32,16 +35,11 @@ class MixMoELlamaConfig(LlamaConfig):
     model_type = "mixmoe_llama"
 
     def __init__(self, **kwargs):
-        # router logits are returned on request, as in Mixtral / Qwen2-MoE
-        self.output_router_logits = kwargs.pop("output_router_logits", False)
-        kwargs = _keep_extra(self, kwargs)
-        super().__init__(**kwargs)
+        super().__init__(**_keep_extra(self, kwargs))
 
 
 class MixMoEQwen2Config(Qwen2Config):
     model_type = "mixmoe_qwen2"
 
     def __init__(self, **kwargs):
-        self.output_router_logits = kwargs.pop("output_router_logits", False)
-        kwargs = _keep_extra(self, kwargs)
-        super().__init__(**kwargs)
+        super().__init__(**_keep_extra(self, kwargs))

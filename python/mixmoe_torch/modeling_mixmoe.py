@@ -236,7 +236,13 @@ def _convert(model, config):
 
 
 class _MixMoEMixin:
-    """What the Llama and Qwen2 variants share: the MoE layers' masks and the auxiliary loss."""
+    """What the Llama and Qwen2 variants share: the layers swapped in after transformers builds
+    the dense model, the MoE layers' masks and the auxiliary loss."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        _convert(self, config)
+        self.post_init()
 
     def moe_layers(self):
         return [m for m in self.model.modules() if isinstance(m, MixMoEMLP)]
@@ -270,19 +276,9 @@ class _MixMoEMixin:
 class MixMoELlamaForCausalLM(_MixMoEMixin, LlamaForCausalLM):
     config_class = MixMoELlamaConfig
 
-    def __init__(self, config):
-        super().__init__(config)
-        _convert(self, config)
-        self.post_init()
-
 
 class MixMoEQwen2ForCausalLM(_MixMoEMixin, Qwen2ForCausalLM):
     config_class = MixMoEQwen2Config
-
-    def __init__(self, config):
-        super().__init__(config)
-        _convert(self, config)
-        self.post_init()
 
 
 # --- training helpers (mixmoe's freeze plans; docs/DESIGN.md, *Freeze matrix*) ---

@@ -29,6 +29,9 @@ enum RemoteCode {
 
 
         def _keep_extra(config, kwargs):
+            """Keeps mixmoe's blocks of config.json verbatim beside the base family's fields; router logits
+            are returned on request, as in Mixtral / Qwen2-MoE."""
+            config.output_router_logits = kwargs.pop("output_router_logits", False)
             for key in _EXTRA:
                 setattr(config, key, kwargs.pop(key, None))
             return kwargs
@@ -38,19 +41,14 @@ enum RemoteCode {
             model_type = "mixmoe_llama"
 
             def __init__(self, **kwargs):
-                # router logits are returned on request, as in Mixtral / Qwen2-MoE
-                self.output_router_logits = kwargs.pop("output_router_logits", False)
-                kwargs = _keep_extra(self, kwargs)
-                super().__init__(**kwargs)
+                super().__init__(**_keep_extra(self, kwargs))
 
 
         class MixMoEQwen2Config(Qwen2Config):
             model_type = "mixmoe_qwen2"
 
             def __init__(self, **kwargs):
-                self.output_router_logits = kwargs.pop("output_router_logits", False)
-                kwargs = _keep_extra(self, kwargs)
-                super().__init__(**kwargs)
+                super().__init__(**_keep_extra(self, kwargs))
         """##
     static let modeling = ##"""
         """PyTorch implementation of the models mixmoe writes (remote code for transformers).
@@ -291,7 +289,13 @@ enum RemoteCode {
 
 
         class _MixMoEMixin:
-            """What the Llama and Qwen2 variants share: the MoE layers' masks and the auxiliary loss."""
+            """What the Llama and Qwen2 variants share: the layers swapped in after transformers builds
+            the dense model, the MoE layers' masks and the auxiliary loss."""
+
+            def __init__(self, config):
+                super().__init__(config)
+                _convert(self, config)
+                self.post_init()
 
             def moe_layers(self):
                 return [m for m in self.model.modules() if isinstance(m, MixMoEMLP)]
@@ -325,19 +329,9 @@ enum RemoteCode {
         class MixMoELlamaForCausalLM(_MixMoEMixin, LlamaForCausalLM):
             config_class = MixMoELlamaConfig
 
-            def __init__(self, config):
-                super().__init__(config)
-                _convert(self, config)
-                self.post_init()
-
 
         class MixMoEQwen2ForCausalLM(_MixMoEMixin, Qwen2ForCausalLM):
             config_class = MixMoEQwen2Config
-
-            def __init__(self, config):
-                super().__init__(config)
-                _convert(self, config)
-                self.post_init()
 
 
         # --- training helpers (mixmoe's freeze plans; docs/DESIGN.md, *Freeze matrix*) ---
