@@ -367,3 +367,43 @@ def test_freeze_plans_by_name(plan, trained):
 
     got = {i for i, n in enumerate(NAMES) if is_trainable(plan, n, Config())}
     assert got == trained, f"{plan}: differs on {[NAMES[i] for i in sorted(got ^ trained)]}"
+
+
+def test_pytorch_stage1_trains_the_lm_side_only(work, base8k):
+    """Stage 1 in PyTorch on monolingual text: only the LM experts and routers move, and mixmoe
+    reads the result with transformers' logits."""
+    from mixmoe_torch import train as T
+
+    up, out = work / "s1-up", work / "torch-stage1"
+    mixmoe("upcycle", "--model", base8k, "--out", up, "--every", 2)
+    T.main(["--model", str(up), "--out", str(out), "--stage", "1", os.path.join(DEMO, "mono", "en.txt"), "--steps", "2",
+            "--lr", "1e-3", "--seq", "64", "--batch-tokens", "512", "--device", "cpu", "--threads", "1"])
+    before, after = load_file(str(up / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert set(before) == set(after)
+    for n in before:  # (an LM expert no token chose may stay put)
+        if not (".mlp.lm_experts." in n or ".mlp.lm_router." in n):
+            assert torch.equal(before[n], after[n]), f"frozen {n} changed"
+    assert any(not torch.equal(before[n], after[n]) for n in before if ".lm_router." in n)
+    assert_same_logits(str(out))
+
+
+def test_transformers_trainer_trains_stage2_unchanged(work, stage_models):
+    """transformers' Trainer on a Mix-MoE model with mixmoe's stage-2 plan: the loss it optimises
+    is the model's own (CE + lb_coef x load balance); only the MT side moves."""
+    from transformers import Trainer, TrainingArguments
+
+    m = hf(stage_models["mean"][0])
+    mod = sys.modules[type(m).__module__]
+    mod.begin_stage2(m)
+    mod.apply_freeze_plan(m, "stage2")
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    rows = [{"input_ids": r, "labels": r, "attention_mask": [1] * len(r)} for r in IDS * 4]
+    args = TrainingArguments(output_dir=str(work / "trainer"), per_device_train_batch_size=2, max_steps=3, learning_rate=1e-3,
+                             report_to=[], save_strategy="no", use_cpu=True, logging_steps=1, disable_tqdm=True)
+    result = Trainer(model=m, args=args, train_dataset=rows).train()
+    assert torch.isfinite(torch.tensor(result.training_loss))
+    for n, p in m.named_parameters():
+        mt = ".mlp.mt_experts." in n or ".mlp.mt_router." in n
+        if not mt:
+            assert torch.equal(p.detach(), before[n]), f"frozen {n} changed under Trainer"
+    assert any(not torch.equal(p.detach(), before[n]) for n, p in m.named_parameters() if ".mt_router." in n)
