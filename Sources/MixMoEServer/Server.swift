@@ -144,11 +144,15 @@ public enum MixMoEServer {
         let (texts, single) = try b.strings("text")!
         let beam = try b.int("beam", default: 1, min: 1, max: 16)
         let lengthPenalty = try b.double("length_penalty", default: 1, min: 0, max: 10)
-        var streams: [Generation] = []
-        defer { for g in streams { g.cancel() } }  // a cancelled request (client gone) or an error stops the rest
+        var streams: [Generation?] = []  // nil: a blank text, translated to "" (Translator.isBlank)
+        defer { for g in streams { g?.cancel() } }  // a cancelled request (client gone) or an error stops the rest
         var promptTokens = 0
         let start = Date()
         for (i, t) in texts.enumerated() {
+            if Translator.isBlank(t) {
+                streams.append(nil)
+                continue
+            }
             let p: (ids: [Int32], maxNew: Int)
             do { p = try s.translator.prompt(t, d) } catch {
                 throw APIError(
@@ -163,6 +167,10 @@ public enum MixMoEServer {
         }
         var out: [String] = [], generated = 0
         for st in streams {
+            guard let st else {
+                out.append("")
+                continue
+            }
             let ids = try await result(st).tokens
             generated += ids.count
             out.append(s.translator.text(ids))

@@ -109,6 +109,11 @@ let sentences = ["Datei konnte nicht geöffnet werden.", "Hallo Welt", "Fehler",
                 }
                 try await group.waitForAll()
             }
+            // blank texts come back blank (the model would invent a translation of nothing)
+            let r = try await http(
+                port, "POST", "/v1/translate", jsonText(["source_lang": "de", "target_lang": "en", "text": ["", sentences[0], " \t "]]))
+            #expect(r.status == 200, "\(r.body)")
+            #expect(r.json["translations"] as? [String] == ["", greedy[0], ""])
         }
     }
 

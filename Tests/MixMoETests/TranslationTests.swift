@@ -153,6 +153,20 @@ struct DecodingTests {
     }
 }
 
+/// A blank segment (empty or spaces) translates to "", not to what the model invents from the
+/// bare prompt (the shipped translator made "1st County" of an empty line); the other segments
+/// are translated as they would be alone.
+@Test func blankSegmentsTranslateToBlankLines() throws {
+    let (m, tok) = try DecoderModel.loadWithTokenizer(directory: ResumeTests.repo.appendingPathComponent("models/mt"))
+    let t = Translator(model: m, tokenizer: tok)
+    let d = Direction("de", "en")
+    let alone = try t.translate(["Datei öffnen"], d)
+    #expect(!alone[0].isEmpty)
+    var seen: [Int] = []
+    #expect(try t.translate(["", "Datei öffnen", "  \t"], d) { seen.append($0) } == ["", alone[0], ""])
+    #expect(seen.last == 3, "progress counts every segment")
+}
+
 struct MTObjectiveTests {
     func tokenizer() throws -> BPETokenizer { try BPETokenizer.load(fixtures.appendingPathComponent("tokenizers/llama3.json")) }
 

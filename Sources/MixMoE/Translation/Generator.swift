@@ -356,6 +356,9 @@ public final class Translator: @unchecked Sendable {
             prefillBatch: prompts)
     }
 
+    /// A segment with nothing to translate: empty or whitespace only. Its translation is "".
+    public static func isBlank(_ source: String) -> Bool { source.allSatisfy(\.isWhitespace) }
+
     /// The model's context (`max_position_embeddings`): a prompt must fit with room for one
     /// generated token; generation stops at the context's end.
     public var context: Int { generator.model.config.maxPositionEmbeddings }
@@ -382,6 +385,16 @@ public final class Translator: @unchecked Sendable {
     /// longest prompt first; with `beams` > 1, each segment's beams too). A source whose prompt does not fit the model's context throws, naming the segment
     /// (1-based), before anything is decoded.
     public func translate(_ sources: [String], _ d: Direction, progress: ((Int) -> Void)? = nil) throws -> [String] {
+        // a blank segment (empty or spaces) translates to a blank line, not to what the model
+        // would invent from the bare prompt; the others keep their order
+        let kept = sources.indices.filter { !Self.isBlank(sources[$0]) }
+        if kept.count < sources.count {
+            var out = [String](repeating: "", count: sources.count)
+            let done = sources.count - kept.count
+            progress?(done)
+            for (i, t) in zip(kept, try translate(kept.map { sources[$0] }, d, progress: progress.map { p in { p($0 + done) } })) { out[i] = t }
+            return out
+        }
         var out = [String](repeating: "", count: sources.count)
         let prompts = sources.map { Prompt.ids($0, d, tokenizer: tokenizer) }
         if let i = prompts.firstIndex(where: { $0.count >= context }) {
