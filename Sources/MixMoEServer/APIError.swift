@@ -8,6 +8,8 @@ public struct APIError: HTTPResponseError, LocalizedError {
     public let status: HTTPResponse.Status
     public let message: String
     public var retryAfter: Int? = nil
+    /// The methods a route takes (405 Method Not Allowed answers with `Allow`).
+    public var allow: String? = nil
 
     public var errorDescription: String? { message }
 
@@ -26,7 +28,7 @@ public struct APIError: HTTPResponseError, LocalizedError {
 
     var type: String {
         switch status.code {
-        case 400, 404, 413: "invalid_request_error"
+        case 400, 404, 405, 413: "invalid_request_error"
         case 503: "server_busy"
         default: "server_error"
         }
@@ -35,6 +37,7 @@ public struct APIError: HTTPResponseError, LocalizedError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let r = retryAfter { headers[.retryAfter] = String(r) }
+        if let a = allow { headers[.allow] = a }
         let body = JSONValue.encode(["error": ["message": message, "type": type, "code": Int(status.code)]])
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }

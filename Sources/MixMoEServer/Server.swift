@@ -93,6 +93,12 @@ public enum MixMoEServer {
                 try await complete(state.service(), JSONBody(body.collect(upTo: maxBody)), chat: true)
             }
         }
+        // a GET on a POST route is 405 with `Allow: POST` (it exists; the method is wrong), not 404
+        for path in ["/v1/translate", "/v1/completions", "/v1/chat/completions"] {
+            router.get(RouterPath(path)) { _, _ -> Response in
+                throw APIError(status: .methodNotAllowed, message: "\(path) takes POST with a JSON body", allow: "POST")
+            }
+        }
         return router
     }
 
@@ -142,6 +148,15 @@ public enum MixMoEServer {
             throw APIError.badRequest("source_lang and target_lang must be two different languages")
         }
         let (texts, single) = try b.strings("text")!
+        // more segments than the queue ever holds can never be taken at once: 413, not "retry later"
+        let segments = texts.filter { !Translator.isBlank($0) }.count
+        guard segments <= max(s.engine.maxQueue, 1) else {
+            throw APIError(
+                status: .contentTooLarge,
+                message:
+                    "field 'text': \(segments) segments in one request; this server queues at most \(s.engine.maxQueue) (mixmoe serve --max-queue): send at most that many per request"
+            )
+        }
         let beam = try b.int("beam", default: 1, min: 1, max: 16)
         let lengthPenalty = try b.double("length_penalty", default: 1, min: 0, max: 10)
         var streams: [Generation?] = []  // nil: a blank text, translated to "" (Translator.isBlank)

@@ -120,7 +120,7 @@ let sentences = ["Datei konnte nicht geöffnet werden.", "Hallo Welt", "Fehler",
     enum BadRequest: String, CaseIterable, CustomTestStringConvertible {
         case malformedJSON, notAnObject, missingText, unknownLanguage, sameLanguage, badBeam, textNotString, overContext
         case missingPrompt, twoChoices, negativeTemperature, streamNotBool, tooManyStops, promptOverContext
-        case missingMessages, badRole
+        case missingMessages, badRole, moreSegmentsThanTheQueue
         var testDescription: String { rawValue }
         var path: String {
             switch self {
@@ -139,6 +139,8 @@ let sentences = ["Datei konnte nicht geöffnet werden.", "Hallo Welt", "Fehler",
             case .badBeam: jsonText(["source_lang": "de", "target_lang": "en", "text": "a", "beam": 0])
             case .textNotString: jsonText(["source_lang": "de", "target_lang": "en", "text": 5])
             case .overContext: jsonText(["source_lang": "de", "target_lang": "en", "text": String(repeating: "Wort ", count: 200)])
+            // the test server queues 64: 65 segments can never be taken at once
+            case .moreSegmentsThanTheQueue: jsonText(["source_lang": "de", "target_lang": "en", "text": Array(repeating: "Hallo", count: 65)])
             case .missingPrompt: jsonText(["max_tokens": 4])
             case .twoChoices: jsonText(["prompt": "a", "n": 2])
             case .negativeTemperature: jsonText(["prompt": "a", "temperature": -1])
@@ -149,7 +151,7 @@ let sentences = ["Datei konnte nicht geöffnet werden.", "Hallo Welt", "Fehler",
             case .badRole: jsonText(["messages": [["role": "robot", "content": "hi"]]])
             }
         }
-        var status: Int { self == .overContext || self == .promptOverContext ? 413 : 400 }
+        var status: Int { [.overContext, .promptOverContext, .moreSegmentsThanTheQueue].contains(self) ? 413 : 400 }
         /// What the message must name.
         var names: String {
             switch self {
@@ -168,7 +170,20 @@ let sentences = ["Datei konnte nicht geöffnet werden.", "Hallo Welt", "Fehler",
             case .tooManyStops: "'stop'"
             case .missingMessages: "'messages'"
             case .badRole: "messages[0].role"
+            case .moreSegmentsThanTheQueue: "--max-queue"
             }
+        }
+    }
+
+    /// A GET on a POST route: 405 with `Allow: POST` and a JSON error naming the route, not 404.
+    @Test func getOnAPostRouteIs405() async throws {
+        try await withServer { port in
+            for path in ["/v1/translate", "/v1/completions", "/v1/chat/completions"] {
+                let r = try await http(port, "GET", path)
+                #expect(r.status == 405 && r.headers["allow"] == "POST", "\(path): \(r.status) \(r.body)")
+                #expect(((r.json["error"] as? [String: Any])?["message"] as? String)?.contains(path) == true, "\(r.body)")
+            }
+            #expect(try await http(port, "GET", "/v1/nothing").status == 404)
         }
     }
 
