@@ -1,5 +1,5 @@
-import Foundation
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
 
 // Release builds use the default `-O`: every `precondition` stays a check, the binary runs on any
