@@ -213,3 +213,14 @@ struct TERShiftTests {
         #expect(abs(score.score - f.corpus_score) < 1e-9, "corpus TER \(score.score) vs \(f.corpus_score)")
     }
 }
+
+/// A mark needs both measures (closed-form cases): the committed base-strength row with p = 0.038
+/// and the interval [-0.03, +0.82] is not significant; intervals that exclude 0 with p < 0.05 are,
+/// on either side of 0; p at 0.05 is not.
+@Test(arguments: [
+    (0.40, -0.03, 0.82, 0.038, false), (0.40, 0.05, 0.82, 0.038, true), (-0.44, -0.71, -0.21, 0.001, true),
+    (0.40, 0.05, 0.82, 0.05, false), (0.12, -0.14, 0.38, 0.11, false),
+])
+func significanceNeedsThePValueAndTheInterval(delta: Double, lower: Double, upper: Double, p: Double, expected: Bool) {
+    #expect(PairedTest.MeanDifference(delta: delta, lower: lower, upper: upper, pValue: p).significant == expected)
+}

@@ -120,6 +120,12 @@ extension PairedTest {
         /// the real one, `(count + 1) / (samples + 1)`.
         public var pValue: Double
         enum CodingKeys: String, CodingKey { case delta, lower, upper, pValue = "p_value" }
+
+        /// Significant at 5% by both measures: sacreBLEU's p-value below 0.05 and a 95% interval
+        /// that excludes 0. The two are different constructions and can disagree at the margin
+        /// (p = 0.038 with the interval [-0.03, +0.82] in one base-strength row); a mark then
+        /// needs both.
+        public var significant: Bool { pValue < 0.05 && (lower > 0 || upper < 0) }
     }
 
     /// Paired bootstrap of the difference between two systems in the number experiment tables

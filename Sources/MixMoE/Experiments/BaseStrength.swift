@@ -61,7 +61,7 @@ public enum BaseStrength {
         var md = "# Base strength: the gap between methods against base-model pretraining\n\n"
         md += "Mean BLEU over the test directions, difference between two variants of `main` at each base checkpoint, pooled over "
         md += "the seeds both ran; 95% interval and p-value from a paired bootstrap over the test segments (1000 resamples, "
-        md += "stratified by direction). † p < 0.05.\n\n"
+        md += "stratified by direction). † p < 0.05 and the 95% interval excludes 0.\n\n"
         // each base's own line: the bases may have been run at different rates or budgets
         for i in inputs {
             let r = i.report.setup
@@ -73,7 +73,7 @@ public enum BaseStrength {
         for p in points {
             md += String(
                 format: "| `%@` | %.1f M | %@ | %d | %+.2f%@ | [%+.2f, %+.2f] | %.3f |\n", p.base, p.tokens / 1e6, p.comparison, p.seeds,
-                p.difference.delta, p.difference.pValue < 0.05 ? "†" : "", p.difference.lower, p.difference.upper, p.difference.pValue)
+                p.difference.delta, p.difference.significant ? "†" : "", p.difference.lower, p.difference.upper, p.difference.pValue)
         }
         md += "\n![base strength](base-strength.svg)\n"
         return md

@@ -98,7 +98,7 @@ public enum ExperimentReport {
         } else {
             md +=
                 "† differs from \(reference)\(reference == "dense SFT" ? "" : " (the reference: this experiment has no dense SFT)"), "
-                + "‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), p < 0.05: "
+                + "‡ from the best variant by mean BLEU (\(marks.first { $0.value.isBest }?.key ?? "?")), p < 0.05 (for the mean also its 95% interval excluding 0): "
                 + "paired bootstrap over the test segments (1000 resamples, sacreBLEU's resampling; for the mean, resampled within every "
                 + "direction), of the score averaged over the seeds both variants ran. Δ \(short): mean BLEU minus \(reference)'s, "
                 + "with its 95% bootstrap interval. Mean BLEU and chrF are mean ± sample standard deviation over seeds; "
@@ -203,7 +203,7 @@ public enum ExperimentReport {
                 // identical outputs are never marked (sacreBLEU's test gives them p = 1/(n+1): its `>` counts no resample)
                 if a != b {
                     let diff = PairedTest.meanDifference(metrics: metrics, references: refs, a: a, b: b)
-                    if diff.pValue < 0.05 { m.mean += sign }
+                    if diff.significant { m.mean += sign }
                     if sign == "†" { m.vsReference = diff; m.seeds = seeds.count }
                 } else if sign == "†" {
                     m.vsReference = PairedTest.MeanDifference(delta: 0, lower: 0, upper: 0, pValue: 1); m.seeds = seeds.count
