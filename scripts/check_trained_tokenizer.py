@@ -2,7 +2,7 @@
 """Train a tokenizer with `mixmoe tokenizer train`, load it in HF `tokenizers`, and compare the ids
 of both implementations on the multilingual fixture texts plus real lines of every language.
 
-  python3 scripts/check_trained_tokenizer.py [--mixmoe .build/release/mixmoe] [--data ../shared/data]
+  python3 scripts/check_trained_tokenizer.py [--mixmoe .build/release/mixmoe] --data CORPUS_DIR
 """
 import argparse, json, os, subprocess, sys, tempfile
 from tokenizers import Tokenizer
@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mixmoe", default=".build/release/mixmoe")
-    ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    ap.add_argument("--data", required=True, help="the full corpus (mono/*.txt)")
     ap.add_argument("--vocab-size", type=int, default=4096)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="mixmoe-tok-")

@@ -2,7 +2,7 @@
 """sacreBLEU fixtures (committed): corpora of hypothesis/reference pairs with the BLEU (every
 tokenizer), chrF and chrF++ scores and signatures sacreBLEU 2.x gives.
 
-  python3 scripts/make_bleu_fixtures.py [--data ../shared/data]
+  python3 scripts/make_bleu_fixtures.py --data CORPUS_DIR
 """
 import argparse, json, os, random
 import sacrebleu
@@ -83,7 +83,7 @@ def score_case(name, hyps, refs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    ap.add_argument("--data", required=True, help="the full corpus (parallel/*.tsv)")
     a = ap.parse_args()
     rng = random.Random(7)
     cases = [score_case("edge", [h for h, _ in EDGE], [r for _, r in EDGE])]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Rebuild data/demo/ (committed): a small, deterministic subset of ../shared/data for the demo and
+# Rebuild data/demo/ (committed): a small, deterministic subset of the full corpus for the demo and
 # tests. Parallel train/dev/test are already shuffled upstream, so the first lines are a random
 # sample; mono files are in document order, so every k-th line is taken.
 set -euo pipefail
-src=${1:-"$(dirname "$0")/../../shared/data"}
+src=${1:?"usage: scripts/make_demo_data.sh CORPUS_DIR (the full corpus: parallel/{train,dev,test}.L-en.tsv, mono/L.txt)"}
 dst="$(dirname "$0")/../data/demo"
 mkdir -p "$dst/parallel" "$dst/mono"
 for l in cs de ru tr zh fi et; do

@@ -4,7 +4,7 @@ GPT-2 style (ByteLevel with its own regex), Llama-3 style (Split regex + ByteLev
 BOS template) and Qwen2 style (NFC normaliser, single-digit split, EOS appended by the template), and a multilingual test
 set with the ids HF gives for each line (with and without special tokens).
 
-  python3 scripts/make_tokenizer_fixtures.py [--data ../shared/data]
+  python3 scripts/make_tokenizer_fixtures.py --data CORPUS_DIR
 """
 import argparse, json, os, random
 from tokenizers import Tokenizer, Regex, models, pre_tokenizers, decoders, processors, normalizers, trainers
@@ -82,7 +82,7 @@ def build(kind, corpus):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    ap.add_argument("--data", required=True, help="the full corpus (mono/*.txt, parallel/*.tsv)")
     a = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     corpus = sample_corpus(a.data)

@@ -23,8 +23,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build_env.sh
-OUT=${1:-/root/mixmoe-runs/base}
-DATA=${2:-../shared/data}
+OUT=${1:?usage: scripts/pretrain_base.sh OUT_DIR CORPUS_DIR}
+DATA=${2:?usage: scripts/pretrain_base.sh OUT_DIR CORPUS_DIR}
 swift build -c release >/dev/null
 # a copy of the binary, so that rebuilding the checkout does not change a running pretraining
 mkdir -p "$OUT"
