@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pretrains the embedded base model (models/base) on the full corpus: monolingual text of all 8
 # languages plus both sides of the parallel training split (45.1 M tokens with its tokenizer).
-#   scripts/pretrain_base.sh [OUT] [DATA]              from scratch (STEPS, default 950; FORCE=1)
+#   scripts/pretrain_base.sh OUT DATA                 from scratch (STEPS, default 950; FORCE=1)
 #   INIT=DIR START=W scripts/pretrain_base.sh OUT DATA continue from DIR's weights at window W of
 #                                                      the data order (fresh AdamW, new schedule)
 # Resumable: run it again with the same arguments (it passes --resume when OUT has checkpoints).
