@@ -183,9 +183,7 @@ struct Baseline: AsyncParsableCommand {
             let trained = try runner.run(method)
             try trained.save(directory: dst)
             if evalEvery > 0 {
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(enc.encode(runner.devCurve), to: dst.appendingPathComponent("dev_loss.json"))
+                try DevLossMonitor.write(runner.devCurve, to: dst.appendingPathComponent("dev_loss.json"))
             }
             try HFDirectory.copyTokenizer(from: URL(fileURLWithPath: corpus.model), to: dst)
             printErr("wrote \(out)")

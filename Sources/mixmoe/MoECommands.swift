@@ -154,23 +154,7 @@ struct Finetune: AsyncParsableCommand {
                     try model.save(directory: dir)
                     try HFDirectory.copyTokenizer(from: src, to: dir)
                 }
-                let report = training.progress
-                var first = true
-                training.progress = { p in
-                    report(p)
-                    guard training.collective.isRoot else { return }
-                    do {
-                        // the first step after a resume: keep the curve up to the checkpoint
-                        if first && run.resume { try monitor.resume(at: p.step - 1) }
-                        first = false
-                        if let d = try monitor.after(step: p.step, of: p.steps, model: m) {
-                            printErr(
-                                String(
-                                    format: "dev loss after step %d: %.4f (%d pairs; best %.4f at step %d)", d.step, d.loss, devSet.pairs, monitor.best!.loss,
-                                    monitor.best!.step))
-                        }
-                    } catch { printErr("error: dev evaluation: \(error.localizedDescription)") }
-                }
+                monitor.observe(training, model: m, resumed: run.resume) { printErr($0) }
             }
             let log = try training.run()
             guard training.collective.isRoot else { return }  // rank 0 writes the model

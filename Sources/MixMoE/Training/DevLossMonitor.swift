@@ -48,9 +48,33 @@ public final class DevLossMonitor {
             try AtomicFile.write(
                 String(format: "{\"step\": %d, \"dev_loss\": %.6f}\n", p.step, p.loss), to: bestDirectory.appendingPathComponent("best_step.json"))
         }
+        try Self.write(points, to: file)
+        return p
+    }
+
+    /// Evaluates during `run` (rank 0, after its progress report): the first reported step after
+    /// a resume keeps the recorded curve up to the checkpoint; `note` gets each evaluation's line
+    /// and any error (an evaluation that fails does not stop the training).
+    public func observe(_ run: TrainingRun, model: DecoderModel, resumed: Bool, note: @escaping (String) -> Void) {
+        let report = run.progress
+        var first = true
+        run.progress = { [self] p in
+            report(p)
+            guard run.collective.isRoot else { return }
+            do {
+                if first && resumed { try resume(at: p.step - 1) }
+                first = false
+                if let d = try after(step: p.step, of: p.steps, model: model), let b = best {
+                    note(String(format: "dev loss after step %d: %.4f (%d pairs; best %.4f at step %d)", d.step, d.loss, dev.pairs, b.loss, b.step))
+                }
+            } catch { note("error: dev evaluation: \(error.localizedDescription)") }
+        }
+    }
+
+    /// A dev-loss curve as `dev_loss.json` (pretty, sorted keys), as `report dev-loss` reads it.
+    public static func write(_ points: [DevPoint], to url: URL) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(points), to: file)
-        return p
+        try AtomicFile.write(enc.encode(points), to: url)
     }
 }
