@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The shipped translator's long run (issue 35): base-c4 fully fine-tuned for one epoch of every
-# training pair of the full corpus, on one thread, resumable. Run it again to resume (it passes
+# training pair of the full corpus (each pair once, in a direction drawn per pair), resumable. Run it again to resume (it passes
 # --resume when OUT has a checkpoint). Pause it while timing anything else: kill -STOP / -CONT.
 #
 #   scripts/train_mt_epoch.sh CORPUS_DIR OUT_DIR [MIXMOE_BINARY]
@@ -8,8 +8,10 @@
 # CORPUS_DIR holds parallel/{train,dev,test}.L-en.tsv (the corpus data/demo was cut from).
 # Training pairs sharing a segment with any dev or test pair are dropped (--exclude); the loss on
 # 100 dev pairs per direction is evaluated every 500 steps (OUT/dev_loss.json, OUT/best/).
-# One schedule for the whole run: 26,000 steps of 4,096 tokens (1.01 epochs of the 1,893,492
-# examples that fit in 128 tokens), peak lr 5e-4, 3% warm-up, cosine.
+# One schedule for the whole run: 13,600 steps of 4,096 tokens (just over one epoch of the 982,309
+# training pairs left after deduplication, each pair once), peak lr 5e-4, 3% warm-up, cosine.
+# Two threads at the lowest priority: it takes what the machine leaves idle. The thread count is
+# part of the numerics, so every segment of the run must use the same (THREADS, default 2).
 set -euo pipefail
 corpus=${1:?usage: $0 CORPUS_DIR OUT_DIR [MIXMOE_BINARY]}
 out=${2:?usage: $0 CORPUS_DIR OUT_DIR [MIXMOE_BINARY]}
@@ -25,5 +27,5 @@ done
 resume=()
 if compgen -G "$out/checkpoints/step-*" >/dev/null; then resume=(--resume); fi
 exec "$bin" finetune --model models/checkpoints/base-c4 --out "$out" "${train[@]}" "${held[@]}" "${dev[@]}" \
-  --eval-every 500 --dev-pairs 100 --steps 26000 --lr 5e-4 --batch-tokens 4096 --micro-tokens 4096 \
-  --checkpoint-every 250 --keep-checkpoints 2 --log-every 25 --threads 1 "${resume[@]}"
+  --eval-every 500 --dev-pairs 100 --steps 13600 --pair-directions one --lr 5e-4 --batch-tokens 4096 --micro-tokens 4096 \
+  --checkpoint-every 250 --keep-checkpoints 2 --log-every 25 --threads "${THREADS:-2}" "${resume[@]}"

@@ -16,6 +16,7 @@ extension SacreTokenizer: ExpressibleByArgument {}
 extension SplitPattern: ExpressibleByArgument {}
 extension FreezePlan: ExpressibleByArgument {}
 extension DType: ExpressibleByArgument {}
+extension PairDirections: ExpressibleByArgument {}
 extension Placement: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }

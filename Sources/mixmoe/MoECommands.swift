@@ -114,6 +114,8 @@ struct Finetune: AsyncParsableCommand {
     @Option(help: "Evaluate the loss on the --dev pairs every N steps (and at the end): OUT/dev_loss.json, and the best step's model in OUT/best/. 0: never.")
     var evalEvery = 0
     @Option(help: "Dev pairs per direction for --eval-every.") var devPairs = 100
+    @Option(help: "Examples per translation pair: both (one per direction) or one (a direction drawn per pair from --seed: an epoch sees every pair once).")
+    var pairDirections: PairDirections = .both
     @OptionGroup var train: TrainingOptions
     @OptionGroup var run: RunOptions
     @OptionGroup var compute: ComputeOptions
@@ -136,12 +138,12 @@ struct Finetune: AsyncParsableCommand {
             let tok = try m.loadTokenizer(directory: src, tokenizer: model.tokenizer)
             let data = try StageData.load(
                 stage: 2, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
-                directions: try Direction.parseList(directions), exclude: exclude)
+                directions: try Direction.parseList(directions), exclude: exclude, perPair: pairDirections)
             printErr(data.summary.replacingOccurrences(of: "stage 2 data", with: "fine-tuning data"))
             printErr("finetune: \(m.store.trainableCount) parameters trainable; lr \(settings.lr)")
             var record = [
                 "command": "finetune", "model": try DecoderModel.weightsHash(directory: src), "data": try fileHashes(files),
-                "directions": directions ?? "all", "threads": String(compute.threads),
+                "directions": directions ?? "all", "pair_directions": pairDirections.rawValue, "threads": String(compute.threads),
             ]
             if !exclude.isEmpty { record["exclude"] = try fileHashes(exclude) }
             let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)

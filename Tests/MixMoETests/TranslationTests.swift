@@ -200,6 +200,34 @@ struct MTObjectiveTests {
         }
     }
 
+    /// `--pair-directions one`: every pair gives exactly one example (its source and target are
+    /// the pair's, in one of its two orders), the draw is fixed by the seed, and both directions
+    /// occur; a --directions filter leaves one direction, which every pair then takes.
+    @Test func onePairDirectionGivesEveryPairOnce() throws {
+        let tok = try tokenizer()
+        let pairs = (0..<200).map { i in ("Wort \(i)", "word \(i)") }
+        let bt = Bitext(langA: "de", langB: "en", pairs: pairs, source: "t")
+        func decoded(_ seed: UInt64) -> [String] {
+            MTDataset.build(bitexts: [bt], directions: nil, tokenizer: tok, eos: 1, perPair: .one, seed: seed).examples.map {
+                "\($0.direction) " + tok.decode(Array($0.target.dropLast())).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        let a = decoded(7)
+        #expect(a.count == 200)
+        // each pair's number occurs once, with its target in the language of the drawn direction
+        let numbers = a.map { Int($0.split(separator: " ").last!)! }
+        #expect(Set(numbers) == Set(0..<200))
+        for s in a { #expect(s.hasPrefix("de-en word ") || s.hasPrefix("en-de Wort "), "\(s)") }
+        let deEn = a.filter { $0.hasPrefix("de-en") }.count
+        #expect(deEn > 60 && deEn < 140, "both directions drawn: \(deEn) of 200 de-en")
+        #expect(decoded(7) == a)
+        #expect(decoded(8) != a)
+        let filtered = MTDataset.build(
+            bitexts: [bt], directions: [Direction("en", "de")], tokenizer: tok, eos: 1, perPair: .one, seed: 7
+        ).examples
+        #expect(filtered.count == 200 && filtered.allSatisfy { $0.direction == Direction("en", "de") })
+    }
+
     @Test func bucketedBatchesFitTheTokenBudgetAndCoverAnEpoch() throws {
         let tok = try tokenizer()
         let pairs = (0..<50).map { i in (String(repeating: "Wort ", count: 1 + i % 7), String(repeating: "word ", count: 1 + i % 5)) }

@@ -11,7 +11,7 @@ public struct StageData {
 
     public static func load(
         stage: Int, files: [String], tokenizer tok: BPETokenizer, model m: DecoderModel, seq: Int, seed: UInt64,
-        directions: Set<Direction>?, exclude: [String] = []
+        directions: Set<Direction>?, exclude: [String] = [], perPair: PairDirections = .both
     ) throws -> StageData {
         guard let e = m.config.eosTokenIds.first else {
             throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
@@ -35,7 +35,8 @@ public struct StageData {
             }
             held = "; \(removed) training pairs sharing a segment with \(exclude.count) held-out file(s) dropped"
         }
-        let (exs, dropped) = MTDataset.build(bitexts: bitexts, directions: directions, tokenizer: tok, eos: eos, maxTokens: seq)
+        let (exs, dropped) = MTDataset.build(
+            bitexts: bitexts, directions: directions, tokenizer: tok, eos: eos, maxTokens: seq, perPair: perPair, seed: seed)
         guard !exs.isEmpty else { throw DataError.empty(files.joined(separator: ", ")) }
         let byDir = Dictionary(grouping: exs, by: { $0.direction.description })
         let probes = byDir.sorted { $0.key < $1.key }.map { ($0.key, MTDataset.collate(Array($0.value.prefix(32)), pad: eos)) }

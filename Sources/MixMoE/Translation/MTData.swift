@@ -15,6 +15,21 @@ public enum Prompt {
     }
 }
 
+/// How many examples one translation pair gives when both of its directions are wanted.
+public enum PairDirections: String, CaseIterable, Sendable {
+    /// One example per direction (the paper's multilingual SFT: every pair both ways).
+    case both
+    /// One example, its direction drawn per pair: every pair seen once per epoch.
+    case one
+
+    /// The index (0 or 1) of the direction pair `pair` of file `file` gives under `.one`: one
+    /// SplitMix64 output of the seed mixed with the position, so it is fixed for a corpus and seed.
+    static func draw(seed: UInt64, file: Int, pair: Int) -> Int {
+        var r = SplitMix64(seed: seed ^ (UInt64(file) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(pair) &* 0xD1B5_4A32_D192_ED03))
+        return Int(r.next() & 1)
+    }
+}
+
 /// One training example: prompt tokens (no loss) and target tokens ending in EOS (loss).
 public struct MTExample: Sendable {
     public var prompt: [Int32]
@@ -39,15 +54,19 @@ public final class MTDataset: BatchSource, @unchecked Sendable {
     }
 
     /// Builds examples from bitexts for the wanted directions (all if nil). Pairs longer than
-    /// `maxTokens` (prompt + target) are dropped and counted.
+    /// `maxTokens` (prompt + target) are dropped and counted. With `perPair == .one` each pair
+    /// gives one example, in a direction drawn from `seed` and the pair's position (so an epoch
+    /// sees every pair once, at half the cost of both directions).
     public static func build(
         bitexts: [Bitext], directions: Set<Direction>?, tokenizer: BPETokenizer, eos: Int32,
-        maxTokens: Int = 512
+        maxTokens: Int = 512, perPair: PairDirections = .both, seed: UInt64 = 0
     ) -> (examples: [MTExample], dropped: Int) {
         var out: [MTExample] = [], dropped = 0
-        for b in bitexts {
-            for d in b.directions where directions == nil || directions!.contains(d) {
-                for (s, t) in b.segments(d) {
+        for (f, b) in bitexts.enumerated() {
+            let wanted = b.directions.filter { directions == nil || directions!.contains($0) }
+            for d in wanted {
+                for (i, (s, t)) in b.segments(d).enumerated() {
+                    if perPair == .one && wanted.count == 2 && wanted[PairDirections.draw(seed: seed, file: f, pair: i)] != d { continue }
                     let p = Prompt.ids(s, d, tokenizer: tokenizer)
                     let tg = tokenizer.encode(" " + t) + [eos]
                     if p.count + tg.count > maxTokens { dropped += 1; continue }
