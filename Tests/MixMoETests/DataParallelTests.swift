@@ -8,14 +8,13 @@ let mpirun = URL(fileURLWithPath: "/usr/bin/mpirun")
 
 /// `mpirun -np N mixmoe ARGS` (as root and with more ranks than cores where needed).
 @discardableResult
-func runMPI(_ n: Int, _ args: [String], wait: Bool = true) throws -> (process: Process, stderr: Pipe) {
+func runMPI(_ n: Int, _ args: [String], wait: Bool = true) throws -> (process: Process, stderr: CapturedStderr) {
     guard FileManager.default.isExecutableFile(atPath: mpirun.path) else {
         throw ModelError.missingFile(mpirun.path, hint: "install Open MPI: apt-get install openmpi-bin (.ci/run does)")
     }
     return try runProcess(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", String(n), mixmoeBinary.path] + args, wait: wait)
 }
 
-func stderrText(_ p: Pipe) -> String { String(decoding: p.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
 
 /// All tensors of a safetensors file, concatenated in name order.
 func flatTensors(_ url: URL) throws -> [Float] {
@@ -37,9 +36,9 @@ struct DataParallelSetup {
         self.text = text
         let (p, e) = try runMixmoe(
             Array(args.prefix(while: { $0 != "--steps" })) + ["--steps", "1", "--seq", "32", "--threads", "1", "--out", dense.path, text])
-        #expect(p.terminationStatus == 0, "\(stderrText(e))")
+        #expect(p.terminationStatus == 0, "\(e.text)")
         let (u, ue) = try runMixmoe(["upcycle", "--model", dense.path, "--out", moe.path, "--experts", "2", "--every", "2"])
-        #expect(u.terminationStatus == 0, "\(stderrText(ue))")
+        #expect(u.terminationStatus == 0, "\(ue.text)")
         // parallel text: the fixture sentences paired with themselves reversed word by word
         let lines = try String(contentsOfFile: text, encoding: .utf8).replacingOccurrences(of: "\t", with: " ").split(separator: "\n")
             .filter { $0.split(separator: " ").count >= 2 }
@@ -76,9 +75,9 @@ struct DataParallelSetup {
         let s = try DataParallelSetup()
         let one = s.dir.appendingPathComponent("one"), two = s.dir.appendingPathComponent("two")
         let (p1, e1) = try runMixmoe(s.args(kind, out: one) + ["--debug-dump", one.appendingPathComponent("dump").path])
-        #expect(p1.terminationStatus == 0, "\(stderrText(e1))")
+        #expect(p1.terminationStatus == 0, "\(e1.text)")
         let (p2, e2) = try runMPI(2, s.args(kind, out: two) + ["--debug-dump", two.appendingPathComponent("dump").path] + (zero1 ? ["--zero1"] : []))
-        #expect(p2.terminationStatus == 0, "\(stderrText(e2))")
+        #expect(p2.terminationStatus == 0, "\(e2.text)")
         func dump(_ u: URL, _ f: String) throws -> [Float] { try flatTensors(u.appendingPathComponent("dump/\(f)")) }
         let g1 = try dump(one, "grads-rank-0.safetensors"), g2 = try dump(two, "grads-rank-0.safetensors")
         #expect(g1.count == g2.count && g1.count > 0)
@@ -120,7 +119,7 @@ extension DataParallelTests {
         let a = s.dir.appendingPathComponent("a"), b = s.dir.appendingPathComponent("b")
         let args = { (out: URL) in s.args("stage2", out: out).map { $0 == "5" ? "8" : $0 } + ["--checkpoint-every", "2"] + (zero1 ? ["--zero1"] : []) }
         let (pa, ea) = try runMPI(2, args(a))
-        #expect(pa.terminationStatus == 0, "\(stderrText(ea))")
+        #expect(pa.terminationStatus == 0, "\(ea.text)")
 
         let (pb, eb) = try runMPI(2, args(b) + ["--step-delay-ms", "300"], wait: false)
         let target = Checkpoint.folder(b).appendingPathComponent(Checkpoint.name(step: 4))
@@ -134,13 +133,13 @@ extension DataParallelTests {
         let took = Date().timeIntervalSince(killedAt)
         if pb.isRunning { pb.terminate() }
         pb.waitUntilExit()
-        let msg = stderrText(eb)
+        let msg = eb.text
         #expect(took < 10, "the job must end within seconds of a rank's death (took \(took) s)")
         #expect(pb.terminationStatus != 0, "\(msg)")
         #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent("model.safetensors").path))
 
         let (pr, er) = try runMPI(2, args(b) + ["--resume"])
-        let rmsg = stderrText(er)
+        let rmsg = er.text
         #expect(pr.terminationStatus == 0, "\(rmsg)")
         #expect(rmsg.contains("resuming from"), "\(rmsg)")
         let wa = try Data(contentsOf: a.appendingPathComponent("model.safetensors"))

@@ -51,7 +51,7 @@ import Testing
         let r4 = dir.appendingPathComponent("r4")
         for (out, extra) in [(r1, [String]()), (r2, []), (r3, ["--no-cache"]), (r4, ["--seeds", "1"])] {
             let (p, err) = try runMixmoe(["experiment", "utilisation", "--reports", out.path] + common + extra)
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let msg = err.text
             #expect(p.terminationStatus == 0, "\(msg)")
         }
         let (a, b, c, d) = (try report(r1)[0], try report(r2)[0], try report(r3)[0], try report(r4)[0])
@@ -95,7 +95,7 @@ import Testing
             (d, ["--methods", "sft", "--seeds", "0", "--lr2", "1e-3"]),
         ] {
             let (p, err) = try runMixmoe(["experiment", "main", "--reports", out.path] + common + extra)
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let msg = err.text
             #expect(p.terminationStatus == 0, "\(msg)")
         }
         func runs(_ d: URL) throws -> [[String: Any]] {
@@ -125,7 +125,7 @@ import Testing
         let e = dir.appendingPathComponent("e"), f = dir.appendingPathComponent("f")
         let (pe, erre) = try runMixmoe(
             ["experiment", "main", "--reports", e.path] + common + ["--methods", "sft", "--seeds", "0,7", "--lr2", "3e-3", "--cached-only"])
-        let msge = String(decoding: erre.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let msge = erre.text
         #expect(pe.terminationStatus == 0, "\(msge)")
         #expect(!msge.contains("ETA"), "nothing trained (no progress line)")
         let re = try runs(e)
@@ -134,7 +134,7 @@ import Testing
         #expect(mde.contains("so not in the tables (--cached-only trains nothing): dense SFT (seed 7).") && mde.contains("--cached-only"))
         for (extra, want) in [(["--seeds", "8"], "none of the runs is in the cache"), (["--seeds", "0", "--no-cache"], "contradict")] {
             let (p, err) = try runMixmoe(["experiment", "main", "--reports", f.path] + common + ["--methods", "sft", "--cached-only"] + extra)
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let msg = err.text
             #expect(p.terminationStatus != 0 && msg.contains(want), "\(msg)")
             #expect(!FileManager.default.fileExists(atPath: f.appendingPathComponent("main.md").path))
         }
@@ -150,7 +150,7 @@ import Testing
         let t = dir.appendingPathComponent("t"), m = dir.appendingPathComponent("m")
         for (out, args) in [(t, ["experiment", "transfer", "--pairs", "de,cs"]), (m, ["experiment", "main", "--methods", "base,moe-lpr,llama-moe-v2"])] {
             let (p, err) = try runMixmoe(args + ["--reports", out.path] + common + ["--seq", "128"])
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let msg = err.text
             #expect(p.terminationStatus == 0, "\(msg)")
         }
         let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: t.appendingPathComponent("transfer.json"))) as! [[String: Any]]
@@ -166,7 +166,7 @@ import Testing
         var resumedLog = ""
         for (out, extra) in [(t2, ["--pairs", "de,cs,ru"]), (t3, ["--pairs", "ru", "--no-cache"])] {
             let (p, err) = try runMixmoe(["experiment", "transfer", "--reports", out.path] + common + ["--seq", "128"] + extra)
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let msg = err.text
             #expect(p.terminationStatus == 0, "\(msg)")
             if out == t2 { resumedLog = msg }
         }
@@ -187,7 +187,7 @@ import Testing
         for bad in ["xx", "en"] {
             let out = dir.appendingPathComponent("bad-\(bad)")
             let (p, err) = try runMixmoe(["experiment", "transfer", "--pairs", "de,\(bad)", "--reports", out.path] + common)
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let msg = err.text
             #expect(p.terminationStatus != 0 && msg.contains("--pairs") && msg.contains("not '\(bad)'"), "\(msg)")
             #expect(!msg.contains("[transfer] base model"), "checked before the base model is evaluated")
             #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("transfer.json").path))

@@ -3,34 +3,6 @@ import Testing
 
 @testable import MixMoE
 
-/// The `mixmoe` executable next to the test bundle.
-let mixmoeBinary: URL = Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("mixmoe")
-
-@discardableResult
-func runMixmoe(_ args: [String], wait: Bool = true) throws -> (process: Process, stderr: Pipe) {
-    try runProcess(mixmoeBinary, args, wait: wait)
-}
-
-/// Runs `executable` with stdout discarded and stderr captured; `stdin`, when given, is written to
-/// its input; `cwd` is its working directory (default: this process's).
-func runProcess(_ executable: URL, _ args: [String], wait: Bool, stdin: String? = nil, cwd: URL? = nil) throws -> (process: Process, stderr: Pipe) {
-    let p = Process()
-    p.executableURL = executable
-    p.arguments = args
-    if let cwd { p.currentDirectoryURL = cwd }
-    let err = Pipe(), inp = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    if stdin != nil { p.standardInput = inp }
-    try p.run()
-    if let stdin {
-        inp.fileHandleForWriting.write(Data(stdin.utf8))
-        try inp.fileHandleForWriting.close()
-    }
-    if wait { p.waitUntilExit() }
-    return (p, err)
-}
-
 /// A tiny pretraining setup: config, tokenizer (fixture), text.
 func tinyRunSetup() throws -> (dir: URL, args: [String]) {
     let dir = tempDir("resume")
@@ -83,7 +55,7 @@ func killAfterCheckpoint(_ args: [String], out: URL, step: Int) throws {
             try d.write(to: newest)
         }
         let (pr, err) = try runMixmoe(args + ["--out", b.path, "--resume"])
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let msg = err.text
         #expect(pr.terminationStatus == 0, "\(msg)")
         if corruptNewest { #expect(msg.contains("skipping") && msg.contains("checksum"), "\(msg)") }
         let wa = try Data(contentsOf: a.appendingPathComponent("model.safetensors"))
@@ -120,14 +92,14 @@ func killAfterCheckpoint(_ args: [String], out: URL, step: Int) throws {
         ]
         let a = dir.appendingPathComponent("fa"), b = dir.appendingPathComponent("fb")
         let (pa, ea) = try runMixmoe(ft + ["--out", a.path])
-        let logA = String(decoding: ea.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let logA = ea.text
         #expect(pa.terminationStatus == 0, "\(logA)")
         // the German of training pair 7 is in the held-out file: that pair (both directions) goes
         let sameGerman = lines.filter { $0.split(separator: "\t").last == lines[7].split(separator: "\t").last }.count
         #expect(logA.contains("; \(sameGerman) training pairs sharing a segment with 1 held-out file(s) dropped"), "\(logA)")
         try killAfterCheckpoint(ft + ["--out", b.path, "--step-delay-ms", "150"], out: b, step: 6)
         let (pr, err) = try runMixmoe(ft + ["--out", b.path, "--resume"])
-        #expect(pr.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        #expect(pr.terminationStatus == 0, "\(err.text)")
         let wa = try Data(contentsOf: a.appendingPathComponent("model.safetensors"))
         let wb = try Data(contentsOf: b.appendingPathComponent("model.safetensors"))
         #expect(wa == wb, "resumed fine-tuning differs from the uninterrupted run")
@@ -150,7 +122,7 @@ func killAfterCheckpoint(_ args: [String], out: URL, step: Int) throws {
         #expect(try runMixmoe(args + ["--out", out.path]).process.terminationStatus == 0)
         let changed = args.map { $0 == "3e-3" ? "1e-3" : $0 }
         let (p, err) = try runMixmoe(changed + ["--out", out.path, "--resume"])
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let msg = err.text
         #expect(p.terminationStatus != 0)
         #expect(msg.contains("lr: checkpoint 0.003, now 0.001"), "\(msg)")
     }
@@ -163,7 +135,7 @@ func killAfterCheckpoint(_ args: [String], out: URL, step: Int) throws {
         usleep(1_500_000)
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let msg = err.text
         #expect(p.terminationStatus == 143, "\(msg)")
         #expect(msg.contains("SIGTERM") && msg.contains("--resume"), "\(msg)")
         let cps = try Checkpoint.list(out)
@@ -273,7 +245,7 @@ struct NonFiniteTests {
     /// Runs the debug `mixmoe` in `cwd` with `stdin`; returns exit status and stderr.
     func run(_ args: [String], in cwd: URL, stdin: String = "") throws -> (status: Int32, stderr: String) {
         let (p, err) = try runProcess(mixmoeBinary, args, wait: true, stdin: stdin, cwd: cwd)
-        return (p.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        return (p.terminationStatus, err.text)
     }
 
     @Test func translateWithoutModelNamesTheMissingDefault() throws {
