@@ -15,7 +15,6 @@ func runMPI(_ n: Int, _ args: [String], wait: Bool = true) throws -> (process: P
     return try runProcess(mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", String(n), mixmoeBinary.path] + args, wait: wait)
 }
 
-
 /// All tensors of a safetensors file, concatenated in name order.
 func flatTensors(_ url: URL) throws -> [Float] {
     let f = try SafetensorsFile(url: url)
