@@ -120,6 +120,36 @@ import Testing
         let md = try String(contentsOf: a.appendingPathComponent("main.md"), encoding: .utf8)
         #expect(md.contains("lr 0.001 / 0.001 (own rates: sft 0.003)") && md.contains("--method-lr sft=0.003"))
 
+        // Every run file records its setup, as the commands gave it: b's dense SFT run (cache files
+        // are named by key, so find it by seed and rate), 2 + 2 steps, lr2 3e-3, 128-token batches, 1 thread.
+        let cache = dir.appendingPathComponent("cache")
+        func cacheFiles() throws -> [(url: URL, json: [String: Any])] {
+            try FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: nil).filter { $0.pathExtension == "json" }.map {
+                ($0, try JSONSerialization.jsonObject(with: Data(contentsOf: $0)) as! [String: Any])
+            }
+        }
+        let sft3 = try cacheFiles().filter {
+            let st = $0.json["setup"] as? [String: Any], bu = st?["budget"] as? [String: Any]
+            return st?["method"] as? String == "sft" && bu?["lr2"] as? Double == 3e-3 && $0.json["seed"] as? Int == 0
+        }
+        try #require(sft3.count == 1, "one dense SFT run at lr2 3e-3, seed 0")
+        let st = sft3[0].json["setup"] as! [String: Any], bu = st["budget"] as! [String: Any]
+        let shared = bu["shared"] as! [String: Any]
+        #expect(bu["stage1_steps"] as? Int == 2 && bu["stage2_steps"] as? Int == 2)
+        #expect(shared["batch_tokens"] as? Int == 128 && shared["seq"] as? Int == 48 && st["threads"] as? Int == 1)
+        #expect(st["numerics_version"] as? String == "n1" && st["recorded"] as? String == "trained")
+        // A file from before setups were recorded gets its setup when a run finds it under its key.
+        var old = sft3[0].json
+        old["setup"] = nil
+        try JSONSerialization.data(withJSONObject: old).write(to: sft3[0].url)
+        let (pb2, errb2) = try runMixmoe(
+            ["experiment", "main", "--reports", dir.appendingPathComponent("b2").path] + common + ["--methods", "sft", "--seeds", "0", "--lr2", "3e-3", "--cached-only"])
+        #expect(pb2.terminationStatus == 0, "\(errb2.text)")
+        let back = try JSONSerialization.jsonObject(with: Data(contentsOf: sft3[0].url)) as! [String: Any]
+        let st2 = back["setup"] as? [String: Any]
+        #expect(st2?["recorded"] as? String == "matched cache key" && (st2?["budget"] as? [String: Any])?["lr2"] as? Double == 3e-3)
+        #expect(back["variant"] as? String == old["variant"] as? String && back["mean_bleu"] as? Double == old["mean_bleu"] as? Double)
+
         // --cached-only: the table from the cache alone. Seed 0 is a's run, bit for bit; seed 7 was
         // never trained, so it is listed as missing and not trained now; with nothing cached it is an error.
         let e = dir.appendingPathComponent("e"), f = dir.appendingPathComponent("f")

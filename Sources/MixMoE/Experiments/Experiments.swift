@@ -62,6 +62,26 @@ public enum ExperimentName: String, Codable, Sendable, CaseIterable {
 }
 
 /// Results of one trained variant under one seed (also the run cache's record).
+/// Everything a run's cache key was made of, written into the run's file so a reader sees how it
+/// was produced without the command: the numerics version, the method and its MoE options, the
+/// budget (steps, rates, batch, sequence length, seed), the thread count, and the fingerprint of
+/// the base weights and data.
+public struct RunSetup: Codable, Sendable, Equatable {
+    public var numericsVersion: String
+    public var method: Method
+    public var moe: MoEOptions
+    public var budget: Budget
+    public var threads: Int
+    public var fingerprint: String
+    /// How the setup got into the file: "trained" (written with the result) or "matched cache key"
+    /// (added when a later run found the result under the key this setup makes).
+    public var recorded: String
+
+    enum CodingKeys: String, CodingKey {
+        case numericsVersion = "numerics_version", method, moe, budget, threads, fingerprint, recorded
+    }
+}
+
 public struct RunResult: Codable, Sendable {
     public var variant: String
     public var seed: UInt64
@@ -73,12 +93,14 @@ public struct RunResult: Codable, Sendable {
     public var trainedParameters: Int?
     /// True when the result was read from a `RunCache` rather than trained in this invocation.
     public var cached = false
+    /// How the run was produced (nil in a file written before setups were recorded and not reused since).
+    public var setup: RunSetup?
     public var meanBLEU: Double { directions.map(\.bleu).reduce(0, +) / Double(max(directions.count, 1)) }
     public var meanChrF: Double { directions.map(\.chrf).reduce(0, +) / Double(max(directions.count, 1)) }
 
     enum CodingKeys: String, CodingKey {
         case variant, seed, directions, perplexity, expertStats = "expert_stats", trainSeconds = "train_s", cached = "reused_from_cache"
-        case trainedParameters = "trained_parameters"
+        case trainedParameters = "trained_parameters", setup
         case meanBLEU = "mean_bleu", meanChrF = "mean_chrf"  // written for readers of the JSON; derived on reading
     }
 
@@ -88,6 +110,7 @@ public struct RunResult: Codable, Sendable {
         try c.encode(perplexity, forKey: .perplexity); try c.encode(expertStats, forKey: .expertStats)
         try c.encode(trainSeconds, forKey: .trainSeconds); try c.encode(cached, forKey: .cached)
         try c.encodeIfPresent(trainedParameters, forKey: .trainedParameters)
+        try c.encodeIfPresent(setup, forKey: .setup)
         try c.encode(meanBLEU, forKey: .meanBLEU); try c.encode(meanChrF, forKey: .meanChrF)
     }
 
@@ -105,6 +128,7 @@ public struct RunResult: Codable, Sendable {
         trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
         cached = try c.decodeIfPresent(Bool.self, forKey: .cached) ?? false
         trainedParameters = try c.decodeIfPresent(Int.self, forKey: .trainedParameters)
+        setup = try c.decodeIfPresent(RunSetup.self, forKey: .setup)
     }
 }
 
@@ -154,7 +178,15 @@ public final class ExperimentRunner {
                 if v.method == .base, seed != seeds.first { continue }
                 let bv = methodLearningRates.last { $0.method == v.method }?.applied(to: b) ?? b
                 let key = try RunCache.key(fingerprint: fp, method: v.method, moe: v.moe, budget: bv, threads: Parallel.threads)
-                if let c = cache, let r = c.load(key, variant: v.label) {
+                let setup = RunSetup(
+                    numericsVersion: RunCache.numericsVersion, method: v.method, moe: v.moe, budget: bv, threads: Parallel.threads,
+                    fingerprint: fp, recorded: "trained")
+                if let c = cache, var r = c.load(key, variant: v.label) {
+                    if r.setup == nil {  // a file from before setups were recorded: the key it matched says how it was made
+                        r.setup = setup
+                        r.setup?.recorded = "matched cache key"
+                        try c.store(r, key: key, keepVariant: false)
+                    }
                     log(
                         String(
                             format: "[%@] %@ seed %llu: reused %@ (mean BLEU %.2f, chrF %.2f)", name.rawValue, v.label, seed,
@@ -176,6 +208,7 @@ public final class ExperimentRunner {
                 let secs = monotonicSeconds() - t0
                 var r = RunResult(variant: v.label, seed: seed, directions: [], trainSeconds: secs)
                 r.trainedParameters = runner.trained.values.reduce(0, +)
+                r.setup = setup
                 r.directions = try Evaluation.run(
                     Translator(model: m, tokenizer: tokenizer), bitexts: test, maxSegments: testSegments, keepHypotheses: true)
                 // Perplexity (forgetting) and expert use (utilisation, balance) are cheap next to training, so every run

@@ -64,9 +64,13 @@ public struct RunCache: Sendable {
         return r
     }
 
-    /// Stores a result atomically.
-    public func store(_ r: RunResult, key: String) throws {
+    /// Stores a result atomically. `keepVariant: false` writes back a result that ``load(_:variant:)``
+    /// relabelled: the file keeps the variant name it was trained under.
+    public func store(_ r: RunResult, key: String, keepVariant: Bool = true) throws {
         var r = r
+        if !keepVariant, let d = try? Data(contentsOf: url(key)), let stored = try? JSONDecoder().decode(RunResult.self, from: d) {
+            r.variant = stored.variant
+        }
         r.cached = false
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
         try AtomicFile.write(enc.encode(r), to: url(key))
