@@ -143,7 +143,9 @@ import Testing
         old["setup"] = nil
         try JSONSerialization.data(withJSONObject: old).write(to: sft3[0].url)
         let (pb2, errb2) = try runMixmoe(
-            ["experiment", "main", "--reports", dir.appendingPathComponent("b2").path] + common + ["--methods", "sft", "--seeds", "0", "--lr2", "3e-3", "--cached-only"])
+            ["experiment", "main", "--reports", dir.appendingPathComponent("b2").path] + common + [
+                "--methods", "sft", "--seeds", "0", "--lr2", "3e-3", "--cached-only",
+            ])
         #expect(pb2.terminationStatus == 0, "\(errb2.text)")
         let back = try JSONSerialization.jsonObject(with: Data(contentsOf: sft3[0].url)) as! [String: Any]
         let st2 = back["setup"] as? [String: Any]
