@@ -35,8 +35,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try await compute.run {
             // a wrong directory fails now, before the port is taken; the weights load in the background
-            let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
-            _ = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
+            let config = try ModelConfig.load(ModelDirectory(model.url).config)
+            _ = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? ModelDirectory(model.url).tokenizer.path))
             let kv = MemoryPlan.kvCacheBytes(config, rows: maxBatch, positions: config.maxPositionEmbeddings)
             printErr(
                 String(

@@ -173,17 +173,15 @@ struct Baseline: AsyncParsableCommand {
                 moe: moe.options
             ) { printErr($0) }
             if evalEvery > 0 {
-                guard let eos = m.config.eosTokenIds.first else {
-                    throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
-                }
                 runner.dev = DevLoss.build(
-                    bitexts: try corpus.corpus.bitexts(.dev), perDirection: devPairs, tokenizer: tok, eos: Int32(eos), maxTokens: b.shared.seq)
+                    bitexts: try corpus.corpus.bitexts(.dev), perDirection: devPairs, tokenizer: tok, eos: try m.config.trainingEOS(),
+                    maxTokens: b.shared.seq)
                 runner.evalEvery = evalEvery
             }
             let trained = try runner.run(method)
             try trained.save(directory: dst)
             if evalEvery > 0 {
-                try DevLossMonitor.write(runner.devCurve, to: dst.appendingPathComponent("dev_loss.json"))
+                try DevLossMonitor.write(runner.devCurve, to: ModelDirectory(dst).devLoss)
             }
             try HFDirectory.copyTokenizer(from: URL(fileURLWithPath: corpus.model), to: dst)
             printErr("wrote \(out)")

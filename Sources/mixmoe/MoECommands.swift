@@ -80,12 +80,9 @@ struct Train: AsyncParsableCommand {
             m.reduceExpertStatistics(training.collective)
             guard training.collective.isRoot else { return }  // rank 0 writes the model
             try data.recordExpertUse(training.trainer, maxTokens: settings.microTokens)
-            try m.save(directory: dst)
-            try HFDirectory.copyTokenizer(from: src, to: dst)
-            try AtomicFile.write(log.text, to: dst.appendingPathComponent("train_log.jsonl"))
-            try RunRecord.write(training.record, to: dst)
+            try ModelDirectory(dst).writeTrainedModel(m, tokenizer: .modelDirectory(src), log: log, record: training.record)
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(enc.encode(m.expertStatistics()), to: dst.appendingPathComponent("expert_stats.json"))
+            try AtomicFile.write(enc.encode(m.expertStatistics()), to: ModelDirectory(dst).expertStats)
             print(m.expertStatisticsTable(), terminator: "")
             printErr("wrote \(out)")
         }
@@ -131,7 +128,7 @@ struct Finetune: AsyncParsableCommand {
         try await compute.run(distributed: true) {
             let settings = try train.settings(defaultLR: 2e-5)
             let src = model.url, dst = URL(fileURLWithPath: out)
-            let config = try ModelConfig.load(src.appendingPathComponent("config.json"))
+            let config = try ModelConfig.load(ModelDirectory(src).config)
             if try train.planMemory(config: config, freeze: .full, settings: settings, dtype: model.dtype) { return }
             let m = try DecoderModel.load(directory: src, dtype: model.dtype, trainable: { _ in true })
             FreezePlan.full.apply(to: m)
@@ -149,7 +146,7 @@ struct Finetune: AsyncParsableCommand {
             let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)
             run.configure(training, out: dst)
             if evalEvery > 0 {
-                let eos = Int32(m.config.eosTokenIds.first ?? 0)
+                let eos = try m.config.trainingEOS()
                 let devSet = DevLoss.build(
                     bitexts: try dev.map { try Corpus.readBitext($0) }, perDirection: devPairs, tokenizer: tok, eos: eos, maxTokens: settings.seq)
                 let monitor = DevLossMonitor(dev: devSet, every: evalEvery, directory: dst, label: "finetune") { model, dir in
@@ -160,10 +157,7 @@ struct Finetune: AsyncParsableCommand {
             }
             let log = try training.run()
             guard training.collective.isRoot else { return }  // rank 0 writes the model
-            try m.save(directory: dst)
-            try HFDirectory.copyTokenizer(from: src, to: dst)
-            try AtomicFile.write(log.text, to: dst.appendingPathComponent("train_log.jsonl"))
-            try RunRecord.write(training.record, to: dst)
+            try ModelDirectory(dst).writeTrainedModel(m, tokenizer: .modelDirectory(src), log: log, record: training.record)
             printErr("wrote \(out)")
         }
     }

@@ -121,9 +121,9 @@ struct CorpusOptions: ParsableArguments {
 
     func baseModel() throws -> (DecoderModel, BPETokenizer) {
         let dir = URL(fileURLWithPath: model)
-        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else {
+        guard FileManager.default.fileExists(atPath: ModelDirectory(dir).weights.path) else {
             throw ModelError.missingFile(
-                dir.appendingPathComponent("model.safetensors").path,
+                ModelDirectory(dir).weights.path,
                 hint: "pretrain a base model with scripts/pretrain_base.sh, or pass --model DIR")
         }
         return try DecoderModel.loadWithTokenizer(directory: dir)
@@ -176,8 +176,8 @@ struct DecodeOptions: ParsableArguments {
     /// The memory plan of translating `sources` in direction `d` with these options, from
     /// config.json and the tokenizer only (no weights are read).
     func memoryPlan<D>(_ model: ModelChoice<D>, sources: [String], _ d: Direction) throws -> MemoryPlan {
-        let config = try ModelConfig.load(model.url.appendingPathComponent("config.json"))
-        let tok = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? model.url.appendingPathComponent("tokenizer.json").path))
+        let config = try ModelConfig.load(ModelDirectory(model.url).config)
+        let tok = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? ModelDirectory(model.url).tokenizer.path))
         return Translator.memoryPlan(
             sources, d, config: config, tokenizer: tok, batchSize: batch, beams: beam, maxRatio: maxRatio, maxNewTokens: maxNewTokens,
             dtype: model.dtype)

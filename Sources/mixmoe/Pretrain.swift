@@ -60,10 +60,9 @@ struct Pretrain: AsyncParsableCommand {
             let start = monotonicSeconds()
             let log = try training.run()
             guard training.collective.isRoot else { return }  // rank 0 writes the model
-            try model.save(directory: outURL)
-            try HFDirectory.writeTokenizer(Data(contentsOf: URL(fileURLWithPath: tokenizer)), to: outURL)
-            try AtomicFile.write(log.text, to: outURL.appendingPathComponent("train_log.jsonl"))
-            try RunRecord.write(training.record.merging(["data_end": String(data.cursor)]) { a, _ in a }, to: outURL)
+            try ModelDirectory(outURL).writeTrainedModel(
+                model, tokenizer: .file(URL(fileURLWithPath: tokenizer)), log: log,
+                record: training.record.merging(["data_end": String(data.cursor)]) { a, _ in a })
             printErr(String(format: "wrote %@ (%d steps, %.1f min; data cursor %d)", out, settings.steps, (monotonicSeconds() - start) / 60, data.cursor))
         }
     }

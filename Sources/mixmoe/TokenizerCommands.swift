@@ -21,8 +21,8 @@ struct InstallTokenizer: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let dir = URL(fileURLWithPath: model)
-            let src = tokenizer.map { URL(fileURLWithPath: $0) } ?? dir.appendingPathComponent("tokenizer.json")
-            let m = try ModelConfig.load(dir.appendingPathComponent("config.json"))
+            let src = tokenizer.map { URL(fileURLWithPath: $0) } ?? ModelDirectory(dir).tokenizer
+            let m = try ModelConfig.load(ModelDirectory(dir).config)
             let tok = try BPETokenizer.load(src)
             try m.checkTokenizer(tok, file: src.path)
             try HFDirectory.writeTokenizer(Data(contentsOf: src), to: dir)

@@ -94,7 +94,7 @@ public struct DemoPipeline {
 
     /// The committed base model, or a tiny one pretrained now (tokenizer included) when absent.
     func baseModel(train: [Bitext]) throws -> (DecoderModel, BPETokenizer, String) {
-        if FileManager.default.fileExists(atPath: model.appendingPathComponent("model.safetensors").path) {
+        if FileManager.default.fileExists(atPath: ModelDirectory(model).weights.path) {
             let (m, tok) = try DecoderModel.loadWithTokenizer(directory: model)
             let seen = ModelCard.pretrainingTokens(model).map { String(format: ", pretrained on %.1f M tokens", Double($0) / 1e6) } ?? ""
             log("base model: \(model.path) (\(m.store.count) parameters\(seen))")
@@ -106,7 +106,7 @@ public struct DemoPipeline {
         var counts: [String: Int] = [:]
         for f in files { for l in try readLines(f) { for field in l.split(separator: "\t") { trainer.countWords(field, into: &counts) } } }
         let r = try trainer.train(wordCounts: counts)
-        let tokURL = out.appendingPathComponent("tokenizer.json")
+        let tokURL = ModelDirectory(out).tokenizer
         try BPETokenizer.writeJSON(vocab: r.vocab, merges: r.merges, added: r.added, pattern: .llama3, bos: "<|begin_of_text|>", to: tokURL)
         let tok = try BPETokenizer.load(tokURL)
         var cfg = ModelConfig.tiny

@@ -30,10 +30,7 @@ public final class MethodRunner: @unchecked Sendable {
     ) throws {
         self.base = base; self.tokenizer = tokenizer; self.budget = budget; self.moe = moe; self.log = log
         self.monoFiles = monoFiles
-        guard let e = base.config.eosTokenIds.first else {
-            throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
-        }
-        eos = Int32(e)
+        eos = try base.config.trainingEOS()
         monoStream = try PackedDataset.tokenize(files: monoFiles, tokenizer: tokenizer, eos: eos)
         examples = MTDataset.build(bitexts: parallel, directions: nil, tokenizer: tokenizer, eos: eos, maxTokens: budget.shared.seq).examples
     }

@@ -227,7 +227,7 @@ public struct MixMoEConfig: Codable, Sendable, Equatable {
 
     public var groupNames: [String] { groups == 1 || stage == 1 ? ["lm"] : ["lm", "mt"] }
 
-    public func validate(layers: Int, intermediateSize: Int, file: String = "config.json") throws {
+    public func validate(layers: Int, intermediateSize: Int, file: String = ModelDirectory.configName) throws {
         func need(_ ok: Bool, _ f: String, _ e: String) throws {
             if !ok { throw ModelError.config(file: file, field: "mix_moe.\(f)", expected: e) }
         }

@@ -19,7 +19,7 @@ public enum Upcycling {
     public static func upcycle(config dc: ModelConfig, weights src: TensorSource, _ cfg: MixMoEConfig) throws -> DecoderModel {
         var c = dc
         guard c.mixMoE == nil else {
-            throw ModelError.config(file: "config.json", field: "mix_moe", expected: "a dense model (this one is already Mix-MoE)")
+            throw ModelError.config(file: ModelDirectory.configName, field: "mix_moe", expected: "a dense model (this one is already Mix-MoE)")
         }
         var m = cfg
         m.stage = 1
@@ -83,10 +83,10 @@ public enum Upcycling {
     /// With `dtype: .bf16` the views stage 2 freezes are held in bf16 (read straight into it).
     public static func beginStage2(config c1: ModelConfig, weights src: TensorSource, dtype: DType = .f32) throws -> DecoderModel {
         guard var m = c1.mixMoE, m.groups == 2 else {
-            throw ModelError.config(file: "config.json", field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
+            throw ModelError.config(file: ModelDirectory.configName, field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
         }
         guard m.stage == 1 else {
-            throw ModelError.config(file: "config.json", field: "mix_moe.stage", expected: "1 (this model is already in stage 2)")
+            throw ModelError.config(file: ModelDirectory.configName, field: "mix_moe.stage", expected: "1 (this model is already in stage 2)")
         }
         m.stage = 2
         var c = c1
@@ -138,11 +138,11 @@ extension Upcycling {
     /// The configuration of the model stage `stage` trains from the model in `directory` (read from
     /// its config.json only: for planning memory before any weight is loaded).
     public static func stageConfig(directory: URL, stage: Int, name: String) throws -> ModelConfig {
-        var c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
+        var c = try ModelConfig.load(ModelDirectory(directory).config)
         try checkEntry(c, stage: stage, name: name)
         if stage == 2 {
             guard c.mixMoE!.groups == 2 else {
-                throw ModelError.config(file: "config.json", field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
+                throw ModelError.config(file: ModelDirectory.configName, field: "mix_moe.groups", expected: "2 (a Mix-MoE model) for stage 2")
             }
             c.mixMoE!.stage = 2
         }
@@ -162,7 +162,7 @@ extension Upcycling {
     /// builds the stage-2 model straight from the stage-1 files, never holding both. With
     /// `dtype: .bf16` the weight matrices the stage freezes are held in bf16.
     public static func prepare(directory: URL, stage: Int, lbCoef: Double? = nil, name: String, dtype: DType = .f32) throws -> DecoderModel {
-        let c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
+        let c = try ModelConfig.load(ModelDirectory(directory).config)
         guard stage == 2, let mc = c.mixMoE, mc.stage == 1, mc.groups == 2 else {
             let m = try DecoderModel.load(directory: directory, dtype: dtype, trainable: { FreezePlan.stage1.isTrainable($0, c) })
             return try prepare(m, stage: stage, lbCoef: lbCoef, name: name)
@@ -174,7 +174,7 @@ extension Upcycling {
 
     /// Upcycles the dense model in `directory`, reading its tensors one by one (``upcycle(config:weights:_:)``).
     public static func upcycle(directory: URL, _ cfg: (ModelConfig) throws -> MixMoEConfig) throws -> DecoderModel {
-        let c = try ModelConfig.load(directory.appendingPathComponent("config.json"))
+        let c = try ModelConfig.load(ModelDirectory(directory).config)
         let files = try WeightFiles(directory: directory)
         try files.check(against: DecoderModel.fullLayout(c))
         return try upcycle(config: c, weights: files, cfg(c))
@@ -196,11 +196,11 @@ extension Upcycling {
         var c = m.config
         let g = c.numKeyValueHeads, hd = c.headDim, experts = g * split
         guard c.attentionMoE == nil else {
-            throw ModelError.config(file: "config.json", field: "attn_moe", expected: "a model without attention experts (this one has them)")
+            throw ModelError.config(file: ModelDirectory.configName, field: "attn_moe", expected: "a model without attention experts (this one has them)")
         }
         guard split >= 1, c.numAttentionHeads % experts == 0 else {
             throw ModelError.config(
-                file: "config.json", field: "num_attention_heads",
+                file: ModelDirectory.configName, field: "num_attention_heads",
                 expected: "a multiple of num_key_value_heads x split = \(experts) (got \(c.numAttentionHeads))")
         }
         c.numKeyValueHeads = experts

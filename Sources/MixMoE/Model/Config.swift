@@ -183,7 +183,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         expandedLayers = try c.decodeIfPresent([Int].self, forKey: .expandedLayers)
         attentionMoE = try c.decodeIfPresent(AttentionMoEConfig.self, forKey: .attentionMoE)
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
-            throw ModelError.unsupported(file: "config.json", field: "mlp_bias", value: "true", supported: "false")
+            throw ModelError.unsupported(file: ModelDirectory.configName, field: "mlp_bias", value: "true", supported: "false")
         }
     }
 
@@ -223,7 +223,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 
     /// Checks internal consistency; `file` names the source in the error.
-    public func validate(file: String = "config.json") throws {
+    public func validate(file: String = ModelDirectory.configName) throws {
         func need(_ ok: Bool, _ field: String, _ expected: String) throws {
             if !ok { throw ModelError.config(file: file, field: field, expected: expected) }
         }
@@ -389,4 +389,15 @@ public struct AttentionMoEConfig: Codable, Sendable, Equatable {
     public var scale: Double
     enum CodingKeys: String, CodingKey { case layers, topK = "top_k_attn", scale = "scale_factor_attn" }
     public init(layers: [Int], topK: Int, scale: Double) { self.layers = layers; self.topK = topK; self.scale = scale }
+}
+
+extension ModelConfig {
+    /// The end-of-sequence id training appends to every example and packed segment: the first of
+    /// `eos_token_id`. Training cannot run without one.
+    public func trainingEOS() throws -> Int32 {
+        guard let e = eosTokenIds.first else {
+            throw ModelError.config(file: ModelDirectory.configName, field: "eos_token_id", expected: "an id (training needs EOS)")
+        }
+        return Int32(e)
+    }
 }

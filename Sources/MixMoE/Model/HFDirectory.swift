@@ -9,20 +9,20 @@ public enum HFDirectory {
     /// Writes `tokenizer.json` (these bytes), then `tokenizer_config.json` and
     /// `generation_config.json` for it and the directory's config.json (written first).
     public static func writeTokenizer(_ json: Data, to dir: URL) throws {
-        let url = dir.appendingPathComponent("tokenizer.json")
+        let url = ModelDirectory(dir).tokenizer
         try AtomicFile.write(json, to: url)
         let tok = try BPETokenizer.load(url)
-        let config = try ModelConfig.load(dir.appendingPathComponent("config.json"))
+        let config = try ModelConfig.load(ModelDirectory(dir).config)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(tokenizerConfig(tok, config)), to: dir.appendingPathComponent("tokenizer_config.json"))
-        try AtomicFile.write(enc.encode(generationConfig(tok, config)), to: dir.appendingPathComponent("generation_config.json"))
+        try AtomicFile.write(enc.encode(tokenizerConfig(tok, config)), to: ModelDirectory(dir).tokenizerConfig)
+        try AtomicFile.write(enc.encode(generationConfig(tok, config)), to: ModelDirectory(dir).generationConfig)
     }
 
     /// Copies `src`'s tokenizer.json into `dst` with ``writeTokenizer(_:to:)`` (nothing when `src`
     /// has none).
     public static func copyTokenizer(from src: URL, to dst: URL) throws {
-        let t = src.appendingPathComponent("tokenizer.json")
+        let t = ModelDirectory(src).tokenizer
         guard FileManager.default.fileExists(atPath: t.path) else { return }
         try writeTokenizer(Data(contentsOf: t), to: dst)
     }

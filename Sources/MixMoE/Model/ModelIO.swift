@@ -15,7 +15,7 @@ extension DecoderModel {
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
             throw ModelError.missingDirectory(directory.path)
         }
-        let config = try ModelConfig.load(directory.appendingPathComponent("config.json"))
+        let config = try ModelConfig.load(ModelDirectory(directory).config)
         let layout = fullLayout(config)
         let files = try WeightFiles(directory: directory)
         try files.check(against: layout)
@@ -37,7 +37,7 @@ extension DecoderModel {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         let tensors = store.entries.enumerated().map { i, e in (name: e.name, shape: e.shape, values: store.operand(i)) }
-        let single = directory.appendingPathComponent("model.safetensors")
+        let single = ModelDirectory(directory).weights
         let index = directory.appendingPathComponent("model.safetensors.index.json")
         var written: Set<String> = []
         if store.heldBytes <= maxShardBytes {
@@ -73,7 +73,7 @@ extension DecoderModel {
         var dict = try JSONSerialization.jsonObject(with: enc.encode(config)) as! [String: Any]
         for (k, v) in extraConfig { dict[k] = v }
         let json = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(json, to: directory.appendingPathComponent("config.json"))
+        try AtomicFile.write(json, to: ModelDirectory(directory).config)
         // LoRA: the adapters alone as a PEFT adapter directory, for PEFT on the unchanged base
         if config.lora != nil { try PEFTAdapter.write(self, to: directory.appendingPathComponent(PEFTAdapter.folder)) }
         // the PyTorch code of an architecture transformers lacks (auto_map points at it)
@@ -111,7 +111,7 @@ extension DecoderModel {
 
     /// Loads `tokenizer` (default: `directory`'s tokenizer.json) and checks that it fits this model.
     public func loadTokenizer(directory: URL, tokenizer: String? = nil) throws -> BPETokenizer {
-        let path = tokenizer ?? directory.appendingPathComponent("tokenizer.json").path
+        let path = tokenizer ?? ModelDirectory(directory).tokenizer.path
         let tok = try BPETokenizer.load(URL(fileURLWithPath: path))
         try checkTokenizer(tok, file: path)
         return tok

@@ -55,7 +55,7 @@ public struct WeightFiles: TensorSource {
 
     /// Opens the weights of model directory `dir`.
     public init(directory dir: URL) throws {
-        let single = dir.appendingPathComponent("model.safetensors")
+        let single = ModelDirectory(dir).weights
         if FileManager.default.fileExists(atPath: single.path) {
             self.init(files: [try SafetensorsFile(url: single)])
             return
@@ -86,7 +86,7 @@ public struct WeightFiles: TensorSource {
             }
         }
         if let missing = layout.first(where: { owner[$0.0] == nil }) {
-            throw ModelError.missingTensor(file: files.first?.path ?? "model.safetensors", name: missing.0)
+            throw ModelError.missingTensor(file: files.first?.path ?? ModelDirectory.weightsName, name: missing.0)
         }
     }
 

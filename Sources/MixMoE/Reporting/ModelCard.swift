@@ -7,7 +7,7 @@ public enum ModelCard {
     /// continues one seeded window order, so `data_end` windows of `seq` tokens were read);
     /// nil when the directory has no such record.
     public static func pretrainingTokens(_ dir: URL) -> Int? {
-        guard let d = try? Data(contentsOf: dir.appendingPathComponent("run.json")),
+        guard let d = try? Data(contentsOf: ModelDirectory(dir).runRecord),
             let rec = try? JSONDecoder().decode([String: String].self, from: d),
             let end = rec["data_end"].flatMap(Int.init), let seq = rec["seq"].flatMap(Int.init)
         else { return nil }
@@ -28,7 +28,7 @@ public enum ModelCard {
         md += "pretrained LLM (no real weights can be downloaded here).\n\n"
         md += configTable(m)
         md += try trainingSummary(
-            dir: dir, log: log ?? dir.appendingPathComponent("train_log.jsonl"), what: "Training", chartTitle: "Pretraining loss (token-mean cross-entropy)")
+            dir: dir, log: log ?? ModelDirectory(dir).trainLog, what: "Training", chartTitle: "Pretraining loss (token-mean cross-entropy)")
         if !notes.isEmpty { md += notes + "\n\n" }
         md += "![loss curve](loss.svg)\n\n## Perplexity on the dev split (each language's side of `parallel/dev.L-en.tsv`)\n\n"
         md += "| language | tokens | perplexity |\n|---|---|---|\n"
@@ -52,7 +52,7 @@ extension ModelCard {
         var offset = 0
         var rows: [(name: String, tokens: Int, steps: Int, ppl: [Double])] = []
         for dir in models {
-            let entries = try TrainingLog.read(dir.appendingPathComponent("train_log.jsonl"))
+            let entries = try TrainingLog.read(ModelDirectory(dir).trainLog)
             let seen = TrainingLog.tokensSeen(entries)
             for (i, e) in entries.enumerated() where i % 10 == 0 || i == entries.count - 1 {
                 xs.append(Double(offset + seen[i]) / 1e6); ys.append(e.loss)
@@ -97,11 +97,11 @@ extension ModelCard {
 /// `run.json` beside a trained model: the run record (settings, data identity, threads).
 public enum RunRecord {
     public static func write(_ record: [String: String], to dir: URL) throws {
-        try AtomicFile.write(try sortedJSON(record), to: dir.appendingPathComponent("run.json"))
+        try AtomicFile.write(try sortedJSON(record), to: ModelDirectory(dir).runRecord)
     }
 
     public static func read(_ dir: URL) -> [String: String]? {
-        guard let d = try? Data(contentsOf: dir.appendingPathComponent("run.json")) else { return nil }
+        guard let d = try? Data(contentsOf: ModelDirectory(dir).runRecord) else { return nil }
         return try? JSONDecoder().decode([String: String].self, from: d)
     }
 }
@@ -120,7 +120,7 @@ extension ModelCard {
         var md = "# Translator\n\n"
         if !notes.isEmpty { md += notes + "\n\n" }
         md += configTable(m)
-        let logURL = dir.appendingPathComponent("train_log.jsonl")
+        let logURL = ModelDirectory(dir).trainLog
         if FileManager.default.fileExists(atPath: logURL.path) {
             md += try trainingSummary(dir: dir, log: logURL, what: "Fine-tuning", chartTitle: "Fine-tuning loss (mean cross-entropy per target token)")
             md += "![fine-tuning loss](loss.svg)\n\n"

@@ -6,7 +6,7 @@ public enum Baselines {
     /// Gaussian, B = 0, so the adapted model starts exactly as the base.
     public static func addLoRA(_ base: DecoderModel, r: Int = 8, alpha: Double = 16, seed: UInt64 = 0) throws -> DecoderModel {
         var c = base.config
-        guard c.lora == nil else { throw ModelError.config(file: "config.json", field: "lora", expected: "a model without LoRA adapters") }
+        guard c.lora == nil else { throw ModelError.config(file: ModelDirectory.configName, field: "lora", expected: "a model without LoRA adapters") }
         c.lora = LoRAConfig(r: r, alpha: alpha)
         let store = ParameterStore(layout: DecoderModel.fullLayout(c))
         var rng = SplitMix64(seed: seed)
@@ -28,7 +28,7 @@ public enum Baselines {
     public static func expandLlamaPro(_ base: DecoderModel, every: Int = 4) throws -> DecoderModel {
         var c = base.config
         guard c.mixMoE == nil, c.lora == nil, c.expandedLayers == nil else {
-            throw ModelError.config(file: "config.json", field: "architecture", expected: "a plain dense model for LLaMA-Pro expansion")
+            throw ModelError.config(file: ModelDirectory.configName, field: "architecture", expected: "a plain dense model for LLaMA-Pro expansion")
         }
         guard every >= 1, every <= c.numHiddenLayers else {
             throw ModelError.config(file: "--every", field: "every", expected: "between 1 and num_hidden_layers (\(c.numHiddenLayers))")

@@ -63,9 +63,9 @@ public enum Checkpoint {
         try SafetensorsFile.write(
             tmp.appendingPathComponent("optimizer.safetensors"),
             tensors: tensors, metadata: ["step": String(trainer.optimizer.step)])
-        try AtomicFile.write(log.joined(separator: "\n") + (log.isEmpty ? "" : "\n"), to: tmp.appendingPathComponent("train_log.jsonl"))
+        try AtomicFile.write(log.joined(separator: "\n") + (log.isEmpty ? "" : "\n"), to: ModelDirectory(tmp).trainLog)
         var sums: [String: String] = [:]
-        for f in ["model.safetensors", "optimizer.safetensors", "config.json", "train_log.jsonl"] {
+        for f in [ModelDirectory.weightsName, "optimizer.safetensors", ModelDirectory.configName, ModelDirectory.trainLogName] {
             sums[f] = try fnv1a(tmp.appendingPathComponent(f))
         }
         let state = CheckpointState(step: step, cursor: cursor, run: run, checksums: sums)
@@ -116,7 +116,7 @@ public enum Checkpoint {
     /// Loads weights and optimiser moments into a trainer whose model has the same layout.
     public static func restore(_ url: URL, state: CheckpointState, into trainer: Trainer) throws {
         let m = trainer.model
-        let w = WeightFiles(files: [try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))])
+        let w = WeightFiles(files: [try SafetensorsFile(url: ModelDirectory(url).weights)])
         try w.check(against: m.store.entries.map { ($0.name, $0.shape) })
         w.fill(m.store)
         let o = try SafetensorsFile(url: url.appendingPathComponent("optimizer.safetensors"))

@@ -21,7 +21,7 @@ public final class DevLossMonitor {
         self.dev = dev; self.every = every; self.directory = directory; self.label = label; self.saveBest = saveBest
     }
 
-    public var file: URL { directory.appendingPathComponent("dev_loss.json") }
+    public var file: URL { ModelDirectory(directory).devLoss }
     public var bestDirectory: URL { directory.appendingPathComponent("best") }
     /// The point with the lowest loss so far.
     public var best: DevPoint? { points.min { $0.loss < $1.loss } }

@@ -25,7 +25,7 @@ public enum Pretraining {
             ("num_hidden_layers", a.numHiddenLayers, b.numHiddenLayers),
         ] where x != y {
             throw ModelError.config(
-                file: dir.appendingPathComponent("config.json").path, field: field,
+                file: ModelDirectory(dir).config.path, field: field,
                 expected: "\(y) as in --config (got \(x))")
         }
         return m

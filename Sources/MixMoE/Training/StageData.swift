@@ -13,10 +13,7 @@ public struct StageData {
         stage: Int, files: [String], tokenizer tok: BPETokenizer, model m: DecoderModel, seq: Int, seed: UInt64,
         directions: Set<Direction>?, exclude: [String] = [], perPair: PairDirections = .both
     ) throws -> StageData {
-        guard let e = m.config.eosTokenIds.first else {
-            throw ModelError.config(file: "config.json", field: "eos_token_id", expected: "an id (training needs EOS)")
-        }
-        let eos = Int32(e)
+        let eos = try m.config.trainingEOS()
         if stage == 1 {
             let stream = try PackedDataset.tokenize(files: files.map { URL(fileURLWithPath: $0) }, tokenizer: tok, eos: eos)
             let packed = PackedDataset(tokens: stream, seq: seq, seed: seed)

@@ -93,7 +93,7 @@ public final class TrainingRun {
         }
         try Checkpoint.restore(url, state: st, into: trainer)
         source.seek(st.cursor)
-        let log = (try? String(contentsOf: url.appendingPathComponent("train_log.jsonl"), encoding: .utf8)) ?? ""
+        let log = (try? String(contentsOf: ModelDirectory(url).trainLog, encoding: .utf8)) ?? ""
         loop.restoreLog(log.split(separator: "\n").map(String.init))
         note("resuming from \(url.path) (step \(st.step), data cursor \(st.cursor))")
         return url
