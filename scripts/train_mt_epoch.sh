@@ -10,6 +10,9 @@
 # 100 dev pairs per direction is evaluated every 500 steps (OUT/dev_loss.json, OUT/best/).
 # One schedule for the whole run: 13,600 steps of 4,096 tokens (just over one epoch of the 982,309
 # training pairs left after deduplication, each pair once), peak lr 5e-4, 3% warm-up, cosine.
+# A machine that ends before the run does: stop it (kill -TERM writes a checkpoint), then
+# scripts/carry_mt_epoch.sh save OUT and commit models/checkpoints/mt-epoch-run; on the next
+# machine scripts/carry_mt_epoch.sh restore OUT before running this again.
 # Two threads at the lowest priority: it takes what the machine leaves idle. The thread count is
 # part of the numerics, so every segment of the run must use the same (THREADS, default 2).
 set -euo pipefail
