@@ -8,8 +8,8 @@
 # CORPUS_DIR holds parallel/{train,dev,test}.L-en.tsv (the corpus data/demo was cut from).
 # Training pairs sharing a segment with any dev or test pair are dropped (--exclude); the loss on
 # 100 dev pairs per direction is evaluated every 500 steps (OUT/dev_loss.json, OUT/best/).
-# One schedule for the whole run: 13,600 steps of 4,096 tokens (just over one epoch of the 982,309
-# training pairs left after deduplication, each pair once), peak lr 5e-4, 3% warm-up, cosine.
+# One schedule for the whole run: 13,600 steps of 4,096 tokens (1.04 epochs of the 946,746
+# training pairs left after deduplication that fit in 128 tokens, each pair once), peak lr 5e-4, 3% warm-up, cosine.
 # A machine that ends before the run does: stop it (kill -TERM writes a checkpoint), then
 # scripts/carry_mt_epoch.sh save OUT and commit models/checkpoints/mt-epoch-run; on the next
 # machine scripts/carry_mt_epoch.sh restore OUT before running this again.
