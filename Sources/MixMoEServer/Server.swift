@@ -269,7 +269,7 @@ public enum MixMoEServer {
         if stream {
             guard jobs.count == 1 else { throw APIError.badRequest("field 'stream': streams one prompt at a time") }
             let job = jobs[0]
-            let streamer = TextStreamer(s, stops: stops)
+            let streamer = TextStream(tokenizer: s.translator.tokenizer, eos: s.eos, stops: stops)
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: ResponseBody { writer in
@@ -316,7 +316,7 @@ public enum MixMoEServer {
         var choices: [[String: Any]] = [], promptTokens = 0, completionTokens = 0
         for (i, job) in jobs.enumerated() {
             promptTokens += job.ids.count
-            let streamer = TextStreamer(s, stops: stops)
+            let streamer = TextStream(tokenizer: s.translator.tokenizer, eos: s.eos, stops: stops)
             var reason = "length", text = ""
             loop: for try await ev in job.stream {
                 switch ev {
@@ -340,50 +340,5 @@ public enum MixMoEServer {
         r["choices"] = choices
         r["usage"] = ["prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens]
         return json(r)
-    }
-}
-
-/// Turns generated ids into text deltas: holds back an incomplete UTF-8 character and any tail
-/// that could begin a stop string; at a stop string, cuts the text before it and reports a stop.
-/// EOS tokens add no text.
-final class TextStreamer: @unchecked Sendable {
-    let service: TranslationService
-    let stops: [String]
-    private var ids: [Int32] = []
-    private var sent = 0  // characters sent
-    private(set) var stopped = false
-
-    init(_ s: TranslationService, stops: [String]) {
-        service = s
-        self.stops = stops
-    }
-
-    /// The new text after `t`, and whether a stop string has appeared.
-    func add(_ t: Int32) -> (delta: String, stopped: Bool) {
-        guard !stopped else { return ("", true) }
-        if !service.eos.contains(t) { ids.append(t) }
-        let text = service.translator.tokenizer.decode(ids)
-        if let cut = stops.compactMap({ text.range(of: $0)?.lowerBound }).min() {
-            stopped = true
-            let head = String(text[..<cut])
-            return (head.count > sent ? String(head.dropFirst(sent)) : "", true)
-        }
-        // hold back a partial character and anything that may be the start of a stop string
-        var safe = text.count
-        if text.hasSuffix("\u{FFFD}") { safe -= 1 }
-        let hold = (stops.map(\.count).max() ?? 1) - 1
-        safe = min(safe, text.count - hold)
-        guard safe > sent else { return ("", false) }
-        let delta = String(text.dropFirst(sent).prefix(safe - sent))
-        sent = safe
-        return (delta, false)
-    }
-
-    /// The text held back, at the end of the generation.
-    func flush() -> String {
-        guard !stopped else { return "" }
-        let text = service.translator.tokenizer.decode(ids)
-        defer { sent = text.count }
-        return text.count > sent ? String(text.dropFirst(sent)) : ""
     }
 }

@@ -153,15 +153,19 @@ public final class BPETokenizer: @unchecked Sendable {
     /// as HF's lossy decode does).
     public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
         var bytes: [UInt8] = []
-        for id in ids {
-            if let added = addedById[id] {
-                if skipSpecialTokens, addedTokens.first(where: { $0.id == id })?.special == true { continue }
-                bytes += Array(added.utf8)
-            } else if id >= 0, Int(id) < idToToken.count {
-                bytes += ByteLevel.decode(idToToken[Int(id)])
-            }
-        }
+        for id in ids { bytes += self.bytes(of: id, skipSpecialTokens: skipSpecialTokens) }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The bytes one id stands for (an added token's content; nothing for an unknown id, or for a
+    /// special token when `skipSpecialTokens`). ``decode(_:skipSpecialTokens:)`` is their UTF-8 text.
+    public func bytes(of id: Int32, skipSpecialTokens: Bool = false) -> [UInt8] {
+        if let added = addedById[id] {
+            if skipSpecialTokens, addedTokens.first(where: { $0.id == id })?.special == true { return [] }
+            return Array(added.utf8)
+        }
+        guard id >= 0, Int(id) < idToToken.count else { return [] }
+        return ByteLevel.decode(idToToken[Int(id)])
     }
 
     // MARK: init

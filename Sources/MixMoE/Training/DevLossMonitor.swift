@@ -22,7 +22,7 @@ public final class DevLossMonitor {
     }
 
     public var file: URL { ModelDirectory(directory).devLoss }
-    public var bestDirectory: URL { directory.appendingPathComponent("best") }
+    public var bestDirectory: URL { ModelDirectory(directory).best }
     /// The point with the lowest loss so far.
     public var best: DevPoint? { points.min { $0.loss < $1.loss } }
 
