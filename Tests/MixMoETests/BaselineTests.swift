@@ -11,7 +11,7 @@ struct BaselineTests {
     func base() throws -> DecoderModel { try DecoderModel.load(directory: modelFixture("llama_untied")) }
 
     /// The model a baseline trains, its plan(s), and the names that must be trainable.
-    func setup(_ k: Kind) throws -> (DecoderModel, [FreezePlan], (String) -> Bool) {
+    func setup(_ k: Kind, allExperts: Bool = false) throws -> (DecoderModel, [FreezePlan], (String) -> Bool) {
         let b = try base()
         switch k {
         case .sft: return (b, [.full], { _ in true })
@@ -22,7 +22,9 @@ struct BaselineTests {
             #expect(m.config.expandedLayers == [1, 3])
             return (m, [.llamaPro], { $0.hasPrefix("model.layers.1.") || $0.hasPrefix("model.layers.3.") })
         case .moe, .moePtSft:
-            let m = try Upcycling.upcycle(b, MixMoEConfig(expertsPerGroup: 2, moeLayers: [0, 1], hiddenSize: 32, groups: 1))
+            let c = MixMoEConfig(expertsPerGroup: 2, moeLayers: [0, 1], hiddenSize: 32, groups: 1)
+            let m = try Upcycling.upcycle(b, allExperts ? allExpertsAtUnitWeight(c) : c)
+            if allExperts { zeroRouters(m) }
             return (m, k == .moe ? [.moe] : [.moe, .moe], { $0.contains("_experts.") || $0.contains("_router.") })
         }
     }
@@ -52,9 +54,8 @@ struct BaselineTests {
     /// at weight 1 compute transformers' logits of the base model.
     @Test(arguments: [Kind.lora, .llamaPro, .moe])
     func transformationStartsAtTheBaseModel(_ k: Kind) throws {
-        let (m, _, _) = try setup(k)
+        let (m, _, _) = try setup(k, allExperts: true)
         let e = try ModelExpectation(modelFixture("llama_untied"))
-        m.moe.forceAllExperts = k == .moe
         try m.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
         m.forward(batch: e.batch, seq: e.seq)
         expectClose(Array(UnsafeBufferPointer(start: m.logits.ptr, count: e.logits.count)), e.logits, atol: 1e-4, k.rawValue)

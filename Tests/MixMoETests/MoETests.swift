@@ -107,19 +107,20 @@ struct LoadBalanceTests {
 struct UpcyclingTests {
     /// The fixture upcycled in memory, or (`fromFiles`) streamed from its directory tensor by tensor
     /// as `mixmoe upcycle` does.
-    func upcycled(experts: Int = 4, fromFiles: Bool = false) throws -> (DecoderModel, DecoderModel) {
+    func upcycled(experts: Int = 4, fromFiles: Bool = false, allExperts: Bool = false) throws -> (DecoderModel, DecoderModel) {
         let dense = try DecoderModel.load(directory: modelFixture("llama_untied"))
-        let cfg = MixMoEConfig(expertsPerGroup: experts, moeLayers: [0, 1], routerFeatures: .fft, hiddenSize: dense.config.hiddenSize)
-        if fromFiles { return (dense, try Upcycling.upcycle(directory: modelFixture("llama_untied")) { _ in cfg }) }
-        return (dense, try Upcycling.upcycle(dense, cfg))
+        var cfg = MixMoEConfig(expertsPerGroup: experts, moeLayers: [0, 1], routerFeatures: .fft, hiddenSize: dense.config.hiddenSize)
+        if allExperts { cfg = allExpertsAtUnitWeight(cfg) }
+        let moe = try fromFiles ? Upcycling.upcycle(directory: modelFixture("llama_untied")) { _ in cfg } : Upcycling.upcycle(dense, cfg)
+        if allExperts { zeroRouters(moe) }
+        return (dense, moe)
     }
 
     /// Sum of the n slices (all experts at weight 1) equals the dense FFN output.
     @Test(arguments: [false, true]) func slicesSumToDenseFFN(fromFiles: Bool) throws {
-        let (dense, moe) = try upcycled(fromFiles: fromFiles)
+        let (dense, moe) = try upcycled(fromFiles: fromFiles, allExperts: true)
         let d = dense.config.hiddenSize, N = 6
         let x = FloatBuffer(randomFloats(N * d, seed: 3))
-        moe.moe.forceAllExperts = true
         for l in 0..<2 {
             dense.blocks[l].ffn.reserve(tokens: N); dense.blocks[l].ffn.forward(x.ptr, n: N)
             moe.blocks[l].ffn.reserve(tokens: N); moe.blocks[l].ffn.forward(x.ptr, n: N)
@@ -131,9 +132,8 @@ struct UpcyclingTests {
 
     /// With every expert forced on at weight 1 the upcycled model gives transformers' dense logits.
     @Test(arguments: [false, true]) func forcedExpertsGiveDenseLogits(fromFiles: Bool) throws {
-        let (_, moe) = try upcycled(fromFiles: fromFiles)
+        let (_, moe) = try upcycled(fromFiles: fromFiles, allExperts: true)
         let e = try ModelExpectation(modelFixture("llama_untied"))
-        moe.moe.forceAllExperts = true
         try moe.setBatch(ids: e.ids, batch: e.batch, seq: e.seq)
         moe.forward(batch: e.batch, seq: e.seq)
         expectClose(Array(UnsafeBufferPointer(start: moe.logits.ptr, count: e.logits.count)), e.logits, atol: 1e-4, "logits")

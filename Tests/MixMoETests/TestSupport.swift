@@ -72,3 +72,22 @@ func runProcess(
     let text = err.text
     #expect(text.utf8.count == n && text.allSatisfy { $0 == "x" })
 }
+
+/// A MoE configuration under which a freshly upcycled layer computes its dense FFN exactly (the
+/// upcycling identity): every expert selected (top-k = n) at weight 1 (gate scale n times the
+/// uniform probability 1/n a zeroed router gives; exact for n a power of 2). Call
+/// ``zeroRouters(_:)`` on the upcycled model.
+func allExpertsAtUnitWeight(_ c: MixMoEConfig) -> MixMoEConfig {
+    var c = c
+    c.topK = c.expertsPerGroup
+    c.gateScale = Double(c.expertsPerGroup)
+    return c
+}
+
+/// Router weights and biases set to 0: uniform routing probabilities.
+func zeroRouters(_ m: DecoderModel) {
+    for e in m.store.entries where e.name.hasSuffix("_router.weight") || e.name.hasSuffix("_router.bias") {
+        let w = m.store.w(m.store.id(e.name)!)
+        for i in 0..<e.count { w[i] = 0 }
+    }
+}

@@ -45,7 +45,7 @@ public final class ExpertGroup: @unchecked Sendable {
 
     public func reserve(tokens N: Int) {
         router.reserve(tokens: N)
-        experts.reserve(tokens: N, rows: N * router.activeK)
+        experts.reserve(tokens: N, rows: N * router.k)
     }
 
     public func forward(_ x: UnsafePointer<Float>, n N: Int) {
@@ -58,7 +58,7 @@ public final class ExpertGroup: @unchecked Sendable {
         _ dout: UnsafePointer<Float>, outScale: Float, x: UnsafePointer<Float>,
         dx: UnsafeMutablePointer<Float>?, n N: Int
     ) {
-        let needRouter = router.trainable || (dx != nil && !context.forceAllExperts)
+        let needRouter = router.trainable || dx != nil
         guard experts.trainable || needRouter || dx != nil else { return }
         experts.backward(dout, outScale: outScale, routing: router.routing, dx: dx)
         if needRouter {

@@ -15,8 +15,6 @@ public final class MoEContext: @unchecked Sendable {
     public var lprWeight: Float = 0
     /// Use the explicit `[h ; T h]` router path instead of the folded one (tests, benchmarks).
     public var explicitRouter = false
-    /// Test hook: every expert on with weight 1 (the upcycling identity).
-    public var forceAllExperts = false
     public var collectStats = false
     public var statsLabel = "all"
     public init() {}

@@ -81,10 +81,9 @@ public final class Router: @unchecked Sendable {
     }
 
     var trainable: Bool { weight.trainable || bias.trainable }
-    var activeK: Int { context.forceAllExperts ? n : k }
 
     func reserve(tokens N: Int) {
-        routing.reserve(rows: N * activeK)
+        routing.reserve(rows: N * k)
         guard N > cap else { return }
         cap = N
         feats = FloatBuffer(count: N * 2 * d); dfeats = FloatBuffer(count: N * 2 * d)
@@ -155,24 +154,20 @@ public final class Router: @unchecked Sendable {
     /// Picks k experts per token (largest p, lower index on ties), lays rows out grouped by expert
     /// in token order, and records each row's weight.
     private func selectTopK(_ N: Int) {
-        let n = n, k = activeK, P = probs.ptr, rt = routing
+        let n = n, k = k, P = probs.ptr, rt = routing
         rt.k = k; rt.tokens = N
         var chosen = [Int32](repeating: 0, count: N * k)
         var counts = [Int](repeating: 0, count: n)
         for t in 0..<N {
             let row = P + t * n
-            if context.forceAllExperts {
-                for i in 0..<n { chosen[t * k + i] = Int32(i) }
-            } else {
-                for j in 0..<k {
-                    var best = -1
-                    for i in 0..<n {
-                        var taken = false
-                        for q in 0..<j where chosen[t * k + q] == Int32(i) { taken = true }
-                        if !taken && (best < 0 || row[i] > row[best]) { best = i }
-                    }
-                    chosen[t * k + j] = Int32(best)
+            for j in 0..<k {
+                var best = -1
+                for i in 0..<n {
+                    var taken = false
+                    for q in 0..<j where chosen[t * k + q] == Int32(i) { taken = true }
+                    if !taken && (best < 0 || row[i] > row[best]) { best = i }
                 }
+                chosen[t * k + j] = Int32(best)
             }
             var b1 = 0
             for i in 1..<max(n, 1) where row[i] > row[b1] { b1 = i }
@@ -190,7 +185,7 @@ public final class Router: @unchecked Sendable {
                 fill[e] += 1
                 rt.rowToken.ptr[r] = Int32(t)
                 rt.rowExpert.ptr[r] = Int32(e)
-                rt.rowWeight.ptr[r] = context.forceAllExperts ? 1 : renormalize ? P[t * n + e] / selected : scale * P[t * n + e]
+                rt.rowWeight.ptr[r] = renormalize ? P[t * n + e] / selected : scale * P[t * n + e]
                 rt.tokenRows.ptr[t * k + j] = Int32(r)
             }
         }
@@ -243,7 +238,7 @@ public final class Router: @unchecked Sendable {
     /// load-balance term, differentiates the softmax and the (folded or explicit) linear map:
     /// router weight gradients when trainable, `dx += ...` when `dx` is given.
     func backward(drow: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, n N: Int) {
-        let n = n, K = activeK, d = d, P = probs.ptr, dP = dprobs.ptr
+        let n = n, K = k, d = d, P = probs.ptr, dP = dprobs.ptr
         let scale = scale, tr = routing.tokenRows.ptr, re = routing.rowExpert.ptr, w = routing.rowWeight.ptr
         let renormalize = renormalize
         var real = 0.0
