@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A fixed-size, zero-initialised block of `Float`s with a stable address.
 ///
@@ -15,11 +16,24 @@ public final class FloatBuffer: @unchecked Sendable {
     public let ptr: UnsafeMutablePointer<Float>
     private let mapped: Bool
 
-    /// Bytes held by live buffers (reserved, touched or not), and the peak. Buffers are created and
-    /// freed outside parallel regions, so plain counters suffice.
-    nonisolated(unsafe) public private(set) static var liveBytes = 0
-    nonisolated(unsafe) public private(set) static var peakBytes = 0
-    public static func resetPeak() { peakBytes = liveBytes }
+    /// Bytes held by live buffers (reserved, touched or not), and the peak. Atomic: the server
+    /// creates and frees buffers on several threads at once.
+    public static var liveBytes: Int { live.load(ordering: .relaxed) }
+    public static var peakBytes: Int { peak.load(ordering: .relaxed) }
+    public static func resetPeak() { peak.store(live.load(ordering: .relaxed), ordering: .relaxed) }
+    private static let live = Atomic<Int>(0)
+    private static let peak = Atomic<Int>(0)
+
+    private static func count(_ bytes: Int) {
+        let now = live.wrappingAdd(bytes, ordering: .relaxed).newValue
+        guard bytes > 0 else { return }
+        var seen = peak.load(ordering: .relaxed)
+        while now > seen {
+            let (exchanged, current) = peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            seen = current
+        }
+    }
 
     /// Buffers from this size on are mapped lazily; smaller ones come from malloc.
     static let mapThreshold = 1 << 20
@@ -39,8 +53,7 @@ public final class FloatBuffer: @unchecked Sendable {
             ptr.initialize(repeating: 0, count: Swift.max(count, 1))
             mapped = false
         }
-        FloatBuffer.liveBytes += 4 * count
-        FloatBuffer.peakBytes = Swift.max(FloatBuffer.peakBytes, FloatBuffer.liveBytes)
+        FloatBuffer.count(4 * count)
         FloatBuffer.counter?.add(4 * count)
     }
 
@@ -65,7 +78,7 @@ public final class FloatBuffer: @unchecked Sendable {
     }
 
     deinit {
-        FloatBuffer.liveBytes -= 4 * count
+        FloatBuffer.count(-4 * count)
         if mapped { munmap(ptr, 4 * Swift.max(count, 1)) } else { ptr.deallocate() }
     }
 
