@@ -35,9 +35,9 @@ struct DataParallelSetup {
         self.text = text
         let (p, e) = try runMixmoe(
             Array(args.prefix(while: { $0 != "--steps" })) + ["--steps", "1", "--seq", "32", "--threads", "1", "--out", dense.path, text])
-        #expect(p.terminationStatus == 0, "\(e.text)")
+        try #require(p.terminationStatus == 0, "\(e.text)")
         let (u, ue) = try runMixmoe(["upcycle", "--model", dense.path, "--out", moe.path, "--experts", "2", "--every", "2"])
-        #expect(u.terminationStatus == 0, "\(ue.text)")
+        try #require(u.terminationStatus == 0, "\(ue.text)")
         // parallel text: the fixture sentences paired with themselves reversed word by word
         let lines = try String(contentsOfFile: text, encoding: .utf8).replacingOccurrences(of: "\t", with: " ").split(separator: "\n")
             .filter { $0.split(separator: " ").count >= 2 }
