@@ -76,7 +76,7 @@ public enum MixMoEServer {
         router.get("/health") { _, _ in health(state) }
         router.get("/v1/models") { _, _ in
             let s = try state.service()
-            return json(["object": "list", "data": [["id": s.modelID, "object": "model", "created": s.created, "owned_by": "mixmoe"]]])
+            return json(ModelList(id: s.modelID, created: s.created))
         }
         router.post("/v1/translate") { req, _ in
             try await req.body.consumeWithCancellationOnInboundClose { body in
@@ -114,6 +114,17 @@ public enum MixMoEServer {
 
     static func json(_ v: Any, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSONValue.encode(v))))
+    }
+
+    /// A typed response body (the library's API types), keys sorted as ``JSONValue`` sorts them.
+    static func json<T: Encodable>(_ v: T, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: encodeJSON(v))))
+    }
+
+    static func encodeJSON<T: Encodable>(_ v: T) -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! enc.encode(v), as: UTF8.self)  // the API types always encode
     }
 
     static func health(_ state: ServerState) -> Response {
@@ -208,22 +219,21 @@ public enum MixMoEServer {
 
     // MARK: /v1/completions, /v1/chat/completions
 
-    /// The plain chat template (the models here have none of their own): one "Role: content" line
-    /// per message, then "Assistant:"; the reply ends at a newline, as the template is line-based.
+    /// The request's messages in the library's chat template (``ChatTemplate``).
     static func chatPrompt(_ b: JSONBody) throws -> String {
         guard b.has("messages") else { throw APIError.badRequest("missing field 'messages': expected an array of {role, content}") }
         guard let ms = b.objects("messages"), !ms.isEmpty else {
             throw APIError.badRequest("field 'messages': expected a non-empty array of {role, content}")
         }
-        var lines: [String] = []
+        var messages: [ChatMessage] = []
         for (i, m) in ms.enumerated() {
-            guard let role = m["role"]?.string, ["system", "user", "assistant"].contains(role) else {
+            guard let role = m["role"]?.string.flatMap(ChatRole.init(rawValue:)) else {
                 throw APIError.badRequest("messages[\(i)].role: expected system, user or assistant")
             }
             guard let content = m["content"]?.string else { throw APIError.badRequest("messages[\(i)].content: expected a string") }
-            lines.append("\(role.prefix(1).uppercased() + role.dropFirst()): \(content)")
+            messages.append(ChatMessage(role: role, content: content))
         }
-        return lines.joined(separator: "\n") + "\nAssistant:"
+        return ChatTemplate.prompt(messages)
     }
 
     static func complete(_ s: TranslationService, _ b: JSONBody, chat: Bool) async throws -> Response {
@@ -241,7 +251,7 @@ public enum MixMoEServer {
         let seed = try b.int("seed", default: 0, min: 0)
         var stops = try b.strings("stop", required: false)?.values ?? []
         guard stops.count <= 4, !stops.contains("") else { throw APIError.badRequest("field 'stop': up to 4 non-empty strings") }
-        if chat { stops.append("\n") }
+        if chat { stops.append(ChatTemplate.replyEnd) }
         let stream = try b.bool("stream", default: false)
         let tokens = chat ? s.newlineStops : s.eos
         var jobs: [(ids: [Int32], stream: Generation)] = []
@@ -265,7 +275,6 @@ public enum MixMoEServer {
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let created = Int(Date().timeIntervalSince1970)
         let modelID = s.modelID
-        var head: [String: Any] { ["id": id, "created": created, "model": modelID] }
         if stream {
             guard jobs.count == 1 else { throw APIError.badRequest("field 'stream': streams one prompt at a time") }
             let job = jobs[0]
@@ -274,33 +283,26 @@ public enum MixMoEServer {
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: ResponseBody { writer in
                     defer { job.stream.cancel() }  // a stop string, or a client gone (write failed): free the row
-                    func send(_ text: String?, _ finish: String?, first: Bool = false) async throws {
-                        var chunk: [String: Any] = ["id": id, "created": created, "model": modelID]
-                        if chat {
-                            chunk["object"] = "chat.completion.chunk"
-                            var delta: [String: Any] = [:]
-                            if first { delta["role"] = "assistant" }
-                            if let t = text { delta["content"] = t }
-                            chunk["choices"] = [["index": 0, "delta": delta, "finish_reason": finish.map { $0 as Any } ?? NSNull()]]
-                        } else {
-                            chunk["object"] = "text_completion"
-                            chunk["choices"] = [["index": 0, "text": text ?? "", "logprobs": NSNull(), "finish_reason": finish.map { $0 as Any } ?? NSNull()]]
-                        }
-                        try await writer.write(ByteBuffer(string: "data: \(JSONValue.encode(chunk))\n\n"))
+                    func send(_ text: String?, _ finish: CompletionFinish?, first: Bool = false) async throws {
+                        let content: CompletionChoice.Content = chat ? .delta(role: first ? .assistant : nil, content: text) : .text(text ?? "")
+                        let chunk = Completion(
+                            id: id, object: chat ? .chatCompletionChunk : .textCompletion, created: created, model: modelID,
+                            choices: [CompletionChoice(index: 0, content: content, finishReason: finish)])
+                        try await writer.write(ByteBuffer(string: "data: \(encodeJSON(chunk))\n\n"))
                     }
                     do {
                         if chat { try await send(nil, nil, first: true) }
-                        var reason = "length"
+                        var reason = CompletionFinish.length
                         loop: for try await ev in job.stream {
                             switch ev {
                             case .token(let t):
                                 let (delta, stopped) = streamer.add(t)
                                 if !delta.isEmpty { try await send(delta, nil) }
-                                if stopped { reason = "stop"; break loop }
+                                if stopped { reason = .stop; break loop }
                             case .finished(_, let r):
                                 let rest = streamer.flush()
                                 if !rest.isEmpty { try await send(rest, nil) }
-                                reason = r == .stop ? "stop" : "length"
+                                reason = r == .stop ? .stop : .length
                             }
                         }
                         try await send(nil, reason)
@@ -313,32 +315,28 @@ public enum MixMoEServer {
                     }
                 })
         }
-        var choices: [[String: Any]] = [], promptTokens = 0, completionTokens = 0
+        var choices: [CompletionChoice] = [], promptTokens = 0, completionTokens = 0
         for (i, job) in jobs.enumerated() {
             promptTokens += job.ids.count
             let streamer = TextStream(tokenizer: s.translator.tokenizer, eos: s.eos, stops: stops)
-            var reason = "length", text = ""
+            var reason = CompletionFinish.length, text = ""
             loop: for try await ev in job.stream {
                 switch ev {
                 case .token(let t):
                     completionTokens += 1
                     text += streamer.add(t).delta
-                    if streamer.stopped { reason = "stop"; break loop }
+                    if streamer.stopped { reason = .stop; break loop }
                 case .finished(_, let r):
                     text += streamer.flush()
-                    reason = r == .stop ? "stop" : "length"
+                    reason = r == .stop ? .stop : .length
                 }
             }
-            if chat {
-                choices.append(["index": i, "message": ["role": "assistant", "content": text], "finish_reason": reason])
-            } else {
-                choices.append(["index": i, "text": text, "logprobs": NSNull(), "finish_reason": reason])
-            }
+            let content: CompletionChoice.Content = chat ? .message(ChatMessage(role: .assistant, content: text)) : .text(text)
+            choices.append(CompletionChoice(index: i, content: content, finishReason: reason))
         }
-        var r = head
-        r["object"] = chat ? "chat.completion" : "text_completion"
-        r["choices"] = choices
-        r["usage"] = ["prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens]
-        return json(r)
+        return json(
+            Completion(
+                id: id, object: chat ? .chatCompletion : .textCompletion, created: created, model: modelID, choices: choices,
+                usage: CompletionUsage(promptTokens: promptTokens, completionTokens: completionTokens)))
     }
 }
