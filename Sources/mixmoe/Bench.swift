@@ -9,12 +9,6 @@ struct Bench: AsyncParsableCommand {
         subcommands: [BenchTrain.self, BenchPrefill.self, BenchDecode.self, BenchGemm.self, BenchMemory.self])
 }
 
-/// The benchmarks' fixed pseudo-random token ids (same stream for every case).
-func benchTokens(_ n: Int, vocab: Int) -> [Int32] {
-    var rng = SplitMix64(seed: 7)
-    return (0..<n).map { _ in Int32(rng.next() % UInt64(vocab)) }
-}
-
 /// The benchmarks' common options: the model shape, repetitions and threads.
 struct BenchOptions: ParsableArguments {
     @Option(help: ArgumentHelp(namedConfigHelp)) var config: String = "small"
@@ -35,7 +29,7 @@ struct BenchOptions: ParsableArguments {
         _ name: String, _ fields: [String: Any], _ body: () throws -> Void,
         derived: (Double) -> [String: Any]
     ) throws -> Double {
-        let times = try timed(reps: reps, warmup: warmup, body)
+        let times = try Benchmark.timed(reps: reps, warmup: warmup, body)
         let (med, lo, hi) = summary(times)
         emitJSON(row(name, fields, median: med, min: lo, max: hi).merging(derived(med)) { a, _ in a })
         return med
@@ -49,14 +43,6 @@ struct BenchOptions: ParsableArguments {
     }
 }
 
-func timed(reps: Int, warmup: Int, _ body: () throws -> Void) rethrows -> [Double] {
-    for _ in 0..<warmup { try body() }
-    return try (0..<reps).map { _ in
-        let t0 = monotonicSeconds()
-        try body()
-        return monotonicSeconds() - t0
-    }
-}
 
 struct BenchTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -102,7 +88,7 @@ struct BenchTrain: AsyncParsableCommand {
             }
             model.store.holdFrozenMatrices(as: dtype)
             let n = batch * seq
-            let ids = benchTokens(n, vocab: cfg.vocabSize)
+            let ids = Benchmark.tokens(n, vocab: cfg.vocabSize)
             var targets = Array(ids.dropFirst()) + [-1]
             for s in 1...batch { targets[s * seq - 1] = -1 }
             // one step = batch x seq tokens through the same TrainingRun as every command: one
@@ -220,7 +206,7 @@ struct BenchPrefill: AsyncParsableCommand {
     func run() async throws {
         try await bench.measuring { cfg in
             let model = DecoderModel(config: cfg, seed: 1)
-            try model.setBatch(ids: benchTokens(batch * seq, vocab: cfg.vocabSize), batch: batch, seq: seq)
+            try model.setBatch(ids: Benchmark.tokens(batch * seq, vocab: cfg.vocabSize), batch: batch, seq: seq)
             let n = Double(batch * seq), fpt = cfg.forwardFlopsPerToken(seq: seq)
             try bench.report("prefill", ["batch": batch, "seq": seq, "flops_per_token": fpt]) {
                 model.forward(batch: batch, seq: seq)
@@ -250,7 +236,7 @@ struct BenchDecode: AsyncParsableCommand {
             }
             let cfg = m.config
             let gen = Generator(model: m, stopTokens: [])
-            let all = benchTokens(batch * prompt, vocab: cfg.vocabSize)
+            let all = Benchmark.tokens(batch * prompt, vocab: cfg.vocabSize)
             let prompts = (0..<batch).map { Array(all[($0 * prompt)..<(($0 + 1) * prompt)]) }
             // weight bytes read per generated step (every matrix once), for a bandwidth estimate
             let weightBytes = Double(cfg.matmulParameters * dtype.bytes), total = Double(batch * (prompt + newTokens))
@@ -279,29 +265,9 @@ struct BenchMemory: AsyncParsableCommand {
 
     func run() async throws {
         try await bench.measuring { _ in
-            let n = mib * 1_048_576 / 4
-            let buf = FloatBuffer(count: n)
-            for i in 0..<n { buf[i] = Float(i & 1023) }  // touch every page before timing
-            var sink: Float = 0
-            let chunks = Parallel.threads
-            let partial = FloatBuffer(count: chunks)
-            try bench.report("memory", ["mib": mib]) {
-                let p = buf.ptr, q = partial.ptr
-                Parallel.forChunksIndexed(n, grain: 1 << 20) { c, r in
-                    // 8 independent accumulators so the loop is bound by loads, not by add latency
-                    var acc = SIMD8<Float>()
-                    var i = r.lowerBound
-                    while i + 8 <= r.upperBound {
-                        acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-                        i += 8
-                    }
-                    var t = acc.sum()
-                    while i < r.upperBound { t += p[i]; i += 1 }
-                    q[c] = t
-                }
-                for c in 0..<chunks { sink += q[c] }
-            } derived: { med in
-                ["read_gb_per_s": Double(n * 4) / med / 1e9, "checksum": Double(sink)]
+            let m = MemoryBandwidth(mib: mib)
+            try bench.report("memory", ["mib": mib]) { m.sweep() } derived: { med in
+                ["read_gb_per_s": Double(m.bytes) / med / 1e9, "checksum": Double(m.checksum)]
             }
         }
     }
