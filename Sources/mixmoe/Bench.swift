@@ -43,7 +43,6 @@ struct BenchOptions: ParsableArguments {
     }
 }
 
-
 struct BenchTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Time full training steps (forward, backward, clip, AdamW) on random tokens.")
@@ -266,7 +265,9 @@ struct BenchMemory: AsyncParsableCommand {
     func run() async throws {
         try await bench.measuring { _ in
             let m = MemoryBandwidth(mib: mib)
-            try bench.report("memory", ["mib": mib]) { m.sweep() } derived: { med in
+            try bench.report("memory", ["mib": mib]) {
+                m.sweep()
+            } derived: { med in
                 ["read_gb_per_s": Double(m.bytes) / med / 1e9, "checksum": Double(m.checksum)]
             }
         }
