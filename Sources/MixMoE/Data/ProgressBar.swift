@@ -16,3 +16,10 @@ public struct ProgressBar: Sendable {
         if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
+
+/// "1h05m" / "3m07s".
+public func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}

@@ -422,11 +422,3 @@ public final class DecoderModel: @unchecked Sendable {
         if embedT { Embedding.backward(embed.g, ids: ids.ptr, dout: dres.ptr, n: n, dim: d) }
     }
 }
-
-/// out = a + b, element-wise.
-@inline(__always)
-func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-    Parallel.forChunks(count, grain: 8192) { r in
-        for i in r { out[i] = a[i] + b[i] }
-    }
-}

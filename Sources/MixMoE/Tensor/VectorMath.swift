@@ -128,3 +128,24 @@ public enum VectorMath {
     @inline(__always)
     public static func expScalar(_ x: Float) -> Float { exp(V8(repeating: x))[0] }
 }
+
+/// The `k` largest entries of `row`, best first; equal values keep the lower index first.
+func topK(_ row: UnsafePointer<Float>, _ V: Int, _ k: Int) -> [(value: Float, index: Int32)] {
+    var top: [(value: Float, index: Int32)] = []
+    top.reserveCapacity(k + 1)
+    for j in 0..<V where top.count < k || row[j] > top[top.count - 1].value {
+        var at = top.count
+        while at > 0 && top[at - 1].value < row[j] { at -= 1 }
+        top.insert((row[j], Int32(j)), at: at)
+        if top.count > k { top.removeLast() }
+    }
+    return top
+}
+
+/// out = a + b, element-wise.
+@inline(__always)
+func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    Parallel.forChunks(count, grain: 8192) { r in
+        for i in r { out[i] = a[i] + b[i] }
+    }
+}

@@ -1,16 +1,5 @@
 import Foundation
 
-/// Where training batches come from (packed text, translation pairs, ...). Its position is one
-/// integer so a checkpoint can record it and a resumed run neither loses nor repeats data.
-public protocol BatchSource: AnyObject {
-    func nextBatch(sequences: Int) -> TokenBatch
-    /// A micro-batch of at most `tokens` (padded) tokens.
-    func nextBatch(tokens: Int) -> TokenBatch
-    var cursor: Int { get }
-    func seek(_ cursor: Int)
-    var epochs: Double { get }
-}
-
 extension PackedDataset: BatchSource {
     public func nextBatch(tokens: Int) -> TokenBatch { nextBatch(sequences: max(1, tokens / seq)) }
 }

@@ -236,13 +236,6 @@ extension LoopProgress {
     }
 }
 
-/// "1h05m" / "3m07s".
-public func formatDuration(_ s: Double) -> String {
-    guard s.isFinite else { return "?" }
-    let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
-}
-
 /// SIGINT / SIGTERM set a flag that the training loop checks after each step.
 final class StopSignals: @unchecked Sendable {
     private let lock = NSLock()

@@ -230,16 +230,3 @@ public struct DecodeStats: Sendable, CustomStringConvertible {
             prefills, prefillPrompts, prefillTokens, prefillSeconds, steps, Double(stepRows) / Double(max(steps, 1)), stepSeconds)
     }
 }
-
-/// The `k` largest entries of `row`, best first; equal values keep the lower index first.
-func topK(_ row: UnsafePointer<Float>, _ V: Int, _ k: Int) -> [(value: Float, index: Int32)] {
-    var top: [(value: Float, index: Int32)] = []
-    top.reserveCapacity(k + 1)
-    for j in 0..<V where top.count < k || row[j] > top[top.count - 1].value {
-        var at = top.count
-        while at > 0 && top[at - 1].value < row[j] { at -= 1 }
-        top.insert((row[j], Int32(j)), at: at)
-        if top.count > k { top.removeLast() }
-    }
-    return top
-}
