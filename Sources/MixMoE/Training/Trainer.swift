@@ -1,6 +1,5 @@
 import Foundation
 
-
 /// What one optimiser step did.
 public struct StepStats: Sendable {
     public var loss: Double  // token-mean cross-entropy over the accumulated batch
