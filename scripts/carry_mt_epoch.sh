@@ -35,6 +35,16 @@ save)
   first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("first_step", 0))' "$out/segment.json" 2>/dev/null || echo 0)
   [ -f "$carry/segments.tsv" ] && cp "$carry/segments.tsv" "$tmp/" || printf 'from_step\tto_step\tsaved_utc\thost\n' >"$tmp/segments.tsv"
   printf '%s\t%s\t%s\t%s\n' "$first" "$(step_of "$ckpt")" "$(date -u +%FT%TZ)" "$(hostname)" >>"$tmp/segments.tsv"
+  cat >"$tmp/README.md" <<'TXT'
+# The shipped translator's one-epoch run: its resume point
+
+Not a model to use. This folder carries the long fine-tuning run of issue 35
+(`scripts/train_mt_epoch.sh`) from one machine to the next: the newest checkpoint (weights, AdamW
+moments, data cursor, schedule position), the dev-loss curve so far (`dev_loss.json`), the best
+step (`best_step.json`, or `best/` when it is not the checkpoint's step) and `segments.tsv`, one
+line per machine that ran part of the run. Restore it with `scripts/carry_mt_epoch.sh restore
+OUT`, then run `scripts/train_mt_epoch.sh CORPUS OUT` to continue exactly where it stopped.
+TXT
   rm -rf "$carry" && mv "$tmp" "$carry"
   echo "carried $(basename "$ckpt") into $carry ($(du -sh "$carry" | cut -f1))"
   ;;
