@@ -50,10 +50,10 @@ public final class ExperimentRunner {
                     numericsVersion: RunCache.numericsVersion, method: v.method, moe: v.moe, budget: bv, threads: Parallel.threads,
                     fingerprint: fp, recorded: "trained")
                 if let c = cache, var r = c.load(key, variant: v.label) {
-                    if r.setup == nil {  // a file from before setups were recorded: the key it matched says how it was made
+                    if r.setup == nil {  // a file from before setups were recorded
                         r.setup = setup
                         r.setup?.recorded = "matched cache key"
-                        try c.store(r, key: key, keepVariant: false)
+                        try c.recordSetup(r.setup!, key: key)
                     }
                     log(
                         String(

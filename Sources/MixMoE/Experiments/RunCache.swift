@@ -64,13 +64,19 @@ public struct RunCache: Sendable {
         return r
     }
 
-    /// Stores a result atomically. `keepVariant: false` writes back a result that ``load(_:variant:)``
-    /// relabelled: the file keeps the variant name it was trained under.
-    public func store(_ r: RunResult, key: String, keepVariant: Bool = true) throws {
+    /// Adds `setup` to the stored result of `key` written before setups were recorded (the key it
+    /// was found under says how it was made); the file keeps everything else, its variant name too.
+    public func recordSetup(_ setup: RunSetup, key: String) throws {
+        guard let d = try? Data(contentsOf: url(key)), var stored = try? JSONDecoder().decode(RunResult.self, from: d),
+            stored.setup == nil
+        else { return }
+        stored.setup = setup
+        try store(stored, key: key)
+    }
+
+    /// Stores a result atomically.
+    public func store(_ r: RunResult, key: String) throws {
         var r = r
-        if !keepVariant, let d = try? Data(contentsOf: url(key)), let stored = try? JSONDecoder().decode(RunResult.self, from: d) {
-            r.variant = stored.variant
-        }
         r.cached = false
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
         try AtomicFile.write(enc.encode(r), to: url(key))
