@@ -63,7 +63,24 @@ struct TokenizerTests {
             "pre_tokenizer.pattern.Regex"
         ),
         (#"{"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}}"#, "model.vocab[\"a\"]"),
+        (#"{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}}"#, "model.vocab[\"a\"]"),
         (#"[1, 2]"#, "(top level)"),
+        (#"{"model": {"type": "BPE", "vocab": {}, "merges": ["a b", "ab"]}}"#, "model.merges[1]"),
+        (#"{"model": {"type": "BPE", "vocab": {}, "merges": [], "dropout": 0.1}}"#, "model.dropout"),
+        (#"{"added_tokens": [{"id": 0, "content": "<s>"}, {"id": -2, "content": "x"}], "model": {"vocab": {}, "merges": []}}"#, "added_tokens[1].id"),
+        (
+            #"{"model": {"vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}, {"type": "Punctuation"}]}}"#,
+            "pre_tokenizer.pretokenizers[1].type"
+        ),
+        (
+            #"{"model": {"vocab": {}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated"}, {"type": "ByteLevel"}]}}"#,
+            "pre_tokenizer.pretokenizers[1].use_regex"
+        ),
+        (
+            #"{"model": {"vocab": {}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}], "special_tokens": {}}}"#,
+            "post_processor.special_tokens[\"<s>\"].ids"
+        ),
+        (#"{"model": {"vocab": {}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "WordPiece"}}"#, "decoder.type"),
     ])
     func unsupportedComponentsAreNamed(json: String, field: String) {
         do {

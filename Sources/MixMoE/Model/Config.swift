@@ -338,31 +338,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 }
 
-extension DecodingError {
-    /// Dotted path of the field a decoding error is about.
-    var fieldPath: String {
-        let ctx: Context
-        switch self {
-        case .keyNotFound(let k, let c):
-            return (c.codingPath + [k]).map(\.stringValue).joined(separator: ".")
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): ctx = c
-        @unknown default: return "?"
-        }
-        let p = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-        return p.isEmpty ? "(top level)" : p
-    }
-
-    var expectation: String {
-        switch self {
-        case .keyNotFound: return "a value (the key is missing)"
-        case .typeMismatch(let t, let c): return "a value of type \(t) (\(c.debugDescription))"
-        case .valueNotFound(let t, _): return "a value of type \(t), found null"
-        case .dataCorrupted(let c): return "valid JSON (\(c.debugDescription))"
-        @unknown default: return "a valid value"
-        }
-    }
-}
-
 /// LoRA adapters on the attention and FFN projections (PEFT naming).
 public struct LoRAConfig: Codable, Sendable, Equatable {
     public var r: Int
