@@ -22,24 +22,18 @@ struct BenchOptions: ParsableArguments {
     }
 
     /// Times `body` (warm-up, then `reps` timed runs) and prints one JSON line: the case, the
-    /// common fields (config, threads, reps, median/min/max seconds, peak RSS), `fields` and what
-    /// `derived` computes from the median. Returns the median.
+    /// common fields (config, threads, reps, median/min/max seconds, peak RSS) and the case's
+    /// `fields`, which may use the median. Returns the median.
     @discardableResult
-    func report(
-        _ name: String, _ fields: [String: Any], _ body: () throws -> Void,
-        derived: (Double) -> [String: Any]
-    ) throws -> Double {
-        let times = try Benchmark.timed(reps: reps, warmup: warmup, body)
-        let (med, lo, hi) = summary(times)
-        emitJSON(row(name, fields, median: med, min: lo, max: hi).merging(derived(med)) { a, _ in a })
-        return med
+    func report<Fields: Encodable>(_ name: String, _ body: () throws -> Void, fields: (Double) -> Fields) throws -> Double {
+        let r = row(name, times: try Benchmark.timed(reps: reps, warmup: warmup, body), fields: fields)
+        emitJSON(r)
+        return r.medianSeconds
     }
 
-    func row(_ name: String, _ fields: [String: Any], median: Double, min: Double, max: Double) -> [String: Any] {
-        [
-            "case": name, "config": config, "threads": compute.threads, "reps": reps, "median_s": median, "min_s": min, "max_s": max,
-            "peak_rss_mb": peakResidentMiB(), "implementation": "mixmoe",
-        ].merging(fields) { _, b in b }
+    /// The row of `times`; `fields` gets their median.
+    func row<Fields: Encodable>(_ name: String, times: [Double], fields: (Double) -> Fields) -> BenchmarkRow<Fields> {
+        BenchmarkRow(name: name, config: config, threads: compute.threads, times: times, fields: fields(summary(times).median))
     }
 }
 
@@ -112,32 +106,72 @@ struct BenchTrain: AsyncParsableCommand {
             Profile.enabled = false
             guard world.isRoot else { return }
             let traffic = world.traffic
-            let (med, lo, hi) = summary(times)
             // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
             let fpt = cfg.trainFlopsPerToken(seq: seq)
-            var row = bench.row(
-                "train",
-                [
-                    "method": method.rawValue, "dtype": dtype.rawValue, "batch": batch, "seq": seq, "tokens_per_s": Double(n) / med,
-                    "flops_per_token": fpt, "gflops": fpt * Double(n) / med / 1e9,
-                    "trainable_params": model.store.trainableCount,
-                    // params + grads + Adam moments + activations/scratch, from the buffers' shapes
-                    "buffers_peak_mb": Double(FloatBuffer.peakBytes) / 1_048_576,
-                    "ranks": world.size, "zero1": zero1,
-                    // collectives of the timed steps: share of the step time, bytes per step per rank
-                    "collective_share": (traffic.seconds - trafficAtWarm.seconds) / max(times.reduce(0, +), 1e-9),
-                    "collective_mb_per_step": Double(traffic.bytes - trafficAtWarm.bytes) / Double(max(1, times.count)) / 1_048_576,
-                ],
-                median: med, min: lo, max: hi)
-            if method == .stage1 || method == .stage2 {
-                row["router"] = explicitRouter ? "explicit" : "folded"; row["experts"] = moe.experts
-            }
-            if profile {
-                let total = times.reduce(0, +)
-                for (k, v) in Profile.totals { row["share_" + k.replacingOccurrences(of: " ", with: "_")] = v / total }
-            }
-            emitJSON(row)
+            let total = times.reduce(0, +)
+            let moeRun = method == .stage1 || method == .stage2
+            emitJSON(
+                bench.row("train", times: times) { med in
+                    TrainFields(
+                        method: method.rawValue, dtype: dtype.rawValue, batch: batch, seq: seq, tokensPerSecond: Double(n) / med,
+                        flopsPerToken: fpt, gflops: fpt * Double(n) / med / 1e9, trainableParams: model.store.trainableCount,
+                        buffersPeakMiB: Double(FloatBuffer.peakBytes) / 1_048_576, ranks: world.size, zero1: zero1,
+                        collectiveShare: (traffic.seconds - trafficAtWarm.seconds) / max(total, 1e-9),
+                        collectiveMiBPerStep: Double(traffic.bytes - trafficAtWarm.bytes) / Double(max(1, times.count)) / 1_048_576,
+                        router: moeRun ? (explicitRouter ? "explicit" : "folded") : nil, experts: moeRun ? moe.experts : nil,
+                        shares: profile ? Profile.totals.mapValues { $0 / total } : [:])
+                })
         }
+    }
+}
+
+/// The fields of a `bench train` row.
+struct TrainFields: Encodable {
+    var method, dtype: String
+    var batch, seq: Int
+    var tokensPerSecond, flopsPerToken, gflops: Double
+    var trainableParams: Int
+    /// params + grads + Adam moments + activations/scratch, from the buffers' shapes
+    var buffersPeakMiB: Double
+    var ranks: Int
+    var zero1: Bool
+    /// collectives of the timed steps: share of the step time, and bytes per step per rank
+    var collectiveShare, collectiveMiBPerStep: Double
+    /// Mix-MoE runs: the router form and the experts per group
+    var router: String?
+    var experts: Int?
+    /// With --profile: the share of step time per profiled region, as `share_<region>` keys.
+    var shares: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case method, dtype, batch, seq, gflops, ranks, zero1, router, experts
+        case tokensPerSecond = "tokens_per_s"
+        case flopsPerToken = "flops_per_token"
+        case trainableParams = "trainable_params"
+        case buffersPeakMiB = "buffers_peak_mb"
+        case collectiveShare = "collective_share"
+        case collectiveMiBPerStep = "collective_mb_per_step"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(method, forKey: .method)
+        try c.encode(dtype, forKey: .dtype)
+        try c.encode(batch, forKey: .batch)
+        try c.encode(seq, forKey: .seq)
+        try c.encode(tokensPerSecond, forKey: .tokensPerSecond)
+        try c.encode(flopsPerToken, forKey: .flopsPerToken)
+        try c.encode(gflops, forKey: .gflops)
+        try c.encode(trainableParams, forKey: .trainableParams)
+        try c.encode(buffersPeakMiB, forKey: .buffersPeakMiB)
+        try c.encode(ranks, forKey: .ranks)
+        try c.encode(zero1, forKey: .zero1)
+        try c.encode(collectiveShare, forKey: .collectiveShare)
+        try c.encode(collectiveMiBPerStep, forKey: .collectiveMiBPerStep)
+        try c.encodeIfPresent(router, forKey: .router)
+        try c.encodeIfPresent(experts, forKey: .experts)
+        var s = encoder.container(keyedBy: JSONField.DataKey.self)
+        for (k, v) in shares { try s.encode(v, forKey: JSONField.DataKey(stringValue: "share_" + k.replacingOccurrences(of: " ", with: "_"))) }
     }
 }
 
@@ -182,15 +216,32 @@ struct BenchGemm: AsyncParsableCommand {
                 let a = FloatBuffer(count: M * K), b = FloatBuffer(count: N * K), out = FloatBuffer(count: M * N)
                 for i in 0..<a.count { a[i] = Float(i % 7) * 0.1 }
                 for i in 0..<b.count { b[i] = Float(i % 5) * 0.1 }
-                try bench.report("gemm", ["shape": name, "M": M, "N": N, "K": K, "trans_a": tA, "trans_b": tB, "blas": blasConfig]) {
+                try bench.report("gemm") {
                     sgemm(
                         transA: tA, transB: tB, M: M, N: N, K: K, A: a.ptr, lda: tA ? M : K, B: b.ptr, ldb: tB ? K : N, C: out.ptr,
                         ldc: N)
-                } derived: { med in
-                    ["gflops": 2.0 * Double(M) * Double(N) * Double(K) / med / 1e9, "tokens_per_s": Double(t) / med]
+                } fields: { med in
+                    GemmFields(
+                        shape: name, M: M, N: N, K: K, transA: tA, transB: tB, blas: blasConfig,
+                        gflops: 2.0 * Double(M) * Double(N) * Double(K) / med / 1e9, tokensPerSecond: Double(t) / med)
                 }
             }
         }
+    }
+}
+
+/// The fields of a `bench gemm` row.
+struct GemmFields: Encodable {
+    var shape: String
+    var M, N, K: Int
+    var transA, transB: Bool
+    var blas: String
+    var gflops, tokensPerSecond: Double
+    enum CodingKeys: String, CodingKey {
+        case shape, M, N, K, blas, gflops
+        case transA = "trans_a"
+        case transB = "trans_b"
+        case tokensPerSecond = "tokens_per_s"
     }
 }
 
@@ -207,12 +258,23 @@ struct BenchPrefill: AsyncParsableCommand {
             let model = DecoderModel(config: cfg, seed: 1)
             try model.setBatch(ids: Benchmark.tokens(batch * seq, vocab: cfg.vocabSize), batch: batch, seq: seq)
             let n = Double(batch * seq), fpt = cfg.forwardFlopsPerToken(seq: seq)
-            try bench.report("prefill", ["batch": batch, "seq": seq, "flops_per_token": fpt]) {
+            try bench.report("prefill") {
                 model.forward(batch: batch, seq: seq)
-            } derived: { med in
-                ["tokens_per_s": n / med, "gflops": fpt * n / med / 1e9]
+            } fields: { med in
+                PrefillFields(batch: batch, seq: seq, flopsPerToken: fpt, tokensPerSecond: n / med, gflops: fpt * n / med / 1e9)
             }
         }
+    }
+}
+
+/// The fields of a `bench prefill` row.
+struct PrefillFields: Encodable {
+    var batch, seq: Int
+    var flopsPerToken, tokensPerSecond, gflops: Double
+    enum CodingKeys: String, CodingKey {
+        case batch, seq, gflops
+        case flopsPerToken = "flops_per_token"
+        case tokensPerSecond = "tokens_per_s"
     }
 }
 
@@ -240,17 +302,28 @@ struct BenchDecode: AsyncParsableCommand {
             // weight bytes read per generated step (every matrix once), for a bandwidth estimate
             let weightBytes = Double(cfg.matmulParameters * dtype.bytes), total = Double(batch * (prompt + newTokens))
             let fpt = cfg.forwardFlopsPerToken(seq: prompt + newTokens)
-            try bench.report(
-                "decode", ["batch": batch, "prompt": prompt, "new_tokens": newTokens, "model": model ?? bench.config, "dtype": dtype.rawValue]
-            ) {
+            try bench.report("decode") {
                 _ = try gen.greedy(prompts, maxNew: Array(repeating: newTokens, count: batch))
-            } derived: { med in
-                [
-                    "tokens_per_s": Double(batch * newTokens) / med, "weight_gb_per_s": weightBytes * Double(newTokens) / med / 1e9,
-                    "gflops": fpt * total / med / 1e9,
-                ]
+            } fields: { med in
+                DecodeFields(
+                    batch: batch, prompt: prompt, newTokens: newTokens, model: model ?? bench.config, dtype: dtype.rawValue,
+                    tokensPerSecond: Double(batch * newTokens) / med, weightGBPerSecond: weightBytes * Double(newTokens) / med / 1e9,
+                    gflops: fpt * total / med / 1e9)
             }
         }
+    }
+}
+
+/// The fields of a `bench decode` row.
+struct DecodeFields: Encodable {
+    var batch, prompt, newTokens: Int
+    var model, dtype: String
+    var tokensPerSecond, weightGBPerSecond, gflops: Double
+    enum CodingKeys: String, CodingKey {
+        case batch, prompt, model, dtype, gflops
+        case newTokens = "new_tokens"
+        case tokensPerSecond = "tokens_per_s"
+        case weightGBPerSecond = "weight_gb_per_s"
     }
 }
 
@@ -265,11 +338,21 @@ struct BenchMemory: AsyncParsableCommand {
     func run() async throws {
         try await bench.measuring { _ in
             let m = MemoryBandwidth(mib: mib)
-            try bench.report("memory", ["mib": mib]) {
+            try bench.report("memory") {
                 m.sweep()
-            } derived: { med in
-                ["read_gb_per_s": Double(m.bytes) / med / 1e9, "checksum": Double(m.checksum)]
+            } fields: { med in
+                MemoryFields(mib: mib, readGBPerSecond: Double(m.bytes) / med / 1e9, checksum: Double(m.checksum))
             }
         }
+    }
+}
+
+/// The fields of a `bench memory` row.
+struct MemoryFields: Encodable {
+    var mib: Int
+    var readGBPerSecond, checksum: Double
+    enum CodingKeys: String, CodingKey {
+        case mib, checksum
+        case readGBPerSecond = "read_gb_per_s"
     }
 }

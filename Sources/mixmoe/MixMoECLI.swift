@@ -15,9 +15,12 @@ struct MixMoECLI: AsyncParsableCommand {
         ])
 }
 
-/// Prints one JSON object (sorted keys) as a line.
-func emitJSON(_ obj: [String: Any]) {
-    let d = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+/// Prints one JSON object (sorted keys) as a line; a non-finite number prints as a string.
+func emitJSON<T: Encodable>(_ value: T) {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys]
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let d = try! enc.encode(value)
     print(String(decoding: d, as: UTF8.self))
     fflush(nil)  // flush every stream (stdout is a C global Swift 6 will not touch)
 }

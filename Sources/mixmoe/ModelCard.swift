@@ -88,7 +88,7 @@ struct Perplexity: AsyncParsableCommand {
             let (m, tok) = try model.loadWithTokenizer()
             for f in files {
                 let r = try m.perplexity(file: URL(fileURLWithPath: f), tokenizer: tok, seq: seq)
-                emitJSON(["file": f, "tokens": r.tokens, "loss": r.loss, "perplexity": r.perplexity])
+                emitJSON(r)
             }
         }
     }

@@ -126,12 +126,36 @@ struct BenchTokenizer: AsyncParsableCommand {
                 for l in lines { tokens += tok.encode(l).count }
                 times.append(monotonicSeconds() - t0)
             }
-            let (med, lo, hi) = summary(times)
-            emitJSON([
-                "case": "tokenizer_encode", "implementation": "mixmoe", "file": file, "lines": lines.count,
-                "bytes": bytes, "tokens": tokens, "median_s": med, "min_s": lo, "max_s": hi,
-                "mb_per_s": Double(bytes) / med / 1e6,
-            ])
+            emitJSON(
+                TokenizerBenchRow(
+                    file: file, lines: lines.count, bytes: bytes, tokens: tokens, times: times))
         }
+    }
+}
+
+/// The line `tokenizer bench` prints (the keys `scripts/bench_tokenizer.py` reads).
+struct TokenizerBenchRow: Encodable {
+    var name = "tokenizer_encode"
+    var implementation = "mixmoe"
+    var file: String
+    var lines, bytes, tokens: Int
+    var medianSeconds, minSeconds, maxSeconds, megabytesPerSecond: Double
+
+    init(file: String, lines: Int, bytes: Int, tokens: Int, times: [Double]) {
+        self.file = file
+        self.lines = lines
+        self.bytes = bytes
+        self.tokens = tokens
+        (medianSeconds, minSeconds, maxSeconds) = summary(times)
+        megabytesPerSecond = Double(bytes) / medianSeconds / 1e6
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name = "case"
+        case implementation, file, lines, bytes, tokens
+        case medianSeconds = "median_s"
+        case minSeconds = "min_s"
+        case maxSeconds = "max_s"
+        case megabytesPerSecond = "mb_per_s"
     }
 }

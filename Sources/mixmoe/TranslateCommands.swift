@@ -102,23 +102,24 @@ struct Score: AsyncParsableCommand {
                 throw ValidationError("paired tests are for bleu, chrf, chrf++ and ter (as in sacreBLEU)")
             }
             guard pairedBs || pairedAr else {
-                emitJSON(m.score(hypotheses: systems[0].hypotheses, references: refs).json)
+                emitJSON(m.score(hypotheses: systems[0].hypotheses, references: refs))
                 return
             }
             let test: PairedTest = pairedBs ? .bootstrap : .approximateRandomization
             let results = test.run(metric: m, references: refs, systems: systems, samples: pairedN)
-            emitJSON([
-                "test": test.rawValue, "metric": metric.rawValue, "samples": pairedN ?? test.defaultSamples,
-                "seed": Int(PairedTest.defaultSeed),
-                "systems": results.map { r in
-                    [
-                        "name": r.name, "score": r.score, "mean": r.mean ?? NSNull(), "ci": r.ci ?? NSNull(),
-                        "p_value": r.pValue ?? NSNull(),
-                    ] as [String: Any]
-                },
-            ])
+            emitJSON(
+                PairedTestReport(
+                    test: test.rawValue, metric: metric.rawValue, samples: pairedN ?? test.defaultSamples, seed: Int(PairedTest.defaultSeed),
+                    systems: results))
         }
     }
+}
+
+/// The line `score --paired-bs/--paired-ar` prints: the test, and each system against the first.
+struct PairedTestReport: Encodable {
+    var test, metric: String
+    var samples, seed: Int
+    var systems: [PairedTest.SystemResult]
 }
 
 struct Evaluate: AsyncParsableCommand {

@@ -1,14 +1,24 @@
 import Foundation
 
 /// A corpus-level score with a sacreBLEU-style signature.
-public struct MetricScore: Sendable {
+public struct MetricScore: Sendable, Encodable {
     public var name: String
     public var score: Double
     public var signature: String
     public var verbose: String
 
-    public var json: [String: Any] {
-        ["name": name, "score": score, "signature": signature, "verbose_score": verbose, "compatible_with": "sacrebleu 2.x"]
+    enum CodingKeys: String, CodingKey {
+        case name, score, signature
+        case verbose = "verbose_score"
+        case compatibleWith = "compatible_with"
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(score, forKey: .score)
+        try c.encode(signature, forKey: .signature)
+        try c.encode(verbose, forKey: .verbose)
+        try c.encode("sacrebleu 2.x", forKey: .compatibleWith)
     }
 }
 

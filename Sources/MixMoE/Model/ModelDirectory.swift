@@ -7,6 +7,7 @@ import Foundation
 public struct ModelDirectory: Sendable, Hashable {
     public static let configName = "config.json"
     public static let weightsName = "model.safetensors"
+    public static let weightsIndexName = "model.safetensors.index.json"
     public static let tokenizerName = "tokenizer.json"
     public static let tokenizerConfigName = "tokenizer_config.json"
     public static let generationConfigName = "generation_config.json"
@@ -23,6 +24,8 @@ public struct ModelDirectory: Sendable, Hashable {
     public var config: URL { url.appendingPathComponent(Self.configName) }
     /// The unsharded weights; sharded models have `model.safetensors.index.json` instead.
     public var weights: URL { url.appendingPathComponent(Self.weightsName) }
+    /// The shard of each tensor in a sharded model (``SafetensorsIndex``).
+    public var weightsIndex: URL { url.appendingPathComponent(Self.weightsIndexName) }
     public var tokenizer: URL { url.appendingPathComponent(Self.tokenizerName) }
     public var tokenizerConfig: URL { url.appendingPathComponent(Self.tokenizerConfigName) }
     public var generationConfig: URL { url.appendingPathComponent(Self.generationConfigName) }

@@ -29,16 +29,16 @@ extension DecoderModel {
     /// default (`max_shard_size="5GB"`).
     public static let defaultShardBytes = 5_000_000_000
 
-    /// Writes `config.json` (plus any extra JSON blocks) and the weights, each file atomically:
+    /// Writes `config.json` and the weights, each file atomically:
     /// `model.safetensors`, or above `maxShardBytes` transformers' sharded layout
     /// (`model-00001-of-0000N.safetensors` and `model.safetensors.index.json`). Files of the other
     /// layout left by an earlier save are removed, so the directory always loads as written.
-    public func save(directory: URL, extraConfig: [String: Any] = [:], maxShardBytes: Int = defaultShardBytes) throws {
+    public func save(directory: URL, maxShardBytes: Int = defaultShardBytes) throws {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         let tensors = store.entries.enumerated().map { i, e in (name: e.name, shape: e.shape, values: store.operand(i)) }
         let single = ModelDirectory(directory).weights
-        let index = directory.appendingPathComponent("model.safetensors.index.json")
+        let index = ModelDirectory(directory).weightsIndex
         var written: Set<String> = []
         if store.heldBytes <= maxShardBytes {
             try SafetensorsFile.write(single, stored: tensors, metadata: ["format": "pt"])
@@ -60,9 +60,9 @@ extension DecoderModel {
                 for t in shard { map[t.name] = name }
                 written.insert(name)
             }
-            let json: [String: Any] = ["metadata": ["total_size": store.heldBytes], "weight_map": map]
-            try AtomicFile.write(
-                JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), to: index)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(enc.encode(SafetensorsIndex(metadata: .init(totalSize: store.heldBytes), weightMap: map)), to: index)
             written.insert(index.lastPathComponent)
         }
         for f in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
@@ -70,10 +70,8 @@ extension DecoderModel {
             try fm.removeItem(at: directory.appendingPathComponent(f))
         }
         let enc = JSONEncoder()
-        var dict = try JSONSerialization.jsonObject(with: enc.encode(config)) as! [String: Any]
-        for (k, v) in extraConfig { dict[k] = v }
-        let json = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(json, to: ModelDirectory(directory).config)
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(enc.encode(config), to: ModelDirectory(directory).config)
         // LoRA: the adapters alone as a PEFT adapter directory, for PEFT on the unchanged base
         if config.lora != nil { try PEFTAdapter.write(self, to: directory.appendingPathComponent(PEFTAdapter.folder)) }
         // the PyTorch code of an architecture transformers lacks (auto_map points at it)

@@ -48,35 +48,29 @@ public struct SafetensorsFile: Sendable {
         }
         guard n <= 100_000_000 else { throw bad("header length \(n) is implausibly large") }
         let headerData = d.subdata(in: (d.startIndex + 8)..<(d.startIndex + 8 + Int(n)))
-        guard let obj = try? JSONSerialization.jsonObject(with: headerData), let dict = obj as? [String: Any] else {
+        let header: SafetensorsHeader
+        do {
+            header = try JSONDecoder().decode(SafetensorsHeader.self, from: headerData)
+        } catch let p as SafetensorsHeader.Problem {
+            throw bad(p.detail)
+        } catch {
             throw bad("header is not a JSON object")
         }
         let dataBytes = d.count - 8 - Int(n)
         var tensors: [String: Info] = [:]
-        var meta: [String: String] = [:]
-        for (name, value) in dict {
-            if name == "__metadata__" {
-                guard let m = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
-                for (k, v) in m {
-                    guard let s = v as? String else { throw bad("__metadata__.\(k) is not a string") }
-                    meta[k] = s
-                }
-                continue
-            }
-            guard let t = value as? [String: Any] else { throw bad("entry '\(name)' is not an object") }
-            guard let dtype = t["dtype"] as? String else { throw bad("tensor '\(name)': missing string 'dtype'") }
+        for (name, t) in header.tensors {
+            let dtype = t.dtype
             guard let size = Self.dtypeSizes[dtype] else {
                 if Self.otherDtypes.contains(dtype) {
                     throw bad("tensor '\(name)': dtype \(dtype) is not supported for weights (F32, F16, BF16)")
                 }
                 throw bad("tensor '\(name)': unknown dtype '\(dtype)'")
             }
-            guard let shapeAny = t["shape"] as? [Any], let shape = Self.ints(shapeAny), shape.allSatisfy({ $0 >= 0 }) else {
+            let shape = t.shape, off = t.dataOffsets
+            guard shape.allSatisfy({ $0 >= 0 }) else {
                 throw bad("tensor '\(name)': 'shape' must be a list of non-negative integers")
             }
-            guard let offAny = t["data_offsets"] as? [Any], let off = Self.ints(offAny), off.count == 2,
-                off[0] >= 0, off[0] <= off[1]
-            else {
+            guard off.count == 2, off[0] >= 0, off[0] <= off[1] else {
                 throw bad("tensor '\(name)': 'data_offsets' must be [begin, end] with 0 <= begin <= end")
             }
             guard off[1] <= dataBytes else {
@@ -100,18 +94,9 @@ public struct SafetensorsFile: Sendable {
             throw bad("tensors '\(a.key)' and '\(b.key)' overlap")
         }
         self.tensors = tensors
-        metadata = meta
+        metadata = header.metadata
         data = d
         dataStart = 8 + Int(n)
-    }
-
-    private static func ints(_ a: [Any]) -> [Int]? {
-        var r: [Int] = []
-        for x in a {
-            guard let n = x as? Int else { return nil }
-            r.append(n)
-        }
-        return r
     }
 
     /// Converts tensor `name` to Float into `dst` (which must hold its element count). A mapped
@@ -222,15 +207,16 @@ public struct SafetensorsFile: Sendable {
 
     /// The length prefix and JSON header of a file of tensors stored in the given order.
     static func header(_ tensors: [(name: String, shape: [Int], dtype: DType)], metadata: [String: String]) throws -> Data {
-        var header: [String: Any] = [:]
+        var entries: [(name: String, entry: SafetensorsHeader.Entry)] = []
         var offset = 0
         for t in tensors {
             let bytes = t.shape.reduce(1, *) * t.dtype.bytes
-            header[t.name] = ["dtype": t.dtype == .f32 ? "F32" : "BF16", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            entries.append((t.name, .init(dtype: t.dtype == .f32 ? "F32" : "BF16", shape: t.shape, dataOffsets: [offset, offset + bytes])))
             offset += bytes
         }
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var json = try enc.encode(SafetensorsHeader(tensors: entries, metadata: metadata))
         while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces, as the reference writer does
         var out = Data(capacity: 8 + json.count)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }

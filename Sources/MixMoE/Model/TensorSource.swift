@@ -60,13 +60,11 @@ public struct WeightFiles: TensorSource {
             self.init(files: [try SafetensorsFile(url: single)])
             return
         }
-        let index = dir.appendingPathComponent("model.safetensors.index.json")
+        let index = ModelDirectory(dir).weightsIndex
         guard let data = try? Data(contentsOf: index) else {
             throw ModelError.missingFile(single.path, hint: "no model.safetensors nor model.safetensors.index.json in \(dir.path).")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let map = obj["weight_map"] as? [String: String]
-        else {
+        guard let map = (try? JSONDecoder().decode(SafetensorsIndex.self, from: data))?.weightMap else {
             throw ModelError.config(file: index.path, field: "weight_map", expected: "an object of tensor name -> shard file")
         }
         self.init(files: try Set(map.values).sorted().map { try SafetensorsFile(url: dir.appendingPathComponent($0)) })

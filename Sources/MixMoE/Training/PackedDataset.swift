@@ -88,11 +88,20 @@ extension PackedDataset {
 }
 
 /// Held-out language-model quality of a text file.
-public struct PerplexityResult: Sendable {
+public struct PerplexityResult: Sendable, Encodable {
     public var file: String
     public var tokens: Int
     public var loss: Double
     public var perplexity: Double { exp(loss) }
+
+    enum CodingKeys: String, CodingKey { case file, tokens, loss, perplexity }
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(file, forKey: .file)
+        try c.encode(tokens, forKey: .tokens)
+        try c.encode(loss, forKey: .loss)
+        try c.encode(perplexity, forKey: .perplexity)
+    }
 }
 
 extension DecoderModel {

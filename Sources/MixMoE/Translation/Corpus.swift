@@ -104,28 +104,49 @@ public enum Corpus {
 
     /// ALMA's `{"translation": {"xx": "...", "en": "..."}}` objects.
     public static func readALMA(_ path: String, jsonLines: Bool) throws -> Bitext {
-        var objects: [(Int, Any)] = []
+        /// One object; keys other than "translation" are ignored.
+        struct Entry: Decodable { var translation: [String: String] }
+        let shape = "{\"translation\": {\"xx\": \"...\", \"yy\": \"...\"}} with two languages"
+        func notJSON(_ e: any Error) -> Bool {
+            if case DecodingError.dataCorrupted(let c) = e, c.codingPath.isEmpty { return true }
+            return false
+        }
+        var objects: [(Int, [String: String])] = []
         if jsonLines {
             for (i, line) in try readLines(URL(fileURLWithPath: path)).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) else {
-                    throw DataError.malformed(file: path, line: i + 1, expected: "one JSON object per line (this line is not valid JSON)")
+                do {
+                    objects.append((i + 1, try JSONDecoder().decode(Entry.self, from: Data(line.utf8)).translation))
+                } catch {
+                    throw DataError.malformed(
+                        file: path, line: i + 1, expected: notJSON(error) ? "one JSON object per line (this line is not valid JSON)" : shape)
                 }
-                objects.append((i + 1, o))
             }
         } else {
             let text = try readLines(URL(fileURLWithPath: path)).joined(separator: "\n")
-            guard let arr = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] else {
-                throw DataError.malformed(file: path, line: 0, expected: "a JSON array of {\"translation\": {...}} objects (the file is not valid JSON)")
+            do {
+                objects = try JSONDecoder().decode([Entry].self, from: Data(text.utf8)).enumerated().map { ($0.offset + 1, $0.element.translation) }
+            } catch let e as DecodingError {
+                let element: Int? = {
+                    switch e {
+                    case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): return c.codingPath.first?.intValue
+                    case .keyNotFound(_, let c): return c.codingPath.first?.intValue
+                    @unknown default: return nil
+                    }
+                }()
+                guard let element else {
+                    throw DataError.malformed(
+                        file: path, line: 0, expected: "a JSON array of {\"translation\": {...}} objects (the file is not valid JSON)")
+                }
+                throw DataError.malformed(file: path, line: 0, expected: "\(shape) (array element \(element + 1))")
             }
-            objects = arr.enumerated().map { ($0.offset + 1, $0.element) }
         }
         var langs: (String, String)? = nil
         var pairs: [(String, String)] = []
-        for (ln, o) in objects {
+        for (ln, t) in objects {
             let place = jsonLines ? ln : 0
             let what = jsonLines ? "" : " (array element \(ln))"
-            guard let t = (o as? [String: Any])?["translation"] as? [String: Any], t.count == 2 else {
-                throw DataError.malformed(file: path, line: place, expected: "{\"translation\": {\"xx\": ..., \"yy\": ...}} with two languages\(what)")
+            guard t.count == 2 else {
+                throw DataError.malformed(file: path, line: place, expected: "\(shape)\(what)")
             }
             let keys = t.keys.sorted()
             for k in keys { _ = try Languages.name(k, file: path, line: place) }
@@ -134,7 +155,7 @@ public enum Corpus {
             guard Set(keys) == Set([l.0, l.1]) else {
                 throw DataError.malformed(file: path, line: place, expected: "the languages \(l.0) and \(l.1) like the first object\(what)")
             }
-            guard let a = t[l.0] as? String, let b = t[l.1] as? String,
+            guard let a = t[l.0], let b = t[l.1],
                 !a.trimmingCharacters(in: .whitespaces).isEmpty, !b.trimmingCharacters(in: .whitespaces).isEmpty
             else {
                 throw DataError.malformed(file: path, line: place, expected: "non-empty strings for both languages\(what)")
@@ -147,11 +168,12 @@ public enum Corpus {
 
     /// Monolingual text: lines, or JSON lines `{"text": ...}` for `*.jsonl`.
     public static func readMonolingual(_ path: String) throws -> [String] {
+        struct TextLine: Decodable { var text: String }
         let lines = try readLines(URL(fileURLWithPath: path))
         guard path.hasSuffix(".jsonl") else { return lines.filter { !$0.isEmpty } }
         return try lines.enumerated().compactMap { i, l in
             if l.trimmingCharacters(in: .whitespaces).isEmpty { return nil }
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(l.utf8))) as? [String: Any], let t = o["text"] as? String else {
+            guard let t = (try? JSONDecoder().decode(TextLine.self, from: Data(l.utf8)))?.text else {
                 throw DataError.malformed(file: path, line: i + 1, expected: "a JSON object with a string field \"text\"")
             }
             return t
