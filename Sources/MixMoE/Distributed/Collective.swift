@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import Synchronization
 
 /// Reduction of a collective.
 public enum ReduceOp: Int32, Sendable {
@@ -175,7 +176,9 @@ public final class MPICollective: Collective, @unchecked Sendable {
 /// The process's world: ``SingleProcess`` unless the process was started by `mpirun` or `srun`
 /// and ``start()`` was called (the CLI does, for the commands that train).
 public enum Distributed {
-    nonisolated(unsafe) public private(set) static var world: Collective = SingleProcess()
+    /// The world every collective call goes through; replaced once, by ``start()``.
+    public static var world: any Collective { current.withLock { $0 } }
+    private static let current = Mutex<any Collective>(SingleProcess())
 
     /// Environment variables an MPI launcher sets: Open MPI's mpirun, PMIx (srun --mpi=pmix), PMI.
     static let launcherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"]
@@ -190,14 +193,18 @@ public enum Distributed {
     /// the library path); otherwise stays a world of one. Returns the world.
     @discardableResult
     public static func start() throws -> Collective {
-        guard launchedByMPI, world is SingleProcess else { return world }
-        world = try MPICollective(library: ProcessInfo.processInfo.environment["MIXMOE_MPI_LIBRARY"])
-        return world
+        try current.withLock { w in
+            guard launchedByMPI, w is SingleProcess else { return w }
+            w = try MPICollective(library: ProcessInfo.processInfo.environment["MIXMOE_MPI_LIBRARY"])
+            return w
+        }
     }
 
     /// MPI_Finalize (after the last collective; every rank must call it).
     public static func finish() {
-        (world as? MPICollective)?.finalize()
-        world = SingleProcess()
+        current.withLock { w in
+            (w as? MPICollective)?.finalize()
+            w = SingleProcess()
+        }
     }
 }

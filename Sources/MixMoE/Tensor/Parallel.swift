@@ -8,29 +8,42 @@ import Synchronization
 /// Work is split into `threads` contiguous chunks in a fixed way, so results are deterministic for
 /// a given thread count (reductions combine per-chunk partials in chunk order).
 public enum Parallel {
-    nonisolated(unsafe) public private(set) static var threads: Int = 1
+    /// The thread count (`setThreads`); read on every region, so an atomic rather than the lock.
+    public static var threads: Int { threadCount.load(ordering: .relaxed) }
+    private static let threadCount = Atomic<Int>(1)
     /// True while a parallel region (`forChunks*`, `forEachTask` with several slots) runs. Set and
     /// cleared by the thread that opened the region; code inside reads it to stay single-threaded
     /// (no nested regions) and to keep worker threads out of shared profiling state.
-    nonisolated(unsafe) public private(set) static var inRegion = false
+    public static var inRegion: Bool { regionOpen.load(ordering: .relaxed) }
+    private static let regionOpen = Atomic<Bool>(false)
+
+    /// The pools, changed under one lock.
+    private struct State {
+        /// Persistent workers for our parallel regions (`threads - 1` of them; the caller is the
+        /// last). Dispatch's `concurrentPerform` wakes sleeping threads on every call, which costs
+        /// as much as a small model's GEMM when decoding; these spin briefly between regions first.
+        var pool: WorkerPool? = nil
+        /// Pools by worker count, kept for the process's life (their threads never exit).
+        var pools: [Int: WorkerPool] = [:]
+    }
+    private static let state = Mutex(State())
 
     /// Sets our pool size and OpenBLAS's. Call once at start-up (the CLI's `--threads`).
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "thread count must be >= 1")
-        threads = n
-        openblas_set_num_threads(Int32(n))
-        if n > 1 && pools[n - 1] == nil { pools[n - 1] = WorkerPool(workers: n - 1) }
-        pool = n > 1 ? pools[n - 1] : nil
+        state.withLock { s in
+            threadCount.store(n, ordering: .relaxed)
+            openblas_set_num_threads(Int32(n))
+            if n > 1 && s.pools[n - 1] == nil { s.pools[n - 1] = WorkerPool(workers: n - 1) }
+            s.pool = n > 1 ? s.pools[n - 1] : nil
+        }
     }
 
-    /// Persistent workers for our parallel regions (`threads - 1` of them; the caller is the
-    /// last). Dispatch's `concurrentPerform` wakes sleeping threads on every call, which costs as
-    /// much as a small model's GEMM when decoding; these spin briefly between regions first.
-    /// `MIXMOE_POOL=0` uses Dispatch instead (for A/B benchmarks).
-    nonisolated(unsafe) static var pool: WorkerPool? = nil
-    /// Pools by worker count, kept for the process's life (their threads never exit).
-    nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
+    /// `MIXMOE_POOL=0` uses Dispatch instead of the pool (for A/B benchmarks).
     static let usePool: Bool = ProcessInfo.processInfo.environment["MIXMOE_POOL"] != "0"
+
+    /// The current pool, read once per region.
+    private static var pool: WorkerPool? { state.withLock { $0.pool } }
 
     /// Runs `body(c)` for every `c` in `0..<n` on the pool (or Dispatch), returning when all ran.
     @inline(__always)
@@ -62,9 +75,8 @@ public enum Parallel {
         }
         // Chunks write disjoint outputs by construction; the box only silences the Sendable check
         // for the raw pointers the body captures.
-        let wasInRegion = inRegion
-        inRegion = true
-        defer { inRegion = wasInRegion }
+        let wasInRegion = regionOpen.exchange(true, ordering: .relaxed)
+        defer { regionOpen.store(wasInRegion, ordering: .relaxed) }
         perform(chunks) { c in body(c, chunkRange(n, chunks: chunks, index: c)) }
     }
 
@@ -86,9 +98,8 @@ public enum Parallel {
             return
         }
         openblas_set_num_threads(1)
-        let wasInRegion = inRegion
-        inRegion = true
-        defer { openblas_set_num_threads(Int32(threads)); inRegion = wasInRegion }
+        let wasInRegion = regionOpen.exchange(true, ordering: .relaxed)
+        defer { openblas_set_num_threads(Int32(threads)); regionOpen.store(wasInRegion, ordering: .relaxed) }
         perform(slots) { c in
             for t in chunkRange(n, chunks: slots, index: c) { body(t, c) }
         }
