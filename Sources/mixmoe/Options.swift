@@ -124,7 +124,7 @@ struct CorpusOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: ModelDirectory(dir).weights.path) else {
             throw ModelError.missingFile(
                 ModelDirectory(dir).weights.path,
-                hint: "pretrain a base model with scripts/pretrain_base.sh, or pass --model DIR")
+                hint: "pretrain a base model with scripts/runs/pretrain_base.sh, or pass --model DIR")
         }
         return try DecoderModel.loadWithTokenizer(directory: dir)
     }

@@ -133,7 +133,7 @@ struct BenchTokenizer: AsyncParsableCommand {
     }
 }
 
-/// The line `tokenizer bench` prints (the keys `scripts/bench_tokenizer.py` reads).
+/// The line `tokenizer bench` prints (the keys `scripts/bench/bench_tokenizer.py` reads).
 struct TokenizerBenchRow: Encodable {
     var name = "tokenizer_encode"
     var implementation = "mixmoe"

@@ -113,7 +113,7 @@ struct BF16Tests {
     }
 
     /// transformers' own bf16 checkpoint in shards (`save_pretrained(max_shard_size="40KB")`,
-    /// scripts/make_bf16_fixture.py): read through model.safetensors.index.json, widened to fp32 or
+    /// scripts/fixtures/make_bf16_fixture.py): read through model.safetensors.index.json, widened to fp32 or
     /// held in bf16, it gives transformers' logits of those weights computed in fp32, and stays
     /// within bf16 error of transformers' bf16 arithmetic.
     @Test(arguments: DType.allCases)

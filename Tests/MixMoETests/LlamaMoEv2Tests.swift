@@ -8,7 +8,7 @@ import Testing
 /// with the KV cache against the full forward pass.
 struct LlamaMoEv2Tests {
     /// Output, input gradient and every weight's gradient against
-    /// scripts/make_llama_moe_v2_fixture.py: 4 experts (2 KV heads split in two, one query head
+    /// scripts/fixtures/make_llama_moe_v2_fixture.py: 4 experts (2 KV heads split in two, one query head
     /// each), top-2 renormalised and scaled by 2, each expert attending only among its tokens.
     /// The reference keeps one weight matrix per expert; here they are the row blocks (q, k, v)
     /// and column blocks (o) of the layer's projections.

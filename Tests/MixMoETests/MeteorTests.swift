@@ -3,7 +3,7 @@ import Testing
 
 @testable import MixMoE
 
-/// METEOR against NLTK reading Debian's WordNet (scripts/make_meteor_fixtures.py): the Porter
+/// METEOR against NLTK reading Debian's WordNet (scripts/fixtures/make_meteor_fixtures.py): the Porter
 /// stemmer, WordNet synonyms, and segment scores (synonyms, stems, repeated words, empty lines,
 /// several references, 300 real sentences with perturbed hypotheses).
 struct MeteorTests {

@@ -4,7 +4,7 @@ import Testing
 @testable import MixMoE
 
 /// BLEU (every tokenizer), chrF and chrF++ against sacreBLEU 2.x on committed fixtures
-/// (scripts/make_bleu_fixtures.py): edge cases and real corpora from the shared data.
+/// (scripts/fixtures/make_bleu_fixtures.py): edge cases and real corpora from the shared data.
 struct MetricsTests {
     struct Case: Decodable {
         let name: String; let hyps: [String]; let refs: [String]

@@ -13,7 +13,7 @@ struct MoELPRTests {
         loadBalance: .allSelected)
 
     /// Output, load-balance and LPR losses, input gradient and every trained parameter's gradient
-    /// (scripts/make_moe_lpr_fixture.py): top-2 renormalised, Mixtral's load balance with a padding
+    /// (scripts/fixtures/make_moe_lpr_fixture.py): top-2 renormalised, Mixtral's load balance with a padding
     /// token, LPR over five marked tokens.
     @Test func layerMatchesPyTorchReference() throws {
         let fx = try SafetensorsFile(url: fixtures.appendingPathComponent("moe/moe_lpr_layer.safetensors"))

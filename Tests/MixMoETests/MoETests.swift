@@ -36,7 +36,7 @@ struct SpectralFeatureTests {
 }
 
 struct MixMoELayerTests {
-    /// The two-group layer against the PyTorch reference (scripts/make_moe_fixtures.py): output,
+    /// The two-group layer against the PyTorch reference (scripts/fixtures/make_moe_fixtures.py): output,
     /// input gradient and every parameter gradient, with the load-balance term and a padding token.
     @Test(arguments: [1, 2])
     func matchesPyTorchReference(k: Int) throws {

@@ -138,7 +138,7 @@ struct ModelIOTests {
 
 /// Model directories are complete for the Hugging Face ecosystem: the tokenizer files
 /// transformers' `save_pretrained` writes for the shipped base tokenizer (fixture by
-/// scripts/make_hf_files_fixture.py, which also checks that AutoTokenizer then adds BOS).
+/// scripts/fixtures/make_hf_files_fixture.py, which also checks that AutoTokenizer then adds BOS).
 struct HFDirectoryTests {
     /// Every field transformers wrote has the value `HFDirectory` writes, but its version stamp and
     /// the class: mixmoe writes transformers 4's `PreTrainedTokenizerFast`, which 5 also loads (the

@@ -3,7 +3,7 @@ import Testing
 
 @testable import MixMoE
 
-/// Parity with transformers (fixtures from scripts/make_model_fixtures.py): logits, loss, every
+/// Parity with transformers (fixtures from scripts/fixtures/make_model_fixtures.py): logits, loss, every
 /// parameter gradient, and the losses of 5 AdamW steps with clipping.
 struct ModelParityTests {
     static let cases = ["llama_untied", "llama_tied_rope3", "llama_attn_bias", "qwen2_bias"]

@@ -5,7 +5,7 @@ import Testing
 
 /// The transformers remote code mixmoe writes into model directories is the PyTorch code kept in
 /// python/mixmoe_torch/ (the interop tests in python/tests/ run that code against mixmoe), byte
-/// for byte: regenerate Sources/MixMoE/Model/RemoteCode.swift with scripts/embed_remote_code.py.
+/// for byte: regenerate Sources/MixMoE/Model/RemoteCode.swift with scripts/tools/embed_remote_code.py.
 struct RemoteCodeTests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -13,7 +13,7 @@ struct RemoteCodeTests {
         #expect(RemoteCode.files.map(\.name) == ["configuration_mixmoe.py", "modeling_mixmoe.py"])
         for (name, text) in RemoteCode.files {
             let file = try String(contentsOf: Self.repo.appendingPathComponent("python/mixmoe_torch/\(name)"), encoding: .utf8)
-            #expect(text + "\n" == file, "\(name) differs from python/mixmoe_torch/\(name): run scripts/embed_remote_code.py")
+            #expect(text + "\n" == file, "\(name) differs from python/mixmoe_torch/\(name): run scripts/tools/embed_remote_code.py")
         }
     }
 

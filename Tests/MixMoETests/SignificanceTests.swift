@@ -4,7 +4,7 @@ import Testing
 @testable import MixMoE
 
 /// TER and paired significance tests against sacreBLEU 2.x and NumPy on committed fixtures
-/// (scripts/make_significance_fixtures.py).
+/// (scripts/fixtures/make_significance_fixtures.py).
 struct SignificanceTests {
     struct File: Decodable {
         struct RNG: Decodable { let integers_300: [Int]; let booleans: [Int] }
@@ -68,7 +68,7 @@ struct SignificanceTests {
 
 /// The experiments' stratified, seed-pooled paired bootstrap of a mean-over-directions BLEU
 /// difference against an independent NumPy + sacreBLEU implementation
-/// (scripts/make_stratified_bootstrap_fixture.py): the same real difference, interval and p-value.
+/// (scripts/fixtures/make_stratified_bootstrap_fixture.py): the same real difference, interval and p-value.
 struct StratifiedBootstrapTests {
     struct File: Decodable {
         struct Direction: Decodable { let direction: String; let tokenize: String; let references: [String] }
@@ -191,7 +191,7 @@ struct BaseStrengthTests {
     }
 }
 
-/// TER on 1000 random short segments against sacreBLEU (scripts/make_ter_shift_fixture.py),
+/// TER on 1000 random short segments against sacreBLEU (scripts/fixtures/make_ter_shift_fixture.py),
 /// including the shifts whose slices run past the end of the hypothesis (Python clamps them; an
 /// evaluation once crashed there): every segment's edits and reference length, and the corpus score.
 struct TERShiftTests {

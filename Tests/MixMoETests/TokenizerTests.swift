@@ -3,7 +3,7 @@ import Testing
 
 @testable import MixMoE
 
-/// Ids identical to Hugging Face `tokenizers` (fixtures from scripts/make_tokenizer_fixtures.py):
+/// Ids identical to Hugging Face `tokenizers` (fixtures from scripts/fixtures/make_tokenizer_fixtures.py):
 /// multilingual text, digits, emoji and astral characters, whitespace runs, apostrophes, added tokens.
 struct TokenizerTests {
     struct Case: Decodable { let text: String; let ids: [Int32]; let ids_special: [Int32]; let decoded: String }

@@ -12,7 +12,7 @@ struct DecodingTests {
         Generator(model: try DecoderModel.load(directory: modelFixture(fixture)), stopTokens: [7, 13])
     }
 
-    /// Greedy decoding against transformers' `generate` (scripts/make_generate_fixtures.py):
+    /// Greedy decoding against transformers' `generate` (scripts/fixtures/make_generate_fixtures.py):
     /// identical token ids for every prompt, decoded one by one and all together in one batch.
     @Test(arguments: ["llama_untied", "llama_tied_rope3", "llama_attn_bias", "qwen2_bias"])
     func greedyMatchesTransformersGenerate(_ fixture: String) throws {
@@ -93,7 +93,7 @@ struct DecodingTests {
     }
 
     /// Greedy and beam search against CTranslate2's `generate_batch` on the embedded base model
-    /// (scripts/make_ct2_fixture.py: 12 translation prompts and 12 English prefixes, beam 1-5,
+    /// (scripts/fixtures/make_ct2_fixture.py: 12 translation prompts and 12 English prefixes, beam 1-5,
     /// length penalties 0, 0.6 and 1, stopping at EOS/newline or running to the 16-token cap).
     /// CTranslate2 decoded one prompt at a time; mixmoe decodes 6 at a time with all their beams,
     /// through `mixmoe generate` of the release build (the 8 M-parameter model is slow in a debug

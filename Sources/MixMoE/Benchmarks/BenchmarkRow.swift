@@ -2,7 +2,7 @@ import Foundation
 
 /// One line of `mixmoe bench ...`: what every measurement reports (the case, model shape, threads,
 /// repetitions, median/min/max seconds, peak RSS), then the case's own fields at the same level.
-/// Scripts read these lines by key (`scripts/perf_tables.py`), so the keys are fixed here.
+/// Scripts read these lines by key (`scripts/bench/perf_tables.py`), so the keys are fixed here.
 public struct BenchmarkRow<Fields: Encodable>: Encodable {
     public var name: String
     public var config: String
