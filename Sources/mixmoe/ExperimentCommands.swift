@@ -32,18 +32,39 @@ struct Experiment: AsyncParsableCommand {
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var compute: ComputeOptions
 
-    /// The experiment's variants, restricted to `--methods`.
-    func selectedVariants() throws -> [Variant] {
-        guard let methods else { return name.variants }
-        let wanted = try methods.split(separator: ",").map { s -> Method in
-            guard let m = Method(rawValue: String(s)) else {
-                throw ValidationError("--methods: '\(s)' is not a method (expected one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")))")
+    /// `--methods` as methods (nil: every variant).
+    func parsedMethods() throws -> [Method]? {
+        try methods.map {
+            try $0.split(separator: ",").map { s -> Method in
+                guard let m = Method(rawValue: String(s)) else {
+                    throw ValidationError("--methods: '\(s)' is not a method (expected one of \(Method.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                return m
             }
-            return m
         }
-        let vs = name.variants.filter { wanted.contains($0.method) }
-        guard !vs.isEmpty else { throw ValidationError("--methods: experiment \(name.rawValue) has no variant of \(methods)") }
-        return vs
+    }
+
+    /// The job the options describe.
+    func job() throws -> ExperimentJob {
+        let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
+            guard let v = UInt64(s) else { throw ValidationError("--seeds: '\(s)' is not a number") }
+            return v
+        }
+        let chosen = try parsedMethods()
+        let variants = try name.variants(of: chosen)
+        let rates = try methodLr.map { try MethodLearningRate(parsing: $0) }
+        var setup = ExperimentSetup(
+            data: corpus.data, model: corpus.model, budget: try budget.budget(.experiments), testSegments: corpus.testSegments,
+            monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList, methods: chosen == nil ? nil : variants.map(\.method),
+            threads: compute.threads)
+        setup.methodLearningRates = rates.isEmpty ? nil : rates
+        var job = ExperimentJob(
+            name: name, setup: setup, corpus: corpus.corpus, variants: variants, reports: URL(fileURLWithPath: reports),
+            cache: noCache ? nil : URL(fileURLWithPath: cache))
+        job.cachedOnly = cachedOnly
+        job.pairs = pairs.map { $0.split(separator: ",").map(String.init) }
+        job.log = { printErr($0) }
+        return job
     }
 
     func validate() throws {
@@ -55,85 +76,9 @@ struct Experiment: AsyncParsableCommand {
 
     func run() async throws {
         try await compute.run {
-            let variants = try selectedVariants()
-            let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
-                guard let v = UInt64(s) else { throw ValidationError("--seeds: '\(s)' is not a number") }
-                return v
-            }
-            let b = try budget.budget(.experiments)
-            let rates = try methodLr.map { try MethodLearningRate(parsing: $0) }
-            let t0 = monotonicSeconds()
-            let data = try ExperimentData.load(
-                corpus.corpus, scratch: URL(fileURLWithPath: "runs/experiments/\(name.rawValue)"),
-                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test)
+            let job = try job()
             let (m, tok) = try corpus.baseModel()
-            var setup = ExperimentSetup(
-                data: corpus.data, model: corpus.model, budget: b, testSegments: corpus.testSegments,
-                monoBytes: corpus.monoBytes, test: test.isEmpty ? nil : test, seeds: seedList,
-                methods: methods == nil ? nil : variants.map(\.method), threads: compute.threads)
-            setup.methodLearningRates = rates.isEmpty ? nil : rates
-            let log: (String) -> Void = { printErr(String(format: "[%6.1f min] ", (monotonicSeconds() - t0) / 60) + $0) }
-            // the studies that are not comparisons of variants: one MethodRunner on the first seed
-            func studyRunner() throws -> MethodRunner {
-                var b0 = b
-                b0.seed = seedList.first ?? 0
-                return try MethodRunner(base: m, tokenizer: tok, monoFiles: data.mono, parallel: data.train, budget: b0, log: log)
-            }
-            func writeStudy<T: Encodable>(_ md: String, _ rows: T, figures: [String: String] = [:]) throws {
-                let dir = URL(fileURLWithPath: reports)
-                for (file, svg) in figures { try AtomicFile.write(svg, to: dir.appendingPathComponent(file)) }
-                try AtomicFile.write(md, to: dir.appendingPathComponent("\(name.rawValue).md"))
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(enc.encode(rows), to: dir.appendingPathComponent("\(name.rawValue).json"))
-                print(md, terminator: "")
-            }
-            if name == .upcycling {
-                let rows = try UpcyclingStudy(runner: try studyRunner(), dev: data.dev).run(stage1Budgets: [b.stage1Steps / 4, b.stage1Steps])
-                try writeStudy(UpcyclingStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0), rows)
-                return
-            }
-            if name == .transfer {
-                let langs = pairs.map { $0.split(separator: ",").map(String.init) } ?? data.train.map(\.langA).filter { $0 != "en" }
-                let runner = try studyRunner()
-                var study = TransferStudy(runner: runner, test: data.test, segments: corpus.testSegments)
-                study.log = log
-                if !noCache {
-                    // finished rows are kept beside the run cache, so a killed study resumes
-                    let fp = try RunCache.fingerprint(
-                        base: m, monoStream: runner.monoStream, examples: runner.examples, test: data.test,
-                        testSegments: corpus.testSegments, dev: data.dev)
-                    let key = try TransferStudy.key(fingerprint: fp, budget: runner.budget, threads: Parallel.threads)
-                    study.checkpoint = URL(fileURLWithPath: cache).appendingPathComponent(key + ".json")
-                }
-                let rows = try study.run(pairs: langs)
-                let figs = TransferStudy.figures(rows)
-                try writeStudy(
-                    TransferStudy.markdown(rows, setup: setup, wall: monotonicSeconds() - t0), rows,
-                    figures: ["transfer-stage1.svg": figs.stage1, "transfer-stage2.svg": figs.stage2])
-                return
-            }
-            let runner = ExperimentRunner(
-                name: name, baseModel: m, tokenizer: tok, monoFiles: data.mono, monoDev: data.dev, train: data.train,
-                test: data.test, budget: b, seeds: seedList, testSegments: corpus.testSegments, log: log)
-            if !noCache { runner.cache = RunCache(directory: URL(fileURLWithPath: cache)) }
-            runner.methodLearningRates = rates
-            runner.cachedOnly = cachedOnly
-            let results = try runner.run(variants)
-            if cachedOnly {
-                setup.cachedOnly = true
-                setup.missingRuns = runner.missing
-                guard !results.isEmpty else {
-                    throw ValidationError("--cached-only: none of the runs is in the cache \(cache) (missing: \(runner.missing.joined(separator: ", ")))")
-                }
-            }
-            // the references of every direction's test segments, for the significance marks
-            var references: [String: [String]] = [:]
-            for b in data.test { for d in b.directions { references[d.description] = Array(b.segments(d).prefix(corpus.testSegments)).map(\.tgt) } }
-            let md = try ExperimentReport.write(
-                name: name, results: results, setup: setup, wall: monotonicSeconds() - t0, references: references,
-                to: URL(fileURLWithPath: reports))
-            print(md, terminator: "")
+            print(try job.run(base: m, tokenizer: tok), terminator: "")
         }
     }
 }
