@@ -56,71 +56,18 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "What frozen weight matrices are held in: f32 or bf16 (compute stays fp32).") var dtype: DType = .f32
 
     func validate() throws {
-        guard [.full, .lora, .stage1, .stage2].contains(method) else { throw ValidationError("--method: full, lora, stage1 or stage2") }
+        guard TrainingBenchmark.methods.contains(method) else { throw ValidationError("--method: full, lora, stage1 or stage2") }
     }
 
     func run() async throws {
         try await bench.measuring(distributed: true) { cfg in
-            let world = Distributed.world
-            guard batch % world.size == 0 else { throw ValidationError("--batch (\(batch)) must be a multiple of the \(world.size) ranks") }
-            let model: DecoderModel
-            switch method {
-            case .full, .llamaPro, .moe, .moeLPRExperts, .routers, .llamaMoEv2: model = DecoderModel(config: cfg, seed: 1)  // excluded by validate()
-            case .lora:
-                model = try Baselines.addLoRA(DecoderModel(config: cfg, seed: 1))
-                FreezePlan.lora.apply(to: model)
-            case .stage1, .stage2:
-                // the Mix-MoE model of the stage, initialised directly (random experts time like
-                // sliced ones), so no dense or stage-1 copy inflates the peak memory
-                var c = cfg
-                c.mixMoE = try moe.options.config(for: cfg)
-                c.mixMoE!.stage = method == .stage1 ? 1 : 2
-                model = DecoderModel(config: c, seed: 1)
-                method.apply(to: model)
-                model.moe.explicitRouter = explicitRouter
-            }
-            model.store.holdFrozenMatrices(as: dtype)
-            let n = batch * seq
-            let ids = Benchmark.tokens(n, vocab: cfg.vocabSize)
-            var targets = Array(ids.dropFirst()) + [-1]
-            for s in 1...batch { targets[s * seq - 1] = -1 }
-            // one step = batch x seq tokens through the same TrainingRun as every command: one
-            // micro-batch, or under mpirun one per rank (the same global batch, split)
-            let per = batch / world.size
-            let micro = (0..<world.size).map { r in
-                let span = (r * per * seq)..<((r + 1) * per * seq)
-                return TokenBatch(ids: Array(ids[span]), targets: Array(targets[span]), batch: per, seq: seq)
-            }
-            var settings = TrainingSettings(steps: bench.warmup + bench.reps, batchTokens: n, microTokens: n / world.size, seq: seq, lr: 1e-4, warmup: 0)
-            settings.shardOptimizer = zero1
-            let run = TrainingRun(model: model, settings: settings, source: RepeatingSource(micro))
-            var times: [Double] = []
-            let warm = bench.warmup, prof = profile
-            if warm == 0 { Profile.enabled = prof; Profile.reset() }
-            var trafficAtWarm = CollectiveTraffic()
-            run.progress = { p in
-                if p.step > warm { times.append(p.stepSeconds) }
-                if p.step == warm { Profile.enabled = prof; Profile.reset(); trafficAtWarm = world.traffic }
-            }
-            try run.run()
-            Profile.enabled = false
-            guard world.isRoot else { return }
-            let traffic = world.traffic
-            // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
-            let fpt = cfg.trainFlopsPerToken(seq: seq)
-            let total = times.reduce(0, +)
-            let moeRun = method == .stage1 || method == .stage2
-            emitJSON(
-                bench.row("train", times: times) { med in
-                    TrainFields(
-                        method: method.rawValue, dtype: dtype.rawValue, batch: batch, seq: seq, tokensPerSecond: Double(n) / med,
-                        flopsPerToken: fpt, gflops: fpt * Double(n) / med / 1e9, trainableParams: model.store.trainableCount,
-                        buffersPeakMiB: Double(FloatBuffer.peakBytes) / 1_048_576, ranks: world.size, zero1: zero1,
-                        collectiveShare: (traffic.seconds - trafficAtWarm.seconds) / max(total, 1e-9),
-                        collectiveMiBPerStep: Double(traffic.bytes - trafficAtWarm.bytes) / Double(max(1, times.count)) / 1_048_576,
-                        router: moeRun ? (explicitRouter ? "explicit" : "folded") : nil, experts: moeRun ? moe.experts : nil,
-                        shares: profile ? Profile.totals.mapValues { $0 / total } : [:])
-                })
+            var b = TrainingBenchmark(method: method)
+            b.moe = moe.options
+            (b.explicitRouter, b.batch, b.seq, b.dtype, b.zero1) = (explicitRouter, batch, seq, dtype, zero1)
+            (b.warmup, b.reps, b.profile) = (bench.warmup, bench.reps, profile)
+            let r = try b.run(cfg)
+            guard Distributed.world.isRoot else { return }
+            emitJSON(bench.row("train", times: r.stepSeconds) { med in TrainFields(b, r, cfg: cfg, median: med) })
         }
     }
 }
@@ -142,6 +89,21 @@ struct TrainFields: Encodable {
     var experts: Int?
     /// With --profile: the share of step time per profiled region, as `share_<region>` keys.
     var shares: [String: Double]
+
+    init(_ b: TrainingBenchmark, _ r: TrainingBenchmark.Result, cfg: ModelConfig, median: Double) {
+        // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
+        let n = Double(b.batch * b.seq), fpt = cfg.trainFlopsPerToken(seq: b.seq)
+        let moeRun = b.method == .stage1 || b.method == .stage2
+        let total = r.stepSeconds.reduce(0, +)
+        (method, dtype, batch, seq) = (b.method.rawValue, b.dtype.rawValue, b.batch, b.seq)
+        (tokensPerSecond, flopsPerToken, gflops) = (n / median, fpt, fpt * n / median / 1e9)
+        (trainableParams, buffersPeakMiB) = (r.trainableParams, Double(r.buffersPeakBytes) / 1_048_576)
+        (ranks, zero1) = (Distributed.world.size, b.zero1)
+        (collectiveShare, collectiveMiBPerStep) = (r.collectiveShare, r.collectiveBytesPerStep / 1_048_576)
+        router = moeRun ? (b.explicitRouter ? "explicit" : "folded") : nil
+        experts = moeRun ? b.moe.experts : nil
+        shares = r.profile.mapValues { $0 / total }
+    }
 
     enum CodingKeys: String, CodingKey {
         case method, dtype, batch, seq, gflops, ranks, zero1, router, experts
