@@ -147,45 +147,16 @@ struct BenchGemm: AsyncParsableCommand {
 
     func run() async throws {
         try await bench.measuring { c in
-            let d = c.hiddenSize, f = c.intermediateSize, t = tokens
-            let qd = c.numAttentionHeads * c.headDim, kd = c.numKeyValueHeads * c.headDim
-            // (name, transA, transB, M, N, K): the forward projections on a token batch, then with
-            // --all the fused projections (q|k|v, gate|up as one weight) and the backward's
-            // input-gradient (`dx = dy W`) and weight-gradient (`dW = dy^T x`) products
-            var shapes: [(String, Bool, Bool, Int, Int, Int)] = [
-                ("qkvo", false, true, t, d, d), ("ffn_up", false, true, t, f, d), ("ffn_down", false, true, t, d, f),
-                ("lm_head", false, true, t, c.vocabSize, d),
-            ]
-            if all {
-                shapes += [
-                    ("kv", false, true, t, kd, d), ("qkv_fused", false, true, t, qd + 2 * kd, d), ("gate_up_fused", false, true, t, 2 * f, d),
-                    ("dx_q", false, false, t, d, qd), ("dx_kv", false, false, t, d, kd), ("dx_qkv_fused", false, false, t, d, qd + 2 * kd),
-                    ("dx_up", false, false, t, d, f), ("dx_gate_up_fused", false, false, t, d, 2 * f), ("dx_down", false, false, t, f, d),
-                    ("dw_q", true, false, qd, d, t), ("dw_kv", true, false, kd, d, t), ("dw_qkv_fused", true, false, qd + 2 * kd, d, t),
-                    ("dw_up", true, false, f, d, t), ("dw_gate_up_fused", true, false, 2 * f, d, t), ("dw_down", true, false, d, f, t),
-                ]
-            }
-            // the first product of a process runs slow (threads and pages warming up; measured at
-            // 55-65 GFLOP/s against 110 for the same shape later), so a second of products first
-            do {
-                let a = FloatBuffer(count: t * d), b = FloatBuffer(count: c.vocabSize * d), out = FloatBuffer(count: t * c.vocabSize)
-                let t0 = monotonicSeconds()
-                while monotonicSeconds() - t0 < 1 {
-                    sgemm(transA: false, transB: true, M: t, N: c.vocabSize, K: d, A: a.ptr, lda: d, B: b.ptr, ldb: d, C: out.ptr, ldc: c.vocabSize)
-                }
-            }
-            for (name, tA, tB, M, N, K) in shapes {
-                let a = FloatBuffer(count: M * K), b = FloatBuffer(count: N * K), out = FloatBuffer(count: M * N)
-                for i in 0..<a.count { a[i] = Float(i % 7) * 0.1 }
-                for i in 0..<b.count { b[i] = Float(i % 5) * 0.1 }
+            let shapes = GemmBenchmark.shapes(c, tokens: tokens, all: all)
+            GemmBenchmark.warmUp(shapes.first { $0.name == "lm_head" }!)
+            for s in shapes {
+                let (a, b, out) = GemmBenchmark.operands(s)
                 try bench.report("gemm") {
-                    sgemm(
-                        transA: tA, transB: tB, M: M, N: N, K: K, A: a.ptr, lda: tA ? M : K, B: b.ptr, ldb: tB ? K : N, C: out.ptr,
-                        ldc: N)
+                    GemmBenchmark.multiply(s, a, b, out)
                 } fields: { med in
                     GemmFields(
-                        shape: name, M: M, N: N, K: K, transA: tA, transB: tB, blas: blasConfig,
-                        gflops: 2.0 * Double(M) * Double(N) * Double(K) / med / 1e9, tokensPerSecond: Double(t) / med)
+                        shape: s.name, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, blas: blasConfig,
+                        gflops: s.flops / med / 1e9, tokensPerSecond: Double(tokens) / med)
                 }
             }
         }
