@@ -59,41 +59,25 @@ struct Generate: AsyncParsableCommand {
     func run() async throws {
         try await compute.run {
             try search.validate()
-            let name = prompts ?? "stdin"
             let lines =
                 try prompts.map { try readLines(URL(fileURLWithPath: $0)) }
                 ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self).components(separatedBy: "\n")
-            var ids: [[Int32]] = []
-            for (i, line) in lines.enumerated() {
-                let l = line.trimmingCharacters(in: .whitespaces)
-                guard !l.isEmpty else { continue }
-                guard let p = try? JSONDecoder().decode([Int32].self, from: Data(l.utf8)), !p.isEmpty else {
-                    throw DataError.malformed(file: name, line: i + 1, expected: "a non-empty JSON array of token ids, e.g. [1, 2, 3]")
-                }
-                ids.append(p)
-            }
+            let ids = try IdPrompts.parse(lines, name: prompts ?? "stdin")
             let m = try model.load()
-            var stops = Set(m.config.eosTokenIds.map(Int32.init))
-            if let stopIds {
-                stops = try Set(
-                    stopIds.split(separator: ",").map { s -> Int32 in
-                        guard let v = Int32(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--stop-ids: '\(s)' is not a token id") }
-                        return v
-                    })
-            }
-            if let bad = ids.first(where: { $0.count >= m.config.maxPositionEmbeddings }) {
-                throw ModelError.contextOverflow(what: "a prompt", tokens: bad.count + 1, limit: m.config.maxPositionEmbeddings)
-            }
-            let g = Generator(model: m, stopTokens: stops)
-            let caps = ids.map { min(search.maxNewTokens, m.config.maxPositionEmbeddings - $0.count) }
-            let out: [(tokens: [Int32], logProb: Double)]
-            if search.beam > 1 {
-                out = try g.beamSearch(ids, maxNew: caps, beams: search.beam, lengthPenalty: search.lengthPenalty, segments: search.batch)
-            } else {
-                out = try g.greedy(ids, maxNew: caps, slots: search.batch).map { ($0, 0) }
-            }
-            for o in out { print("{\"ids\": [\(o.tokens.map(String.init).joined(separator: ", "))], \"log_prob\": \(o.logProb)}") }
+            let stops = try stopIds.map { try parseStops($0) } ?? Set(m.config.eosTokenIds.map(Int32.init))
+            let out = try Generator(model: m, stopTokens: stops).generate(
+                ids, beams: search.beam, lengthPenalty: search.lengthPenalty, maxNew: search.maxNewTokens, batch: search.batch)
+            out.forEach { emitJSON($0) }
         }
+    }
+
+    /// `--stop-ids` as token ids.
+    func parseStops(_ s: String) throws -> Set<Int32> {
+        try Set(
+            s.split(separator: ",").map { t -> Int32 in
+                guard let v = Int32(t.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--stop-ids: '\(t)' is not a token id") }
+                return v
+            })
     }
 }
 
