@@ -54,37 +54,14 @@ struct Train: AsyncParsableCommand {
 
     func run() async throws {
         try await compute.run(distributed: true) {
-            // the paper's learning rates: 2e-4 in stage 1, 1e-5 in stage 2
-            let settings = try train.settings(defaultLR: stage == 1 ? 2e-4 : 1e-5)
-            let src = model.url, dst = URL(fileURLWithPath: out)
-            let planned = try Upcycling.stageConfig(directory: src, stage: stage, name: model.model)
-            let freeze: FreezePlan = stage == 1 ? .stage1 : .stage2
-            if try train.planMemory(config: planned, freeze: freeze, settings: settings, dtype: model.dtype) { return }
-            let m = try Upcycling.prepare(directory: src, stage: stage, lbCoef: lbCoef, name: model.model, dtype: model.dtype)
-            let tok = try m.loadTokenizer(directory: src, tokenizer: model.tokenizer)
-            let data = try StageData.load(
-                stage: stage, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
-                directions: try Direction.parseList(directions))
-            printErr(data.summary)
-            printErr("stage \(stage): \(m.store.trainableCount) of \(m.store.count) parameters trainable; lr \(settings.lr)")
-            m.moe.collectStats = true
-            m.moe.statsLabel = "stage\(stage)-train"
-            let record = [
-                "command": "train --stage \(stage)", "model": try DecoderModel.weightsHash(directory: src),
-                "data": try fileHashes(files), "lb_coef": String(m.config.mixMoE!.lbCoef), "directions": directions ?? "all",
-                "threads": String(compute.threads),
-            ]
-            let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)
-            run.configure(training, out: dst)
-            let log = try training.run()
-            m.reduceExpertStatistics(training.collective)
-            guard training.collective.isRoot else { return }  // rank 0 writes the model
-            try data.recordExpertUse(training.trainer, maxTokens: settings.microTokens)
-            try ModelDirectory(dst).writeTrainedModel(m, tokenizer: .modelDirectory(src), log: log, record: training.record)
-            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(enc.encode(m.expertStatistics()), to: ModelDirectory(dst).expertStats)
-            print(m.expertStatisticsTable(), terminator: "")
-            printErr("wrote \(out)")
+            let settings = try train.settings(defaultLR: StageTrainingJob.defaultLearningRate(stage: stage))
+            var job = StageTrainingJob(
+                stage: stage, model: model.model, out: URL(fileURLWithPath: out), files: files, settings: settings, threads: compute.threads)
+            (job.tokenizer, job.dtype, job.lbCoef, job.directions, job.log) = (model.tokenizer, model.dtype, lbCoef, directions, { printErr($0) })
+            let table = try job.run(plan: { try train.planMemory(config: $0, freeze: $1, settings: settings, dtype: model.dtype) }) {
+                run.configure($0, out: job.out)
+            }
+            print(table, terminator: "")
         }
     }
 }
@@ -126,39 +103,13 @@ struct Finetune: AsyncParsableCommand {
 
     func run() async throws {
         try await compute.run(distributed: true) {
-            let settings = try train.settings(defaultLR: 2e-5)
-            let src = model.url, dst = URL(fileURLWithPath: out)
-            let config = try ModelConfig.load(ModelDirectory(src).config)
-            if try train.planMemory(config: config, freeze: .full, settings: settings, dtype: model.dtype) { return }
-            let m = try DecoderModel.load(directory: src, dtype: model.dtype, trainable: { _ in true })
-            FreezePlan.full.apply(to: m)
-            let tok = try m.loadTokenizer(directory: src, tokenizer: model.tokenizer)
-            let data = try StageData.load(
-                stage: 2, files: files, tokenizer: tok, model: m, seq: settings.seq, seed: settings.seed,
-                directions: try Direction.parseList(directions), exclude: exclude, perPair: pairDirections)
-            printErr(data.summary.replacingOccurrences(of: "stage 2 data", with: "fine-tuning data"))
-            printErr("finetune: \(m.store.trainableCount) parameters trainable; lr \(settings.lr)")
-            var record = [
-                "command": "finetune", "model": try DecoderModel.weightsHash(directory: src), "data": try fileHashes(files),
-                "directions": directions ?? "all", "pair_directions": pairDirections.rawValue, "threads": String(compute.threads),
-            ]
-            if !exclude.isEmpty { record["exclude"] = try fileHashes(exclude) }
-            let training = TrainingRun(model: m, settings: settings, source: data.source, record: record)
-            run.configure(training, out: dst)
-            if evalEvery > 0 {
-                let eos = try m.config.trainingEOS()
-                let devSet = DevLoss.build(
-                    bitexts: try dev.map { try Corpus.readBitext($0) }, perDirection: devPairs, tokenizer: tok, eos: eos, maxTokens: settings.seq)
-                let monitor = DevLossMonitor(dev: devSet, every: evalEvery, directory: dst, label: "finetune") { model, dir in
-                    try model.save(directory: dir)
-                    try HFDirectory.copyTokenizer(from: src, to: dir)
-                }
-                monitor.observe(training, model: m, resumed: run.resume) { printErr($0) }
+            let settings = try train.settings(defaultLR: FinetuneJob.defaultLearningRate)
+            var job = FinetuneJob(model: model.model, out: URL(fileURLWithPath: out), files: files, settings: settings, threads: compute.threads)
+            (job.tokenizer, job.dtype, job.directions, job.exclude, job.perPair) = (model.tokenizer, model.dtype, directions, exclude, pairDirections)
+            (job.dev, job.evalEvery, job.devPairs, job.resuming, job.log) = (dev, evalEvery, devPairs, run.resume, { printErr($0) })
+            try job.run(plan: { try train.planMemory(config: $0, freeze: .full, settings: settings, dtype: model.dtype) }) {
+                run.configure($0, out: job.out)
             }
-            let log = try training.run()
-            guard training.collective.isRoot else { return }  // rank 0 writes the model
-            try ModelDirectory(dst).writeTrainedModel(m, tokenizer: .modelDirectory(src), log: log, record: training.record)
-            printErr("wrote \(out)")
         }
     }
 }
