@@ -38,39 +38,41 @@ struct ModelCardCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await compute.run {
-            if !history.isEmpty {
-                let dirs = ([model] + history).map { URL(fileURLWithPath: $0) }
-                let (md, svg) = try ModelCard.history(
-                    models: dirs, corpus: CorpusFolder(URL(fileURLWithPath: data)),
-                    regenerate: "mixmoe model-card --model \(model) " + history.map { "--history \($0)" }.joined(separator: " ")
-                        + " --history-out \(historyOut) --data \(data)")
-                let out = URL(fileURLWithPath: historyOut)
-                try AtomicFile.write(svg, to: out.appendingPathComponent("history.svg"))
-                try AtomicFile.write(md, to: out.appendingPathComponent("HISTORY.md"))
-                print(md, terminator: "")
-                return
-            }
-            if !test.isEmpty {
-                let bitexts = try test.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
-                let t = try decode.translator(modelOption)
-                let rs = try evaluateWithProgress(t, bitexts: bitexts, maxSegments: maxSegments, keepHypotheses: true)
-                let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(enc.encode(rs), to: modelOption.url.appendingPathComponent("eval/report.json"))
-                let notesText = try notes.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
-                let md = try ModelCard.translator(
-                    model: modelOption.url, results: rs, bitexts: bitexts, samples: samples, notes: notesText,
-                    regenerate: "mixmoe model-card --model \(model) --test " + test.joined(separator: " ")
-                        + (maxSegments.map { " --max-segments \($0)" } ?? "") + " --samples \(samples)" + (notes.map { " --notes \($0)" } ?? ""))
-                print(md, terminator: "")
-                return
-            }
-            let notesText = try notes.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
-            let md = try ModelCard.write(
-                model: URL(fileURLWithPath: model), log: log.map { URL(fileURLWithPath: $0) },
-                corpus: CorpusFolder(URL(fileURLWithPath: data)), notes: notesText,
-                regenerate: "mixmoe model-card --model \(model) --data \(data)" + (notes.map { " --notes \($0)" } ?? ""))
+            let md = try !history.isEmpty ? historyDocument() : !test.isEmpty ? translatorCard() : pretrainedCard()
             print(md, terminator: "")
         }
+    }
+
+    /// The text of `--notes`, or nothing.
+    func notesText() throws -> String {
+        try notes.map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+    }
+
+    /// `--history`: HISTORY.md and history.svg of the continuations.
+    func historyDocument() throws -> String {
+        try ModelCard.writeHistory(
+            models: ([model] + history).map { URL(fileURLWithPath: $0) }, corpus: CorpusFolder(URL(fileURLWithPath: data)),
+            regenerate: "mixmoe model-card --model \(model) " + history.map { "--history \($0)" }.joined(separator: " ")
+                + " --history-out \(historyOut) --data \(data)",
+            to: URL(fileURLWithPath: historyOut))
+    }
+
+    /// `--test`: the translator's card, scored on the test corpora.
+    func translatorCard() throws -> String {
+        let bitexts = try test.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
+        let t = try decode.translator(modelOption)
+        let rs = try evaluateWithProgress(t, bitexts: bitexts, maxSegments: maxSegments, keepHypotheses: true)
+        return try ModelCard.translator(
+            model: modelOption.url, results: rs, bitexts: bitexts, samples: samples, notes: try notesText(),
+            regenerate: "mixmoe model-card --model \(model) --test " + test.joined(separator: " ")
+                + (maxSegments.map { " --max-segments \($0)" } ?? "") + " --samples \(samples)" + (notes.map { " --notes \($0)" } ?? ""))
+    }
+
+    /// A pretrained model's card.
+    func pretrainedCard() throws -> String {
+        try ModelCard.write(
+            model: URL(fileURLWithPath: model), log: log.map { URL(fileURLWithPath: $0) }, corpus: CorpusFolder(URL(fileURLWithPath: data)),
+            notes: try notesText(), regenerate: "mixmoe model-card --model \(model) --data \(data)" + (notes.map { " --notes \($0)" } ?? ""))
     }
 }
 

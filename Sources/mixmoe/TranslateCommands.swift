@@ -146,7 +146,7 @@ struct Evaluate: AsyncParsableCommand {
             let bitexts = try files.map { try Corpus.readBitext($0) }  // bad data fails before the model loads
             let dirs = try Direction.parseList(directions)
             let t = try decode.translator(model)
-            let outURL = URL(fileURLWithPath: out ?? model.url.appendingPathComponent("eval").path)
+            let outURL = URL(fileURLWithPath: out ?? ModelDirectory(model.url).eval.path)
             let rs = try evaluateWithProgress(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL)
             let md = Evaluation.markdown(rs)
             try AtomicFile.write(md, to: outURL.appendingPathComponent("report.md"))

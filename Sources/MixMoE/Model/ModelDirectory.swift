@@ -16,6 +16,7 @@ public struct ModelDirectory: Sendable, Hashable {
     public static let expertStatsName = "expert_stats.json"
     public static let devLossName = "dev_loss.json"
     public static let bestName = "best"
+    public static let evalName = "eval"
 
     public let url: URL
     public init(_ url: URL) { self.url = url }
@@ -38,4 +39,6 @@ public struct ModelDirectory: Sendable, Hashable {
     public var devLoss: URL { url.appendingPathComponent(Self.devLossName) }
     /// The model of the step with the lowest dev loss (``DevLossMonitor``).
     public var best: URL { url.appendingPathComponent(Self.bestName) }
+    /// Test scores and hypotheses of `evaluate` and the translator's card (`eval/report.json`).
+    public var eval: URL { url.appendingPathComponent(Self.evalName) }
 }

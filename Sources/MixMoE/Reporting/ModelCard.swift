@@ -47,6 +47,15 @@ extension ModelCard {
         try withDevTexts(corpus) { dev in try history(models: models, dev: dev, languages: [CorpusFolder.pivot] + corpus.languages, regenerate: regenerate) }
     }
 
+    /// ``history(models:corpus:regenerate:)`` written to `dir` as `HISTORY.md` and `history.svg`;
+    /// returns the Markdown.
+    public static func writeHistory(models: [URL], corpus: CorpusFolder, regenerate: String, to dir: URL) throws -> String {
+        let (md, svg) = try history(models: models, corpus: corpus, regenerate: regenerate)
+        try AtomicFile.write(svg, to: dir.appendingPathComponent("history.svg"))
+        try AtomicFile.write(md, to: dir.appendingPathComponent("HISTORY.md"))
+        return md
+    }
+
     static func history(models: [URL], dev: [String: URL], languages langs: [String], regenerate: String) throws -> (markdown: String, svg: String) {
         var xs: [Double] = [], ys: [Double] = []
         var offset = 0
@@ -98,12 +107,16 @@ extension ModelCard {
     /// Writes a translation model's card, `README.md` (configuration, training budget, the test
     /// scores per direction, and `samples` translations per direction beside their sources and
     /// references) and `loss.svg` (its fine-tuning loss, when the directory has
-    /// `train_log.jsonl`), and returns the Markdown. `results` must hold the hypotheses
+    /// `train_log.jsonl`) and `eval/report.json` (the scores and every hypothesis), and returns the
+    /// Markdown. `results` must hold the hypotheses
     /// (`Evaluation.run(..., keepHypotheses: true)`) of the `bitexts` they were scored on.
     @discardableResult
     public static func translator(
         model dir: URL, results: [DirectionResult], bitexts: [Bitext], samples: Int = 3, notes: String = "", regenerate: String
     ) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(enc.encode(results), to: ModelDirectory(dir).eval.appendingPathComponent("report.json"))
         let m = try DecoderModel.load(directory: dir)
         var md = "# Translator\n\n"
         if !notes.isEmpty { md += notes + "\n\n" }
