@@ -62,35 +62,9 @@ struct BaseStrengthReport: AsyncParsableCommand {
 
     func run() async throws {
         try await compute.run {
-            var inputs: [BaseStrength.Input] = []
-            for path in reports {
-                let report: ExperimentReport.JSONReport
-                do {
-                    report = try JSONDecoder().decode(ExperimentReport.JSONReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-                } catch {
-                    throw ValidationError("\(path): not an experiment report (\(error.localizedDescription))")
-                }
-                guard report.experiment == .main else { throw ValidationError("\(path): a report of `\(report.experiment.rawValue)`, expected `main`") }
-                guard let tokens = ModelCard.pretrainingTokens(URL(fileURLWithPath: report.setup.model)) else {
-                    throw ValidationError("\(path): its base model \(report.setup.model) has no run.json with data_end and seq (its pretraining tokens)")
-                }
-                // the references of the report's test segments
-                let s = report.setup
-                let test =
-                    try s.test.map { try $0.map { try Corpus.readBitext($0) } }
-                    ?? CorpusFolder(URL(fileURLWithPath: s.data)).bitexts(.test)
-                var refs: [String: [String]] = [:]
-                for b in test { for d in b.directions { refs[d.description] = Array(b.segments(d).prefix(s.testSegments)).map(\.tgt) } }
-                inputs.append(BaseStrength.Input(tokens: Double(tokens), report: report, references: refs))
-            }
-            let points = BaseStrength.points(inputs, variant: variant, others: against.split(separator: ",").map(String.init))
-            let dir = URL(fileURLWithPath: out)
-            let md = BaseStrength.markdown(points, inputs: inputs)
-            try AtomicFile.write(BaseStrength.svg(points), to: dir.appendingPathComponent("base-strength.svg"))
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(enc.encode(points), to: dir.appendingPathComponent("base-strength.json"))
-            try AtomicFile.write(md, to: dir.appendingPathComponent("base-strength.md"))
+            let inputs = try reports.map { try BaseStrength.Input(report: $0) }
+            let md = try BaseStrength.write(
+                inputs, variant: variant, others: against.split(separator: ",").map(String.init), to: URL(fileURLWithPath: out))
             print(md, terminator: "")
         }
     }

@@ -25,6 +25,42 @@ public enum BaseStrength {
         public init(tokens: Double, report: ExperimentReport.JSONReport, references: [String: [String]]) {
             self.tokens = tokens; self.report = report; self.references = references
         }
+
+        /// Reads a `main.json` report, its base model's pretraining tokens (from its run record)
+        /// and the references of its test segments.
+        public init(report path: String) throws {
+            let report: ExperimentReport.JSONReport
+            do {
+                report = try JSONDecoder().decode(ExperimentReport.JSONReport.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            } catch {
+                throw DataError.malformed(file: path, line: 0, expected: "an experiment report (\(error.localizedDescription))")
+            }
+            guard report.experiment == .main else {
+                throw DataError.malformed(file: path, line: 0, expected: "a report of `main` (it is one of `\(report.experiment.rawValue)`)")
+            }
+            guard let tokens = ModelCard.pretrainingTokens(URL(fileURLWithPath: report.setup.model)) else {
+                throw DataError.malformed(
+                    file: path, line: 0,
+                    expected: "a base model with a run.json holding data_end and seq (its pretraining tokens); \(report.setup.model) has none")
+            }
+            let s = report.setup
+            let test = try s.test.map { try $0.map { try Corpus.readBitext($0) } } ?? CorpusFolder(URL(fileURLWithPath: s.data)).bitexts(.test)
+            var refs: [String: [String]] = [:]
+            for b in test { for d in b.directions { refs[d.description] = Array(b.segments(d).prefix(s.testSegments)).map(\.tgt) } }
+            self.init(tokens: Double(tokens), report: report, references: refs)
+        }
+    }
+
+    /// Writes `base-strength.{md,json,svg}` into `dir` for `variant` against `others`; returns the Markdown.
+    public static func write(_ inputs: [Input], variant: String, others: [String], to dir: URL) throws -> String {
+        let points = points(inputs, variant: variant, others: others)
+        let md = markdown(points, inputs: inputs)
+        try AtomicFile.write(svg(points), to: dir.appendingPathComponent("base-strength.svg"))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(enc.encode(points), to: dir.appendingPathComponent("base-strength.json"))
+        try AtomicFile.write(md, to: dir.appendingPathComponent("base-strength.md"))
+        return md
     }
 
     /// The gaps `variant - other` for every other in `others`, at every base (skipping a pair that
