@@ -17,32 +17,13 @@ struct Translate: AsyncParsableCommand {
 
     func run() async throws {
         try await compute.run {
-            guard let d = Direction("\(from)-\(to)") else {
-                throw ValidationError("unknown language pair \(from)-\(to); known codes: \(Languages.names.keys.sorted().joined(separator: ", "))")
-            }
+            let d = try Translator.direction(from: from, to: to)
             let lines = try readInput(nil)
-            if dryRun {
-                print(try decode.memoryPlan(model, sources: lines, d).report("memory plan"), terminator: "")
-                return
-            }
-            let t = try decode.translator(model)
+            if dryRun { return print(try decode.memoryPlan(model, sources: lines, d).report("memory plan"), terminator: "") }
             let bar = ProgressBar()
-            let out: [String]
-            let start = monotonicSeconds()
-            do {
-                out = try t.translate(lines, d) { bar.update("translating", $0, lines.count) }
-            } catch let e as ModelError {
-                throw DataError.malformed(
-                    file: "stdin", line: 0,
-                    expected: "lines that fit the model: " + e.localizedDescription.trimmingCharacters(in: CharacterSet(charactersIn: ".")))
-            }
+            let (out, summary) = try decode.translator(model).translate(lines: lines, d, source: "stdin") { bar.update("translating", $0, lines.count) }
             FileHandle.standardOutput.write(Data((out.joined(separator: "\n") + (out.isEmpty ? "" : "\n")).utf8))
-            let secs = monotonicSeconds() - start
-            printErr(
-                String(
-                    format: "translated %d segments (%d generated tokens) in %.3f s, model loaded before: %.1f segments/s, %.1f generated tokens/s",
-                    out.count, t.generatedTokens, secs, Double(out.count) / max(secs, 1e-9), Double(t.generatedTokens) / max(secs, 1e-9))
-                    + "; \(t.generator.stats)")
+            printErr(summary)
         }
     }
 }
@@ -73,53 +54,33 @@ struct Score: AsyncParsableCommand {
         guard !(pairedBs && pairedAr) else { throw ValidationError("choose one of --paired-bs and --paired-ar") }
         if pairedBs || pairedAr {
             guard hyps.count >= 2 else { throw ValidationError("a paired test needs a baseline and at least one system file") }
+            guard metric != .meteor else { throw ValidationError("paired tests are for bleu, chrf, chrf++ and ter (as in sacreBLEU)") }
         } else {
             guard hyps.count <= 1 else { throw ValidationError("give one hypothesis file (or several with --paired-bs / --paired-ar)") }
         }
         if let n = pairedN, n < 1 { throw ValidationError("--paired-n must be at least 1") }
     }
 
+    /// The metric the options describe.
+    func corpusMetric() throws -> CorpusMetric {
+        CorpusMetric(
+            metric, tokenize: tokenize ?? Evaluation.bleuTokenizer(target: targetLang ?? ""),
+            ter: TEROptions(normalized: terNormalized, noPunct: terNoPunct, asianSupport: terAsianSupport, caseSensitive: terCaseSensitive),
+            meteor: metric == .meteor ? Meteor(wordnet: try WordNet()) : nil)
+    }
+
     func run() async throws {
         try await reportingErrors {
             let refs = try readLines(URL(fileURLWithPath: ref))
-            let files: [String?] = hyps.isEmpty ? [nil] : hyps
-            let systems = try files.map { f -> (name: String, hypotheses: [String]) in
-                let h = try readInput(f)
-                guard h.count == refs.count else {
-                    throw DataError.malformed(
-                        file: f ?? "stdin", line: min(h.count, refs.count) + 1,
-                        expected: "as many lines as the reference \(ref) (\(refs.count)); got \(h.count)")
-                }
-                return (f ?? "stdin", h)
+            let systems = try (hyps.isEmpty ? [nil] : hyps.map(Optional.some)).map { f in
+                (name: f ?? "stdin", hypotheses: try Evaluation.aligned(readInput(f), file: f ?? "stdin", references: refs, referenceFile: ref))
             }
-            let m = CorpusMetric(
-                metric, tokenize: tokenize ?? Evaluation.bleuTokenizer(target: targetLang ?? ""),
-                ter: TEROptions(
-                    normalized: terNormalized, noPunct: terNoPunct, asianSupport: terAsianSupport,
-                    caseSensitive: terCaseSensitive),
-                meteor: metric == .meteor ? Meteor(wordnet: try WordNet()) : nil)
-            if metric == .meteor && (pairedBs || pairedAr) {
-                throw ValidationError("paired tests are for bleu, chrf, chrf++ and ter (as in sacreBLEU)")
-            }
-            guard pairedBs || pairedAr else {
-                emitJSON(m.score(hypotheses: systems[0].hypotheses, references: refs))
-                return
-            }
-            let test: PairedTest = pairedBs ? .bootstrap : .approximateRandomization
-            let results = test.run(metric: m, references: refs, systems: systems, samples: pairedN)
-            emitJSON(
-                PairedTestReport(
-                    test: test.rawValue, metric: metric.rawValue, samples: pairedN ?? test.defaultSamples, seed: Int(PairedTest.defaultSeed),
-                    systems: results))
+            let m = try corpusMetric()
+            let test: PairedTest? = pairedBs ? .bootstrap : pairedAr ? .approximateRandomization : nil
+            guard let test else { return emitJSON(m.score(hypotheses: systems[0].hypotheses, references: refs)) }
+            emitJSON(test.report(metric: m, named: metric.rawValue, references: refs, systems: systems, samples: pairedN))
         }
     }
-}
-
-/// The line `score --paired-bs/--paired-ar` prints: the test, and each system against the first.
-struct PairedTestReport: Encodable {
-    var test, metric: String
-    var samples, seed: Int
-    var systems: [PairedTest.SystemResult]
 }
 
 struct Evaluate: AsyncParsableCommand {
@@ -148,11 +109,7 @@ struct Evaluate: AsyncParsableCommand {
             let t = try decode.translator(model)
             let outURL = URL(fileURLWithPath: out ?? ModelDirectory(model.url).eval.path)
             let rs = try evaluateWithProgress(t, bitexts: bitexts, directions: dirs, maxSegments: maxSegments, hypDir: outURL)
-            let md = Evaluation.markdown(rs)
-            try AtomicFile.write(md, to: outURL.appendingPathComponent("report.md"))
-            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(enc.encode(rs), to: outURL.appendingPathComponent("report.json"))
-            print(md, terminator: "")
+            print(try Evaluation.writeReport(rs, to: outURL), terminator: "")
         }
     }
 }

@@ -85,3 +85,25 @@ public enum Evaluation {
         return s
     }
 }
+
+extension Evaluation {
+    /// `hypotheses` read from `file`, checked to have one line per line of the reference file.
+    public static func aligned(_ hypotheses: [String], file: String, references: [String], referenceFile: String) throws -> [String] {
+        guard hypotheses.count == references.count else {
+            throw DataError.malformed(
+                file: file, line: min(hypotheses.count, references.count) + 1,
+                expected: "as many lines as the reference \(referenceFile) (\(references.count)); got \(hypotheses.count)")
+        }
+        return hypotheses
+    }
+
+    /// Writes `report.md` and `report.json` (scores and hypotheses) into `dir`; returns the Markdown.
+    public static func writeReport(_ results: [DirectionResult], to dir: URL) throws -> String {
+        let md = markdown(results)
+        try AtomicFile.write(md, to: dir.appendingPathComponent("report.md"))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(enc.encode(results), to: dir.appendingPathComponent("report.json"))
+        return md
+    }
+}

@@ -183,3 +183,22 @@ extension PairedTest {
         meanDifference(metrics: metrics, references: references, a: [a], b: [b], samples: samples, seed: seed).pValue
     }
 }
+
+/// The result of one paired test, as `mixmoe score --paired-bs/--paired-ar` prints it: the test,
+/// the metric, the resamples and seed, and each system against the first (the baseline).
+public struct PairedTestReport: Encodable, Sendable {
+    public var test, metric: String
+    public var samples, seed: Int
+    public var systems: [PairedTest.SystemResult]
+}
+
+extension PairedTest {
+    /// Runs the test (``run(metric:references:systems:samples:confidence:seed:)``) and labels the result.
+    public func report(
+        metric: CorpusMetric, named name: String, references: [String], systems: [(name: String, hypotheses: [String])], samples: Int?
+    ) -> PairedTestReport {
+        PairedTestReport(
+            test: rawValue, metric: name, samples: samples ?? defaultSamples, seed: Int(Self.defaultSeed),
+            systems: run(metric: metric, references: references, systems: systems, samples: samples))
+    }
+}

@@ -102,3 +102,37 @@ public final class Translator: @unchecked Sendable {
         return out
     }
 }
+
+extension Translator {
+    /// The direction of the language codes `from` and `to`, or an error listing the known codes.
+    public static func direction(from: String, to: String) throws -> Direction {
+        guard let d = Direction("\(from)-\(to)") else {
+            throw SettingsError.invalid(
+                option: "--from/--to", expected: "a known language pair, not \(from)-\(to) (codes: \(Languages.names.keys.sorted().joined(separator: ", ")))")
+        }
+        return d
+    }
+
+    /// Translates `lines` read from `source`; a line the model cannot hold is an error naming the
+    /// source, as bad input is. Returns the translations and a throughput line.
+    public func translate(
+        lines: [String], _ d: Direction, source: String, progress: ((Int) -> Void)? = nil
+    ) throws -> (
+        translations: [String], summary: String
+    ) {
+        let start = monotonicSeconds()
+        let out: [String]
+        do {
+            out = try translate(lines, d, progress: progress)
+        } catch let e as ModelError {
+            throw DataError.malformed(
+                file: source, line: 0,
+                expected: "lines that fit the model: " + e.localizedDescription.trimmingCharacters(in: CharacterSet(charactersIn: ".")))
+        }
+        let secs = max(monotonicSeconds() - start, 1e-9)
+        let summary = String(
+            format: "translated %d segments (%d generated tokens) in %.3f s, model loaded before: %.1f segments/s, %.1f generated tokens/s",
+            out.count, generatedTokens, secs, Double(out.count) / secs, Double(generatedTokens) / secs)
+        return (out, summary + "; \(generator.stats)")
+    }
+}
