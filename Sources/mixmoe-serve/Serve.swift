@@ -3,7 +3,6 @@ import Foundation
 import MixMoE
 import MixMoECommandLine
 import MixMoEServer
-import Synchronization
 
 /// `mixmoe-serve` (also reached as `mixmoe serve`): the HTTP front end, an executable of its own so
 /// that `mixmoe` does not link Hummingbird and SwiftNIO (a clean release build of `mixmoe` alone
@@ -34,42 +33,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         try await compute.run {
-            // a wrong directory fails now, before the port is taken; the weights load in the background
-            let config = try ModelConfig.load(ModelDirectory(model.url).config)
-            _ = try BPETokenizer.load(URL(fileURLWithPath: model.tokenizer ?? ModelDirectory(model.url).tokenizer.path))
-            let kv = MemoryPlan.kvCacheBytes(config, rows: maxBatch, positions: config.maxPositionEmbeddings)
-            printErr(
-                String(
-                    format: "mixmoe serve: KV cache of %d rows x %d positions: %.2f GB (--max-batch sets the rows)", maxBatch,
-                    config.maxPositionEmbeddings, Double(kv) / 1e9))
-            let state = ServerState()
-            let (model, host, rows, queue) = (model, host, maxBatch, maxQueue)
-            let loader = Thread {
-                let t0 = monotonicSeconds()
-                do {
-                    let (m, tok) = try model.loadWithTokenizer()
-                    state.ready(
-                        TranslationService(model: m, tokenizer: tok, modelID: model.url.standardizedFileURL.lastPathComponent, rows: rows, maxQueue: queue))
-                    printErr(String(format: "mixmoe serve: model loaded in %.1f s; ready", monotonicSeconds() - t0))
-                } catch {
-                    printErr("mixmoe serve: error: \(error.localizedDescription)")
-                    Foundation.exit(1)
-                }
-            }
-            loader.start()
-            let listening = Mutex(false)
-            let app = MixMoEServer.application(state: state, host: host, port: port) { p in
-                listening.withLock { $0 = true }
-                printErr("mixmoe serve: listening on http://\(host):\(p)/ (SIGTERM or Ctrl-C stops after the requests in flight)")
-            }
-            do {
-                try await app.runService()
-            } catch  where !listening.withLock({ $0 }) {
-                throw ServeError.cannotListen(host: host, port: port, detail: "\(error)")
-            }
-            // the HTTP server has drained: finish what the engine still holds, then exit
-            state.loaded?.engine.shutdown()
-            printErr("mixmoe serve: stopped")
+            try await ServeJob(
+                model: model.url, tokenizer: model.tokenizer, dtype: model.dtype, host: host, port: port, maxBatch: maxBatch, maxQueue: maxQueue,
+                log: { printErr($0) }
+            ).run()
         }
     }
 }
