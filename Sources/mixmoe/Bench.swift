@@ -72,66 +72,54 @@ struct BenchTrain: AsyncParsableCommand {
     }
 }
 
-/// The fields of a `bench train` row.
+/// The fields of a `bench train` row: the measurement, then with --profile the share of step
+/// time per profiled region as `share_<region>` keys beside them.
 struct TrainFields: Encodable {
-    var method, dtype: String
-    var batch, seq: Int
-    var tokensPerSecond, flopsPerToken, gflops: Double
-    var trainableParams: Int
-    /// params + grads + Adam moments + activations/scratch, from the buffers' shapes
-    var buffersPeakMiB: Double
-    var ranks: Int
-    var zero1: Bool
-    /// collectives of the timed steps: share of the step time, and bytes per step per rank
-    var collectiveShare, collectiveMiBPerStep: Double
-    /// Mix-MoE runs: the router form and the experts per group
-    var router: String?
-    var experts: Int?
-    /// With --profile: the share of step time per profiled region, as `share_<region>` keys.
+    var core: Core
     var shares: [String: Double]
+
+    struct Core: Encodable {
+        var method, dtype: String
+        var batch, seq: Int
+        var tokensPerSecond, flopsPerToken, gflops: Double
+        var trainableParams: Int
+        /// params + grads + Adam moments + activations/scratch, from the buffers' shapes
+        var buffersPeakMiB: Double
+        var ranks: Int
+        var zero1: Bool
+        /// collectives of the timed steps: share of the step time, and bytes per step per rank
+        var collectiveShare, collectiveMiBPerStep: Double
+        /// Mix-MoE runs: the router form and the experts per group
+        var router: String?
+        var experts: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case method, dtype, batch, seq, gflops, ranks, zero1, router, experts
+            case tokensPerSecond = "tokens_per_s"
+            case flopsPerToken = "flops_per_token"
+            case trainableParams = "trainable_params"
+            case buffersPeakMiB = "buffers_peak_mb"
+            case collectiveShare = "collective_share"
+            case collectiveMiBPerStep = "collective_mb_per_step"
+        }
+    }
 
     init(_ b: TrainingBenchmark, _ r: TrainingBenchmark.Result, cfg: ModelConfig, median: Double) {
         // FLOPs of the dense model (a top-1 MoE layer of n slices costs what the dense FFN costs)
         let n = Double(b.batch * b.seq), fpt = cfg.trainFlopsPerToken(seq: b.seq)
         let moeRun = b.method == .stage1 || b.method == .stage2
+        core = Core(
+            method: b.method.rawValue, dtype: b.dtype.rawValue, batch: b.batch, seq: b.seq, tokensPerSecond: n / median, flopsPerToken: fpt,
+            gflops: fpt * n / median / 1e9, trainableParams: r.trainableParams, buffersPeakMiB: Double(r.buffersPeakBytes) / 1_048_576,
+            ranks: Distributed.world.size, zero1: b.zero1, collectiveShare: r.collectiveShare,
+            collectiveMiBPerStep: r.collectiveBytesPerStep / 1_048_576, router: moeRun ? (b.explicitRouter ? "explicit" : "folded") : nil,
+            experts: moeRun ? b.moe.experts : nil)
         let total = r.stepSeconds.reduce(0, +)
-        (method, dtype, batch, seq) = (b.method.rawValue, b.dtype.rawValue, b.batch, b.seq)
-        (tokensPerSecond, flopsPerToken, gflops) = (n / median, fpt, fpt * n / median / 1e9)
-        (trainableParams, buffersPeakMiB) = (r.trainableParams, Double(r.buffersPeakBytes) / 1_048_576)
-        (ranks, zero1) = (Distributed.world.size, b.zero1)
-        (collectiveShare, collectiveMiBPerStep) = (r.collectiveShare, r.collectiveBytesPerStep / 1_048_576)
-        router = moeRun ? (b.explicitRouter ? "explicit" : "folded") : nil
-        experts = moeRun ? b.moe.experts : nil
         shares = r.profile.mapValues { $0 / total }
     }
 
-    enum CodingKeys: String, CodingKey {
-        case method, dtype, batch, seq, gflops, ranks, zero1, router, experts
-        case tokensPerSecond = "tokens_per_s"
-        case flopsPerToken = "flops_per_token"
-        case trainableParams = "trainable_params"
-        case buffersPeakMiB = "buffers_peak_mb"
-        case collectiveShare = "collective_share"
-        case collectiveMiBPerStep = "collective_mb_per_step"
-    }
-
     func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(method, forKey: .method)
-        try c.encode(dtype, forKey: .dtype)
-        try c.encode(batch, forKey: .batch)
-        try c.encode(seq, forKey: .seq)
-        try c.encode(tokensPerSecond, forKey: .tokensPerSecond)
-        try c.encode(flopsPerToken, forKey: .flopsPerToken)
-        try c.encode(gflops, forKey: .gflops)
-        try c.encode(trainableParams, forKey: .trainableParams)
-        try c.encode(buffersPeakMiB, forKey: .buffersPeakMiB)
-        try c.encode(ranks, forKey: .ranks)
-        try c.encode(zero1, forKey: .zero1)
-        try c.encode(collectiveShare, forKey: .collectiveShare)
-        try c.encode(collectiveMiBPerStep, forKey: .collectiveMiBPerStep)
-        try c.encodeIfPresent(router, forKey: .router)
-        try c.encodeIfPresent(experts, forKey: .experts)
+        try core.encode(to: encoder)
         var s = encoder.container(keyedBy: JSONField.DataKey.self)
         for (k, v) in shares { try s.encode(v, forKey: JSONField.DataKey(stringValue: "share_" + k.replacingOccurrences(of: " ", with: "_"))) }
     }

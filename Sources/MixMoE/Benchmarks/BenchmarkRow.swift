@@ -37,16 +37,19 @@ public struct BenchmarkRow<Fields: Encodable>: Encodable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(config, forKey: .config)
-        try c.encode(threads, forKey: .threads)
-        try c.encode(reps, forKey: .reps)
-        try c.encode(medianSeconds, forKey: .medianSeconds)
-        try c.encode(minSeconds, forKey: .minSeconds)
-        try c.encode(maxSeconds, forKey: .maxSeconds)
-        try c.encode(peakRSSMiB, forKey: .peakRSSMiB)
-        try c.encode(implementation, forKey: .implementation)
+        try Common(row: self).encode(to: encoder)
         try fields.encode(to: encoder)
+    }
+
+    /// The common fields, encoded by the compiler beside the case's own.
+    private struct Common: Encodable {
+        var name, config, implementation: String
+        var threads, reps: Int
+        var medianSeconds, minSeconds, maxSeconds, peakRSSMiB: Double
+        typealias CodingKeys = BenchmarkRow.CodingKeys
+        init(row r: BenchmarkRow) {
+            (name, config, implementation, threads, reps) = (r.name, r.config, r.implementation, r.threads, r.reps)
+            (medianSeconds, minSeconds, maxSeconds, peakRSSMiB) = (r.medianSeconds, r.minSeconds, r.maxSeconds, r.peakRSSMiB)
+        }
     }
 }

@@ -6,19 +6,16 @@ public struct MetricScore: Sendable, Encodable {
     public var score: Double
     public var signature: String
     public var verbose: String
+    public let compatibleWith = "sacrebleu 2.x"
 
     enum CodingKeys: String, CodingKey {
         case name, score, signature
         case verbose = "verbose_score"
         case compatibleWith = "compatible_with"
     }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(score, forKey: .score)
-        try c.encode(signature, forKey: .signature)
-        try c.encode(verbose, forKey: .verbose)
-        try c.encode("sacrebleu 2.x", forKey: .compatibleWith)
+
+    public init(name: String, score: Double, signature: String, verbose: String) {
+        (self.name, self.score, self.signature, self.verbose) = (name, score, signature, verbose)
     }
 }
 

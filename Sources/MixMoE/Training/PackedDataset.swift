@@ -89,18 +89,13 @@ extension PackedDataset {
 
 /// Held-out language-model quality of a text file.
 public struct PerplexityResult: Sendable, Encodable {
-    public var file: String
-    public var tokens: Int
-    public var loss: Double
-    public var perplexity: Double { exp(loss) }
+    public let file: String
+    public let tokens: Int
+    public let loss: Double
+    public let perplexity: Double
 
-    enum CodingKeys: String, CodingKey { case file, tokens, loss, perplexity }
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(file, forKey: .file)
-        try c.encode(tokens, forKey: .tokens)
-        try c.encode(loss, forKey: .loss)
-        try c.encode(perplexity, forKey: .perplexity)
+    public init(file: String, tokens: Int, loss: Double) {
+        (self.file, self.tokens, self.loss, perplexity) = (file, tokens, loss, exp(loss))
     }
 }
 
