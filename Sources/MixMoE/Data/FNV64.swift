@@ -19,3 +19,15 @@ public struct FNV64: Sendable {
     public mutating func add(_ s: String) { add(Array(s.utf8)) }
     public var hex: String { String(format: "%016llx", value) }
 }
+
+extension FNV64 {
+    /// FNV-1a 64 of a file, hex. Read in 16 MB pieces: hashing a 5 GB checkpoint must not make it
+    /// resident.
+    public static func file(_ url: URL) throws -> String {
+        let f = try FileHandle(forReadingFrom: url)
+        defer { try? f.close() }
+        var h = FNV64()
+        while let d = try f.read(upToCount: 16 << 20), !d.isEmpty { d.withUnsafeBytes { h.add(bytes: $0) } }
+        return h.hex
+    }
+}

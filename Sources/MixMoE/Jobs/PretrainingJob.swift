@@ -56,7 +56,7 @@ public struct PretrainingJob {
         log("model: \(model.store.count) parameters (\(cfg.numHiddenLayers) layers, d=\(cfg.hiddenSize), ff=\(cfg.intermediateSize), vocab=\(cfg.vocabSize))")
         let record = [
             "command": "pretrain", "config": try sortedJSON(cfg), "threads": String(threads),
-            "tokenizer": try Checkpoint.fnv1a(tokenizer), "data": try fileHashes(files),
+            "tokenizer": try FNV64.file(tokenizer), "data": try fileHashes(files),
             "init_from": try initFrom.map { try DecoderModel.weightsHash(directory: $0) } ?? "random",
             "data_start": String(dataStart),
         ]

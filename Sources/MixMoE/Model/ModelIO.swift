@@ -95,7 +95,7 @@ extension DecoderModel {
     /// A fingerprint of a model directory's weights (FNV-1a of `model.safetensors`, or of every
     /// shard in order), for run records.
     public static func weightsHash(directory dir: URL) throws -> String {
-        try WeightFiles(directory: dir).files.map { try Checkpoint.fnv1a(URL(fileURLWithPath: $0.path)) }.joined(separator: "+")
+        try WeightFiles(directory: dir).files.map { try FNV64.file(URL(fileURLWithPath: $0.path)) }.joined(separator: "+")
     }
 }
 

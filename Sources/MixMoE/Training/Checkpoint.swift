@@ -66,7 +66,7 @@ public enum Checkpoint {
         try AtomicFile.write(log.joined(separator: "\n") + (log.isEmpty ? "" : "\n"), to: ModelDirectory(tmp).trainLog)
         var sums: [String: String] = [:]
         for f in [ModelDirectory.weightsName, "optimizer.safetensors", ModelDirectory.configName, ModelDirectory.trainLogName] {
-            sums[f] = try fnv1a(tmp.appendingPathComponent(f))
+            sums[f] = try FNV64.file(tmp.appendingPathComponent(f))
         }
         let state = CheckpointState(step: step, cursor: cursor, run: run, checksums: sums)
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -99,7 +99,7 @@ public enum Checkpoint {
         for (f, sum) in st.checksums.sorted(by: { $0.key < $1.key }) {
             let p = url.appendingPathComponent(f)
             guard FileManager.default.fileExists(atPath: p.path) else { throw CheckpointError.corrupt(path: url.path, detail: "\(f) is missing") }
-            let got = try fnv1a(p)
+            let got = try FNV64.file(p)
             guard got == sum else { throw CheckpointError.corrupt(path: url.path, detail: "\(f) checksum \(got) != recorded \(sum)") }
         }
         return st
@@ -158,15 +158,5 @@ public enum Checkpoint {
         Set(old.keys).union(new.keys).sorted().compactMap { k in
             old[k] == new[k] ? nil : "\(k): checkpoint \(old[k] ?? "(absent)"), now \(new[k] ?? "(absent)")"
         }
-    }
-
-    /// FNV-1a 64 of a file, hex.
-    /// Read in 16 MB pieces: hashing a 5 GB checkpoint must not make it resident.
-    public static func fnv1a(_ url: URL) throws -> String {
-        let f = try FileHandle(forReadingFrom: url)
-        defer { try? f.close() }
-        var h = FNV64()
-        while let d = try f.read(upToCount: 16 << 20), !d.isEmpty { d.withUnsafeBytes { h.add(bytes: $0) } }
-        return h.hex
     }
 }

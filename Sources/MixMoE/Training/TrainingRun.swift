@@ -270,7 +270,7 @@ final class StopSignals: @unchecked Sendable {
 public func fileHashes(_ paths: [String]) throws -> String {
     try paths.map { p in
         try p.split(separator: ",").map(String.init).map {
-            "\(URL(fileURLWithPath: $0).lastPathComponent):\(try Checkpoint.fnv1a(URL(fileURLWithPath: $0)))"
+            "\(URL(fileURLWithPath: $0).lastPathComponent):\(try FNV64.file(URL(fileURLWithPath: $0)))"
         }.joined(separator: ",")
     }.joined(separator: ";")
 }

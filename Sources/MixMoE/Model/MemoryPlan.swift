@@ -1,7 +1,9 @@
 import Foundation
 
-/// What a training run will hold in memory, worked out before anything large is allocated
-/// (`--dry-run`; every training command checks it against the machine's available memory first).
+/// What a run will hold in memory, worked out before anything large is allocated (`--dry-run`;
+/// every training command checks it against the machine's available memory first). Training's
+/// plan is ``training(config:freeze:microTokens:seq:ranks:zero1:dtype:process:)`` (Training/),
+/// decoding's ``decoding(config:batch:promptTokens:newTokens:dtype:prefillBatch:process:)``.
 ///
 /// The activation bytes are not a formula kept beside the code: the plan builds the model on a
 /// lazily mapped parameter store (no page is touched), reserves the activations of one
@@ -13,45 +15,17 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         public var name: String
         public var bytes: Int
         public var note: String
+        public init(name: String, bytes: Int, note: String) { (self.name, self.bytes, self.note) = (name, bytes, note) }
     }
 
     public var items: [Item]
+
+    public init(items: [Item], parameters: Int, trainable: Int) {
+        (self.items, self.parameters, self.trainable) = (items, parameters, trainable)
+    }
     public var total: Int { items.reduce(0) { $0 + $1.bytes } }
     public var parameters: Int
     public var trainable: Int
-
-    /// The plan of training `config` (the model of the stage, with its Mix-MoE settings) with
-    /// `freeze` in micro-batches of `microTokens` tokens of `seq`-token sequences, over `ranks`
-    /// processes (ZeRO-1 when `zero1`), frozen weight matrices held in `dtype`. `process` is what
-    /// the process holds already (its RSS).
-    public static func training(
-        config c: ModelConfig, freeze: FreezePlan, microTokens: Int, seq: Int, ranks: Int = 1, zero1: Bool = false,
-        dtype: DType = .f32, process: Int = residentBytes()
-    ) -> MemoryPlan {
-        let m = DecoderModel(config: c, store: ParameterStore(layout: DecoderModel.fullLayout(c)))
-        freeze.apply(to: m)
-        m.store.holdFrozenMatrices(as: dtype, keepValues: false)  // nothing is touched: a lazy map
-        let n = m.store.count, t = m.store.trainableCount
-        let act = FloatBuffer.countingAllocations { m.reserve(batch: max(1, microTokens / seq), seq: seq) }
-        var items = [
-            Item(name: "process", bytes: process, note: "binary, tokenizer, data read so far (resident now)"),
-            Item(name: "weights", bytes: m.store.heldBytes, note: weightsNote(m.store)),
-            Item(name: "gradients", bytes: 4 * t, note: "\(t.formatted()) trainable parameters"),
-        ]
-        let shard = zero1 && ranks > 1 ? (t + ranks - 1) / ranks : t
-        items.append(
-            Item(name: "optimizer", bytes: 8 * shard, note: zero1 && ranks > 1 ? "AdamW m and v, 1/\(ranks) (ZeRO-1)" : "AdamW m and v"))
-        if ranks > 1 {
-            let runs = TrainableRuns(m.store).runs.count
-            let staging = zero1 ? 4 * (t + shard) : runs > 1 ? 4 * t : 0
-            if staging > 0 { items.append(Item(name: "collectives", bytes: staging, note: "packed gradients for MPI")) }
-        }
-        items.append(
-            Item(
-                name: "activations", bytes: act,
-                note: "one micro-batch of \(max(1, microTokens / seq)) x \(seq) tokens, kept for backward"))
-        return MemoryPlan(items: items, parameters: n, trainable: t)
-    }
 
     /// The plan of greedy decoding `batch` prompts of up to `promptTokens` tokens with up to
     /// `newTokens` new tokens each (the longest batch of a translation job): weights, the KV cache
@@ -88,7 +62,7 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
     }
 
     /// "N parameters, fp32" or "N parameters, H of them bf16".
-    static func weightsNote(_ s: ParameterStore) -> String {
+    public static func weightsNote(_ s: ParameterStore) -> String {
         let half = s.entries.filter { $0.dtype == .bf16 }.reduce(0) { $0 + $1.count }
         return "\(s.count.formatted()) parameters, " + (half == 0 ? "fp32" : "\(half.formatted()) of them held in bf16")
     }
