@@ -23,17 +23,14 @@ struct BenchOptions: ParsableArguments {
 
     /// Times `body` (warm-up, then `reps` timed runs) and prints one JSON line: the case, the
     /// common fields (config, threads, reps, median/min/max seconds, peak RSS) and the case's
-    /// `fields`, which may use the median. Returns the median.
-    @discardableResult
-    func report<Fields: Encodable>(_ name: String, _ body: () throws -> Void, fields: (Double) -> Fields) throws -> Double {
-        let r = row(name, times: try Benchmark.timed(reps: reps, warmup: warmup, body), fields: fields)
-        emitJSON(r)
-        return r.medianSeconds
+    /// `fields`, which may use the median.
+    func report<Fields: Encodable>(_ name: String, _ body: () throws -> Void, fields: (Double) -> Fields) throws {
+        emitJSON(row(name, times: try Benchmark.timed(reps: reps, warmup: warmup, body), fields: fields))
     }
 
     /// The row of `times`; `fields` gets their median.
     func row<Fields: Encodable>(_ name: String, times: [Double], fields: (Double) -> Fields) -> BenchmarkRow<Fields> {
-        BenchmarkRow(name: name, config: config, threads: compute.threads, times: times, fields: fields(summary(times).median))
+        BenchmarkRow(name: name, config: config, threads: compute.threads, times: times, fields: fields)
     }
 }
 

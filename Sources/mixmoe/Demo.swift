@@ -34,8 +34,7 @@ struct Demo: AsyncParsableCommand {
             demo.log = { printErr(String(format: "[%5.1f min] ", (monotonicSeconds() - t0) / 60) + $0) }
             let report = try demo.run()
             let dir = URL(fileURLWithPath: reports ?? out)
-            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(enc.encode(report), to: dir.appendingPathComponent("demo.json"))
+            try AtomicFile.writeJSON(report, to: dir.appendingPathComponent("demo.json"))
             try AtomicFile.write(report.markdown, to: dir.appendingPathComponent("demo.md"))
             print(report.markdown, terminator: "")
             printErr("wrote \(dir.appendingPathComponent("demo.md").path); Mix-MoE model in \(out)/mix-moe")

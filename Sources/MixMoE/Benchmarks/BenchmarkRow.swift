@@ -25,15 +25,16 @@ public struct BenchmarkRow<Fields: Encodable>: Encodable {
         case peakRSSMiB = "peak_rss_mb"
     }
 
-    /// A row of `times` (seconds of the timed repetitions): their median, minimum and maximum.
-    public init(name: String, config: String, threads: Int, times: [Double], fields: Fields) {
+    /// A row of `times` (seconds of the timed repetitions): their median, minimum and maximum;
+    /// `fields` builds the case's fields from the median.
+    public init(name: String, config: String, threads: Int, times: [Double], fields: (Double) -> Fields) {
         self.name = name
         self.config = config
         self.threads = threads
         self.reps = times.count
         (medianSeconds, minSeconds, maxSeconds) = summary(times)
         self.peakRSSMiB = peakResidentMiB()
-        self.fields = fields
+        self.fields = fields(medianSeconds)
     }
 
     public func encode(to encoder: any Encoder) throws {

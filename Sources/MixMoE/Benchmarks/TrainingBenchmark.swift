@@ -50,11 +50,10 @@ public struct TrainingBenchmark {
             model = DecoderModel(config: c, seed: 1)
             method.apply(to: model)
             model.moe.explicitRouter = explicitRouter
-        default:
-            guard method == .full else {
-                throw SettingsError.invalid(option: "--method", expected: "one of \(Self.methods.map(\.rawValue).joined(separator: ", "))")
-            }
+        case .full:
             model = DecoderModel(config: cfg, seed: 1)
+        default:
+            throw SettingsError.invalid(option: "--method", expected: "one of \(Self.methods.map(\.rawValue).joined(separator: ", "))")
         }
         model.store.holdFrozenMatrices(as: dtype)
         return model

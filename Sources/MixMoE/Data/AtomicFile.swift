@@ -9,6 +9,14 @@ public enum AtomicFile {
 
     public static func write(_ string: String, to url: URL) throws { try write(Data(string.utf8), to: url) }
 
+    /// `value` as indented JSON with sorted keys (stable across processes, readable in a diff):
+    /// the form of every JSON file mixmoe writes (reports, configs, run and checkpoint state).
+    public static func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try write(enc.encode(value), to: url)
+    }
+
     /// Streams a file: `body` writes the contents piece by piece to the handle (a model of several
     /// GB never has to exist twice in memory). Nothing is left behind if `body` throws.
     public static func write(to url: URL, _ body: (FileHandle) throws -> Void) throws {

@@ -39,14 +39,17 @@ public enum JSONField {
 }
 
 extension DecodingError {
-    /// The field a decoding error is about, as `JSONField.path` prints it.
-    var fieldPath: String {
+    /// The coding path of the field the error is about (a missing key included).
+    var codingPath: [any CodingKey] {
         switch self {
-        case .keyNotFound(let key, let c): return JSONField.path(c.codingPath + [key])
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): return JSONField.path(c.codingPath)
-        @unknown default: return "(top level)"
+        case .keyNotFound(let key, let c): return c.codingPath + [key]
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): return c.codingPath
+        @unknown default: return []
         }
     }
+
+    /// The field a decoding error is about, as `JSONField.path` prints it.
+    var fieldPath: String { JSONField.path(codingPath) }
 
     /// What the field should have held, in words.
     var expectation: String {

@@ -101,9 +101,7 @@ extension Evaluation {
     public static func writeReport(_ results: [DirectionResult], to dir: URL) throws -> String {
         let md = markdown(results)
         try AtomicFile.write(md, to: dir.appendingPathComponent("report.md"))
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(results), to: dir.appendingPathComponent("report.json"))
+        try AtomicFile.writeJSON(results, to: dir.appendingPathComponent("report.json"))
         return md
     }
 }

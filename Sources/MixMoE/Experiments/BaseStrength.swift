@@ -56,9 +56,7 @@ public enum BaseStrength {
         let points = points(inputs, variant: variant, others: others)
         let md = markdown(points, inputs: inputs)
         try AtomicFile.write(svg(points), to: dir.appendingPathComponent("base-strength.svg"))
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(points), to: dir.appendingPathComponent("base-strength.json"))
+        try AtomicFile.writeJSON(points, to: dir.appendingPathComponent("base-strength.json"))
         try AtomicFile.write(md, to: dir.appendingPathComponent("base-strength.md"))
         return md
     }

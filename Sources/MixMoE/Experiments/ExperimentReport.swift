@@ -259,13 +259,11 @@ public enum ExperimentReport {
             try AtomicFile.write(heatmap(r.expertStats), to: dir.appendingPathComponent("utilisation.svg"))
         }
         try AtomicFile.write(md, to: dir.appendingPathComponent("\(name.rawValue).md"))
-        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(
-            enc.encode(
-                JSONReport(
-                    experiment: name, setup: setup, wallTimeSeconds: wall, runs: results,
-                    reference: marks.first { $0.value.isReference }?.key,
-                    vsReference: marks.isEmpty ? nil : marks.compactMapValues(\.vsReference))),
+        try AtomicFile.writeJSON(
+            JSONReport(
+                experiment: name, setup: setup, wallTimeSeconds: wall, runs: results,
+                reference: marks.first { $0.value.isReference }?.key,
+                vsReference: marks.isEmpty ? nil : marks.compactMapValues(\.vsReference)),
             to: dir.appendingPathComponent("\(name.rawValue).json"))
         return md
     }

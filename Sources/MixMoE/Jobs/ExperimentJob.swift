@@ -100,9 +100,7 @@ public struct ExperimentJob {
     private func writeStudy<T: Encodable>(_ md: String, _ rows: T, figures: [String: String] = [:]) throws -> String {
         for (file, svg) in figures { try AtomicFile.write(svg, to: reports.appendingPathComponent(file)) }
         try AtomicFile.write(md, to: reports.appendingPathComponent("\(name.rawValue).md"))
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(rows), to: reports.appendingPathComponent("\(name.rawValue).json"))
+        try AtomicFile.writeJSON(rows, to: reports.appendingPathComponent("\(name.rawValue).json"))
         return md
     }
 }

@@ -61,9 +61,7 @@ public struct StageTrainingJob {
         guard training.collective.isRoot else { return "" }  // rank 0 writes the model
         try data.recordExpertUse(training.trainer, maxTokens: settings.microTokens)
         try ModelDirectory(out).writeTrainedModel(m, tokenizer: .modelDirectory(src), log: trainingLog, record: training.record)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(m.expertStatistics()), to: ModelDirectory(out).expertStats)
+        try AtomicFile.writeJSON(m.expertStatistics(), to: ModelDirectory(out).expertStats)
         log("wrote \(out.path)")
         return m.expertStatisticsTable()
     }

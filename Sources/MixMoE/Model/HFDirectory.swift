@@ -13,10 +13,8 @@ public enum HFDirectory {
         try AtomicFile.write(json, to: url)
         let tok = try BPETokenizer.load(url)
         let config = try ModelConfig.load(ModelDirectory(dir).config)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(tokenizerConfig(tok, config)), to: ModelDirectory(dir).tokenizerConfig)
-        try AtomicFile.write(enc.encode(generationConfig(tok, config)), to: ModelDirectory(dir).generationConfig)
+        try AtomicFile.writeJSON(tokenizerConfig(tok, config), to: ModelDirectory(dir).tokenizerConfig)
+        try AtomicFile.writeJSON(generationConfig(tok, config), to: ModelDirectory(dir).generationConfig)
     }
 
     /// Copies `src`'s tokenizer.json into `dst` with ``writeTokenizer(_:to:)`` (nothing when `src`

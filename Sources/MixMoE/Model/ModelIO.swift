@@ -60,18 +60,14 @@ extension DecoderModel {
                 for t in shard { map[t.name] = name }
                 written.insert(name)
             }
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(enc.encode(SafetensorsIndex(metadata: .init(totalSize: store.heldBytes), weightMap: map)), to: index)
+            try AtomicFile.writeJSON(SafetensorsIndex(metadata: .init(totalSize: store.heldBytes), weightMap: map), to: index)
             written.insert(index.lastPathComponent)
         }
         for f in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
         where !written.contains(f) && (f == single.lastPathComponent || f == index.lastPathComponent || Self.isShardName(f)) {
             try fm.removeItem(at: directory.appendingPathComponent(f))
         }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(config), to: ModelDirectory(directory).config)
+        try AtomicFile.writeJSON(config, to: ModelDirectory(directory).config)
         // LoRA: the adapters alone as a PEFT adapter directory, for PEFT on the unchanged base
         if config.lora != nil { try PEFTAdapter.write(self, to: directory.appendingPathComponent(PEFTAdapter.folder)) }
         // the PyTorch code of an architecture transformers lacks (auto_map points at it)

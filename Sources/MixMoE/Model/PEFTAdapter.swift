@@ -36,9 +36,7 @@ public enum PEFTAdapter {
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try SafetensorsFile.write(directory.appendingPathComponent("adapter_model.safetensors"), stored: tensors, metadata: ["format": "pt"])
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let cfg = Config(r: lora.r, loraAlpha: lora.alpha, targetModules: lora.targets, baseModelNameOrPath: baseModel)
-        try AtomicFile.write(enc.encode(cfg), to: directory.appendingPathComponent("adapter_config.json"))
+        try AtomicFile.writeJSON(cfg, to: directory.appendingPathComponent("adapter_config.json"))
     }
 }

@@ -114,9 +114,7 @@ extension ModelCard {
     public static func translator(
         model dir: URL, results: [DirectionResult], bitexts: [Bitext], samples: Int = 3, notes: String = "", regenerate: String
     ) throws -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(results), to: ModelDirectory(dir).eval.appendingPathComponent("report.json"))
+        try AtomicFile.writeJSON(results, to: ModelDirectory(dir).eval.appendingPathComponent("report.json"))
         let m = try DecoderModel.load(directory: dir)
         var md = "# Translator\n\n"
         if !notes.isEmpty { md += notes + "\n\n" }

@@ -69,8 +69,7 @@ public enum Checkpoint {
             sums[f] = try FNV64.file(tmp.appendingPathComponent(f))
         }
         let state = CheckpointState(step: step, cursor: cursor, run: run, checksums: sums)
-        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(state), to: tmp.appendingPathComponent("state.json"))
+        try AtomicFile.writeJSON(state, to: tmp.appendingPathComponent("state.json"))
         try? fm.removeItem(at: final)
         try fm.moveItem(at: tmp, to: final)
         // keep the newest `keep`

@@ -73,8 +73,6 @@ public final class DevLossMonitor {
 
     /// A dev-loss curve as `dev_loss.json` (pretty, sorted keys), as `report dev-loss` reads it.
     public static func write(_ points: [DevPoint], to url: URL) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(enc.encode(points), to: url)
+        try AtomicFile.writeJSON(points, to: url)
     }
 }

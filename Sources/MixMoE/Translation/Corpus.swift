@@ -126,13 +126,7 @@ public enum Corpus {
             do {
                 objects = try JSONDecoder().decode([Entry].self, from: Data(text.utf8)).enumerated().map { ($0.offset + 1, $0.element.translation) }
             } catch let e as DecodingError {
-                let element: Int? = {
-                    switch e {
-                    case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): return c.codingPath.first?.intValue
-                    case .keyNotFound(_, let c): return c.codingPath.first?.intValue
-                    @unknown default: return nil
-                    }
-                }()
+                let element = e.codingPath.first?.intValue
                 guard let element else {
                     throw DataError.malformed(
                         file: path, line: 0, expected: "a JSON array of {\"translation\": {...}} objects (the file is not valid JSON)")
